@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: 'forks',
+    // Two cores: keep file parallelism modest so concurrency tests measure races, not starvation.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
