@@ -1,0 +1,102 @@
+import type Stripe from 'stripe';
+import type { AccountLinkRecord, SessionRecord } from './store.js';
+
+/** HTML-escapes any user-provided string before it reaches a page. */
+export function esc(v: unknown): string {
+  return String(v ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+export function money(amount: number | null, currency: string | null): string {
+  const cur = (currency ?? 'usd').toUpperCase();
+  try {
+    return new Intl.NumberFormat('en', { style: 'currency', currency: cur }).format((amount ?? 0) / 100);
+  } catch {
+    return `${((amount ?? 0) / 100).toFixed(2)} ${cur}`;
+  }
+}
+
+function layout(title: string, body: string): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${esc(title)}</title>
+<style>
+body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#1a1f36}
+table{width:100%;border-collapse:collapse}td{padding:.3rem 0}td.r{text-align:right}
+.total{font-weight:600;border-top:1px solid #ccc}.error{color:#b00020;background:#fde8ea;padding:.6rem;border-radius:4px}
+label{display:block;margin:.6rem 0 .2rem}input[type=text]{width:100%;padding:.4rem;box-sizing:border-box}
+button{margin-top:1rem;padding:.6rem 1.2rem;background:#635bff;color:#fff;border:0;border-radius:4px}
+.badge{font-size:.75rem;background:#fff3cd;padding:.1rem .4rem;border-radius:3px}
+</style></head><body>
+<p class="badge">Settle Stripe emulator — test mode</p>
+${body}
+</body></html>`;
+}
+
+export function checkoutPage(rec: SessionRecord, error?: string): string {
+  const s = rec.session;
+  const rows = rec.lineItems
+    .map(
+      (li) =>
+        `<tr data-testid="line-item"><td>${esc(li.description)} × ${esc(li.quantity)}</td><td class="r">${esc(money(li.amount_subtotal, li.currency))}</td></tr>`,
+    )
+    .join('\n');
+  const discount = s.total_details?.amount_discount ?? 0;
+  const closed = s.status !== 'open';
+  const form = closed
+    ? `<p data-testid="status">This checkout session is ${esc(s.status)}.</p>`
+    : `<form method="post" action="/c/pay/${esc(s.id)}" data-testid="pay-form">
+  ${
+    s.allow_promotion_codes
+      ? `<label for="promotion_code">Promotion code</label><input type="text" id="promotion_code" name="promotion_code" autocomplete="off">`
+      : ''
+  }
+  <fieldset><legend>Payment method</legend>
+    <label><input type="radio" name="payment_method" value="card" checked> Card</label>
+    <label for="card_number">Card number</label>
+    <input type="text" id="card_number" name="card_number" inputmode="numeric" placeholder="4242 4242 4242 4242" autocomplete="off">
+    <label><input type="radio" name="payment_method" value="delayed"> Delayed (bank debit)</label>
+  </fieldset>
+  <button type="submit" data-testid="pay">Pay ${esc(money(s.amount_total, s.currency))}</button>
+</form>
+${s.cancel_url ? `<p><a href="${esc(s.cancel_url)}" data-testid="cancel">Cancel</a></p>` : ''}`;
+  return layout(
+    'Checkout',
+    `<h1>Checkout</h1>
+${error ? `<p class="error" role="alert" data-testid="error">${esc(error)}</p>` : ''}
+<table>
+${rows}
+${discount > 0 ? `<tr data-testid="discount"><td>Discount</td><td class="r">−${esc(money(discount, s.currency))}</td></tr>` : ''}
+<tr class="total"><td>Total</td><td class="r" data-testid="total">${esc(money(s.amount_total, s.currency))}</td></tr>
+</table>
+${form}`,
+  );
+}
+
+export function completedPage(rec: SessionRecord): string {
+  return layout(
+    'Payment complete',
+    `<h1>Thanks!</h1><p data-testid="status">Session ${esc(rec.session.id)} is ${esc(rec.session.status)} (${esc(rec.session.payment_status)}).</p>`,
+  );
+}
+
+export function onboardingPage(link: AccountLinkRecord, account: Stripe.Account): string {
+  return layout(
+    'Connect onboarding',
+    `<h1>Set up your payouts</h1>
+<p>Account <code>${esc(account.id)}</code>${account.email ? ` (${esc(account.email)})` : ''}</p>
+<form method="post" action="/connect/onboarding/${esc(link.id)}" data-testid="onboarding-form">
+  <label for="business_name">Business name</label><input type="text" id="business_name" name="business_name" value="Test business">
+  <button type="submit" data-testid="submit">Agree and submit</button>
+</form>
+<p><a href="${esc(link.refresh_url)}">Start over</a></p>`,
+  );
+}
+
+export function messagePage(title: string, message: string): string {
+  return layout(title, `<h1>${esc(title)}</h1><p class="error" role="alert">${esc(message)}</p>`);
+}

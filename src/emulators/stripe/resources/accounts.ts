@@ -1,0 +1,126 @@
+import type Stripe from 'stripe';
+import type { Engine } from '../engine.js';
+import { paginate, createdMatches, NO_CAUSE, type EventCause } from '../engine.js';
+import { invalid, missing, requiredParam } from '../errors.js';
+import { metadataOf, str } from '../form.js';
+import { newId, nowSeconds } from '../ids.js';
+import type { Router } from '../router.js';
+
+export function buildAccount(
+  id: string,
+  params: { type: string; country: string; email: string | null; metadata: Record<string, string> },
+): Stripe.Account {
+  return {
+    id,
+    object: 'account',
+    business_profile: null,
+    business_type: null,
+    capabilities: {},
+    charges_enabled: false,
+    country: params.country,
+    created: nowSeconds(),
+    default_currency: params.country === 'US' ? 'usd' : 'eur',
+    details_submitted: false,
+    email: params.email,
+    metadata: params.metadata,
+    payouts_enabled: false,
+    settings: null,
+    type: params.type as Stripe.Account.Type,
+  };
+}
+
+/** Marks onboarding complete and emits `account.updated` on the connected account (Connect endpoints). */
+export function completeOnboarding(
+  engine: Engine,
+  accountId: string,
+  cause: EventCause = NO_CAUSE,
+): Stripe.Account {
+  const acct = engine.store.accounts.get(accountId);
+  if (!acct) throw missing('account', accountId, 'account');
+  const previous = {
+    details_submitted: acct.details_submitted,
+    charges_enabled: acct.charges_enabled,
+    payouts_enabled: acct.payouts_enabled,
+  };
+  acct.details_submitted = true;
+  acct.charges_enabled = true;
+  acct.payouts_enabled = true;
+  acct.capabilities = { card_payments: 'active', transfers: 'active' };
+  const rec = engine.emit(engine.store.scope(accountId), 'account.updated', acct, cause);
+  rec.event.data.previous_attributes = previous;
+  return acct;
+}
+
+export function registerAccounts(router: Router, engine: Engine): void {
+  const { store } = engine;
+
+  router.post('/v1/accounts', (req) => {
+    if (req.account) throw invalid('Connected accounts cannot create other accounts.');
+    const type = str(req.params.type) ?? 'express';
+    if (!['standard', 'express', 'custom', 'none'].includes(type))
+      throw invalid(`Invalid type: ${type}`, 'type');
+    const acct = buildAccount(newId('acct', 16), {
+      type,
+      country: str(req.params.country) ?? 'US',
+      email: str(req.params.email) ?? null,
+      metadata: metadataOf(req.params.metadata),
+    });
+    store.accounts.set(acct.id, acct);
+    return acct;
+  });
+
+  router.get('/v1/accounts/:id', (req) => {
+    const id = req.path.id ?? '';
+    const acct = store.accounts.get(id);
+    if (!acct || (req.account && req.account !== id)) throw missing('account', id);
+    return acct;
+  });
+
+  router.post('/v1/accounts/:id', (req) => {
+    const id = req.path.id ?? '';
+    const acct = store.accounts.get(id);
+    if (!acct) throw missing('account', id);
+    if (req.params.metadata !== undefined)
+      acct.metadata = { ...acct.metadata, ...metadataOf(req.params.metadata) };
+    if (str(req.params.email) !== undefined) acct.email = str(req.params.email) ?? null;
+    engine.emit(store.scope(id), 'account.updated', acct, req.cause);
+    return acct;
+  });
+
+  router.get('/v1/accounts', (req) => {
+    const items = [...store.accounts.values()]
+      .reverse()
+      .filter((a) => createdMatches(a.created ?? 0, req.params.created));
+    return paginate(items, req.params, req.url);
+  });
+
+  router.post('/v1/account_links', (req) => {
+    const account = str(req.params.account);
+    if (!account) throw requiredParam('account');
+    if (!store.accounts.has(account)) throw missing('account', account, 'account');
+    const type = str(req.params.type);
+    if (!type) throw requiredParam('type');
+    if (type !== 'account_onboarding' && type !== 'account_update')
+      throw invalid(`Invalid type: ${type}`, 'type');
+    const refresh = str(req.params.refresh_url);
+    const ret = str(req.params.return_url);
+    if (!ret) throw requiredParam('return_url');
+    const id = newId('acctlink', 20).replace('acctlink_', '');
+    const created = nowSeconds();
+    store.accountLinks.set(id, {
+      id,
+      account,
+      refresh_url: refresh ?? ret,
+      return_url: ret,
+      expires_at: created + 300,
+      used: false,
+    });
+    const link: Stripe.AccountLink = {
+      object: 'account_link',
+      created,
+      expires_at: created + 300,
+      url: `${engine.settings.publicUrl}/connect/onboarding/${id}`,
+    };
+    return link;
+  });
+}

@@ -1,0 +1,417 @@
+import type Stripe from 'stripe';
+import {
+  boolParam,
+  createdMatches,
+  expand,
+  expandPaths,
+  intParam,
+  paginate,
+  type Engine,
+} from '../engine.js';
+import { ApiError, invalid, missing, requiredParam } from '../errors.js';
+import { arr, get, metadataOf, obj, str, type FormObject } from '../form.js';
+import { newId, nowSeconds } from '../ids.js';
+import type { Router } from '../router.js';
+import type { PaymentIntentData, Scope, SessionRecord } from '../store.js';
+import { expireSession } from './payments.js';
+
+const MIN_EXPIRY_S = 30 * 60;
+const MAX_EXPIRY_S = 24 * 60 * 60;
+/** Slack for clocks/latency when a client computes `now + 30 min` itself. */
+const EXPIRY_SLACK_S = 60;
+
+/** Amount a coupon takes off `subtotal` (percent rounded half-up; fixed amount capped at the subtotal). */
+export function discountFor(coupon: Stripe.Coupon, subtotal: number, currency: string): number {
+  if (coupon.percent_off !== null)
+    return Math.min(subtotal, Math.round((subtotal * coupon.percent_off) / 100));
+  if (coupon.amount_off !== null && coupon.currency === currency)
+    return Math.min(subtotal, coupon.amount_off);
+  return 0;
+}
+
+/** Applies a discount to the session's totals and its line items. */
+export function applyDiscount(
+  rec: SessionRecord,
+  coupon: Stripe.Coupon,
+  promo: Stripe.PromotionCode | null,
+): void {
+  const s = rec.session;
+  const subtotal = s.amount_subtotal ?? 0;
+  const discount = discountFor(coupon, subtotal, s.currency ?? '');
+  s.discounts = [{ coupon: coupon.id, promotion_code: promo?.id ?? null }];
+  s.amount_total = subtotal - discount;
+  s.total_details = { amount_discount: discount, amount_shipping: 0, amount_tax: 0 };
+  // Spread the discount over line items proportionally (remainder on the last one).
+  let left = discount;
+  rec.lineItems.forEach((li, i) => {
+    const share =
+      i === rec.lineItems.length - 1
+        ? left
+        : subtotal === 0
+          ? 0
+          : Math.floor((discount * li.amount_subtotal) / subtotal);
+    left -= share;
+    li.amount_discount = share;
+    li.amount_total = li.amount_subtotal - share;
+  });
+}
+
+function buildLineItems(params: FormObject, created: number): { items: Stripe.LineItem[]; currency: string } {
+  const raw = arr(params.line_items);
+  if (raw.length === 0) throw requiredParam('line_items');
+  let currency: string | null = null;
+  const items = raw.map((entry, i): Stripe.LineItem => {
+    const li = obj(entry);
+    if (!li) throw invalid(`Invalid line_items[${i}]`, `line_items[${i}]`);
+    if (li.price !== undefined)
+      throw new ApiError(404, 'invalid_request_error', `No such price: '${String(str(li.price))}'`, {
+        code: 'resource_missing',
+        param: `line_items[${i}][price]`,
+      });
+    const pd = obj(li.price_data);
+    if (!pd) throw requiredParam(`line_items[${i}][price_data]`);
+    const cur = str(pd.currency)?.toLowerCase();
+    if (!cur) throw requiredParam(`line_items[${i}][price_data][currency]`);
+    if (currency !== null && cur !== currency)
+      throw invalid('All line items must use the same currency.', `line_items[${i}][price_data][currency]`);
+    currency = cur;
+    const unit = intParam(pd.unit_amount, `line_items[${i}][price_data][unit_amount]`);
+    if (unit === undefined) throw requiredParam(`line_items[${i}][price_data][unit_amount]`);
+    const name = str(get(pd, 'product_data', 'name'));
+    if (pd.product === undefined && !name)
+      throw requiredParam(`line_items[${i}][price_data][product_data][name]`);
+    const quantity = intParam(li.quantity, `line_items[${i}][quantity]`);
+    if (quantity === undefined) throw requiredParam(`line_items[${i}][quantity]`);
+    if (quantity < 1) throw invalid('Quantity must be at least 1.', `line_items[${i}][quantity]`);
+    const price: Stripe.Price = {
+      id: newId('price', 24),
+      object: 'price',
+      active: false,
+      billing_scheme: 'per_unit',
+      created,
+      currency: cur,
+      custom_unit_amount: null,
+      livemode: false,
+      lookup_key: null,
+      metadata: {},
+      nickname: null,
+      product: str(pd.product) ?? newId('prod', 14),
+      recurring: null,
+      tax_behavior: 'unspecified',
+      tiers_mode: null,
+      transform_quantity: null,
+      type: 'one_time',
+      unit_amount: unit,
+      unit_amount_decimal: null,
+    };
+    return {
+      id: newId('li', 24),
+      object: 'item',
+      adjustable_quantity: null,
+      amount_discount: 0,
+      amount_subtotal: unit * quantity,
+      amount_tax: 0,
+      amount_total: unit * quantity,
+      currency: cur,
+      description: name ?? null,
+      metadata: {},
+      price,
+      quantity,
+    };
+  });
+  return { items, currency: currency ?? 'usd' };
+}
+
+function requireChargeable(engine: Engine, accountId: string, param?: string): void {
+  const acct = engine.store.accounts.get(accountId);
+  if (!acct) throw invalid(`No such destination: '${accountId}'`, param, 'resource_missing');
+  if (engine.settings.requireChargesEnabled && !acct.charges_enabled)
+    throw invalid(
+      `The account ${accountId} has not completed onboarding (charges_enabled is false). Complete its account link first.`,
+      param,
+      'account_invalid',
+    );
+}
+
+function createSession(
+  engine: Engine,
+  scope: Scope,
+  params: FormObject,
+  account: string | null,
+): SessionRecord {
+  const mode = str(params.mode);
+  if (!mode) throw requiredParam('mode');
+  if (mode !== 'payment') throw invalid(`The emulator only supports mode=payment (got '${mode}').`, 'mode');
+  const created = nowSeconds();
+  const { items, currency } = buildLineItems(params, created);
+  const subtotal = items.reduce((s, li) => s + li.amount_subtotal, 0);
+
+  const expiresAt = intParam(params.expires_at, 'expires_at') ?? created + MAX_EXPIRY_S;
+  if (expiresAt < created + MIN_EXPIRY_S - EXPIRY_SLACK_S)
+    throw invalid(
+      'The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.',
+      'expires_at',
+    );
+  if (expiresAt > created + MAX_EXPIRY_S + EXPIRY_SLACK_S)
+    throw invalid(
+      'The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.',
+      'expires_at',
+    );
+
+  const allowPromo = boolParam(params.allow_promotion_codes, 'allow_promotion_codes') ?? null;
+  const discountsRaw = arr(params.discounts);
+  if (allowPromo !== null && params.discounts !== undefined)
+    throw invalid(
+      'You may only specify one of these parameters: allow_promotion_codes, discounts.',
+      'allow_promotion_codes',
+    );
+  if (discountsRaw.length > 1) throw invalid('You may only specify one discount.', 'discounts');
+
+  const customer = str(params.customer) ?? null;
+  const customerEmail = str(params.customer_email) ?? null;
+  if (customer && customerEmail)
+    throw invalid(
+      'You may only specify one of these parameters: customer, customer_email.',
+      'customer_email',
+    );
+  if (customer && !scope.customers.has(customer)) throw missing('customer', customer, 'customer');
+
+  const pid = obj(params.payment_intent_data) ?? {};
+  const fee = intParam(pid.application_fee_amount, 'payment_intent_data[application_fee_amount]') ?? null;
+  const destination = str(get(pid, 'transfer_data', 'destination')) ?? null;
+  const transferAmount =
+    intParam(get(pid, 'transfer_data', 'amount'), 'payment_intent_data[transfer_data][amount]') ?? null;
+  const onBehalfOf = str(pid.on_behalf_of) ?? null;
+  if (destination !== null) {
+    if (account !== null)
+      throw invalid(
+        'transfer_data[destination] cannot be used on a direct charge (request made with Stripe-Account).',
+        'payment_intent_data[transfer_data][destination]',
+      );
+    requireChargeable(engine, destination, 'payment_intent_data[transfer_data][destination]');
+  }
+  if (account !== null && engine.settings.requireChargesEnabled) requireChargeable(engine, account);
+  if (onBehalfOf !== null && !engine.store.accounts.has(onBehalfOf))
+    throw invalid(
+      `No such account: '${onBehalfOf}'`,
+      'payment_intent_data[on_behalf_of]',
+      'resource_missing',
+    );
+  if (fee !== null) {
+    if (account === null && destination === null)
+      throw invalid(
+        'Can only apply an application_fee_amount when the PaymentIntent is attempting a direct payment (using an OAuth key or Stripe-Account header) or destination payment (using `transfer_data[destination]`).',
+        'payment_intent_data[application_fee_amount]',
+      );
+    if (fee > subtotal)
+      throw invalid(
+        'The application_fee_amount must be less than or equal to the total amount.',
+        'payment_intent_data[application_fee_amount]',
+      );
+    if (transferAmount !== null)
+      throw invalid(
+        'You may only specify one of these parameters: application_fee_amount, transfer_data[amount].',
+        'payment_intent_data[application_fee_amount]',
+      );
+  }
+  if (transferAmount !== null && transferAmount > subtotal)
+    throw invalid(
+      'transfer_data[amount] must be less than or equal to the amount.',
+      'payment_intent_data[transfer_data][amount]',
+    );
+
+  const piData: PaymentIntentData = {
+    application_fee_amount: fee,
+    transfer_destination: destination,
+    transfer_amount: transferAmount,
+    on_behalf_of: onBehalfOf,
+    transfer_group: str(pid.transfer_group) ?? null,
+    description: str(pid.description) ?? null,
+    metadata: metadataOf(pid.metadata),
+  };
+
+  const id = newId('cs_test', 58);
+  const successUrl = str(params.success_url)?.replaceAll('{CHECKOUT_SESSION_ID}', id) ?? null;
+  const session: Stripe.Checkout.Session = {
+    id,
+    object: 'checkout.session',
+    adaptive_pricing: null,
+    after_expiration: null,
+    allow_promotion_codes: allowPromo,
+    allowed_payment_method_types: null,
+    amount_subtotal: subtotal,
+    amount_total: subtotal,
+    automatic_tax: { enabled: false, liability: null, provider: null, status: null },
+    billing_address_collection: null,
+    cancel_url: str(params.cancel_url) ?? null,
+    client_reference_id: str(params.client_reference_id) ?? null,
+    client_secret: null,
+    collected_information: null,
+    consent: null,
+    consent_collection: null,
+    created,
+    currency,
+    currency_conversion: null,
+    custom_fields: [],
+    custom_text: {
+      after_submit: null,
+      shipping_address: null,
+      submit: null,
+      terms_of_service_acceptance: null,
+    },
+    customer,
+    customer_account: null,
+    customer_creation: customer ? null : 'if_required',
+    customer_details: customerEmail
+      ? {
+          address: null,
+          business_name: null,
+          email: customerEmail,
+          individual_name: null,
+          name: null,
+          phone: null,
+          tax_exempt: 'none',
+          tax_ids: null,
+        }
+      : null,
+    customer_email: customerEmail,
+    discounts: [],
+    expires_at: expiresAt,
+    integration_identifier: null,
+    invoice: null,
+    invoice_creation: null,
+    livemode: false,
+    locale: null,
+    managed_payments: null,
+    metadata: metadataOf(params.metadata),
+    mode: 'payment',
+    origin_context: null,
+    payment_intent: null,
+    payment_link: null,
+    payment_method_collection: 'if_required',
+    payment_method_configuration_details: null,
+    payment_method_options: {},
+    payment_method_types: ['card'],
+    payment_status: 'unpaid',
+    permissions: null,
+    recovered_from: null,
+    saved_payment_method_options: null,
+    setup_intent: null,
+    shipping_address_collection: null,
+    shipping_cost: null,
+    shipping_options: [],
+    status: 'open',
+    submit_type: null,
+    subscription: null,
+    success_url: successUrl,
+    total_details: { amount_discount: 0, amount_shipping: 0, amount_tax: 0 },
+    ui_mode: 'hosted_page',
+    url: `${engine.settings.publicUrl}/c/pay/${id}`,
+    wallet_options: null,
+  };
+  const rec: SessionRecord = {
+    session,
+    lineItems: items,
+    piData,
+    expireAtMs: Date.now() + engine.scaled((expiresAt - created) * 1000),
+  };
+
+  const d = obj(discountsRaw[0]);
+  if (d) {
+    const promoId = str(d.promotion_code);
+    const couponId = str(d.coupon);
+    if (promoId) {
+      const promo = scope.promotionCodes.get(promoId);
+      if (!promo || !promo.active)
+        throw invalid(
+          `No such promotion code: '${promoId}'`,
+          'discounts[0][promotion_code]',
+          'resource_missing',
+        );
+      const coupon = scope.coupons.get(String(promo.promotion.coupon));
+      if (!coupon) throw missing('coupon', String(promo.promotion.coupon), 'discounts[0][promotion_code]');
+      applyDiscount(rec, coupon, promo);
+    } else if (couponId) {
+      const coupon = scope.coupons.get(couponId);
+      if (!coupon) throw missing('coupon', couponId, 'discounts[0][coupon]');
+      applyDiscount(rec, coupon, null);
+    } else {
+      throw requiredParam('discounts[0][coupon]');
+    }
+  }
+  return rec;
+}
+
+export function registerCheckout(router: Router, engine: Engine): void {
+  const { store } = engine;
+  const find = (scope: Scope, id: string): SessionRecord => {
+    const rec = scope.sessions.get(id);
+    if (!rec) throw missing('checkout.session', id, 'session');
+    return rec;
+  };
+  const render = (rec: SessionRecord, params: FormObject, scope: Scope): Stripe.Checkout.Session => {
+    const paths = expandPaths(params);
+    let s: Stripe.Checkout.Session = rec.session;
+    if (paths.includes('line_items')) {
+      s = {
+        ...structuredClone(s),
+        line_items: {
+          object: 'list',
+          data: structuredClone(rec.lineItems),
+          has_more: false,
+          url: `/v1/checkout/sessions/${s.id}/line_items`,
+        },
+      };
+    }
+    return expand(
+      s,
+      paths.filter((p) => p !== 'line_items'),
+      scope,
+      store,
+    );
+  };
+
+  router.post('/v1/checkout/sessions', (req) => {
+    const rec = createSession(engine, req.scope, req.params, req.account);
+    req.scope.sessions.set(rec.session.id, rec);
+    store.sessionScope.set(rec.session.id, req.scope.key);
+    return render(rec, req.params, req.scope);
+  });
+
+  router.get('/v1/checkout/sessions/:id', (req) =>
+    render(find(req.scope, req.path.id ?? ''), req.params, req.scope),
+  );
+
+  router.get('/v1/checkout/sessions/:id/line_items', (req) => {
+    const rec = find(req.scope, req.path.id ?? '');
+    return paginate([...rec.lineItems], req.params, req.url);
+  });
+
+  router.get('/v1/checkout/sessions', (req) => {
+    const pi = str(req.params.payment_intent);
+    const status = str(req.params.status);
+    const crn = str(req.params.client_reference_id);
+    const items = [...req.scope.sessions.values()]
+      .reverse()
+      .map((r) => r.session)
+      .filter(
+        (s) =>
+          (pi === undefined || s.payment_intent === pi) &&
+          (status === undefined || s.status === status) &&
+          (crn === undefined || s.client_reference_id === crn) &&
+          createdMatches(s.created, req.params.created),
+      );
+    return paginate(items, req.params, req.url);
+  });
+
+  router.post('/v1/checkout/sessions/:id/expire', (req) => {
+    const rec = find(req.scope, req.path.id ?? '');
+    if (rec.session.status !== 'open')
+      throw invalid(
+        `Only Checkout Sessions with a status in ["open"] can be expired. This Checkout Session has a status of "${String(rec.session.status)}".`,
+        'session',
+      );
+    expireSession(engine, req.scope, rec, req.cause);
+    return render(rec, req.params, req.scope);
+  });
+}
