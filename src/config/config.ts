@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { SettleError } from '../core/errors.js';
+
+/**
+ * The one place that reads process.env. Everything else receives a typed, validated `Config`.
+ * Every variable is documented in docs/configuration.md; keep the two in step.
+ */
+
+const bool = z
+  .enum(['1', '0', 'true', 'false', 'yes', 'no'])
+  .transform((v) => v === '1' || v === 'true' || v === 'yes');
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z
+  .object({
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PUBLIC_URL: z.url().optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+
+    DATABASE_URL: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+      .optional(),
+    DATABASE_POOL_MAX: int(1, 500).default(10),
+    SETTLE_DATA_DIR: z.string().min(1).default('.settle'),
+
+    SETTLE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+
+    STRIPE_SECRET_KEY: z
+      .string()
+      .regex(
+        /^(sk|rk)_(test|live)_[A-Za-z0-9_]+$/,
+        'must look like sk_test_… or sk_live_… (a restricted rk_ key also works)',
+      )
+      .optional(),
+    STRIPE_API_BASE: z.url().optional(),
+    STRIPE_WEBHOOK_SECRET: z.string().optional(),
+    STRIPE_CONNECT_WEBHOOK_SECRET: z.string().optional(),
+    STRIPE_MAX_NETWORK_RETRIES: int(0, 10).default(2),
+
+    SETTLE_HOLD_MINUTES: int(30, 1440).default(30),
+    SETTLE_FEE_BPS: int(0, 10_000).default(1000),
+    SETTLE_FEE_FIXED: int(0, 1_000_000_000).default(0),
+    SETTLE_RECONCILE_INTERVAL_SECONDS: int(0, 86_400).default(300),
+    SETTLE_QUEUE_POLL_MS: int(10, 60_000).default(500),
+    SETTLE_EMULATOR_PORT: int(0, 65535).default(12111),
+    SETTLE_DEMO_SEED: bool.default(true),
+  })
+  .strict();
+
+export type RawEnv = Record<string, string | undefined>;
+
+export interface Config {
+  port: number;
+  host: string;
+  publicUrl: string;
+  logLevel: string;
+  database: { kind: 'server'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
+  adminToken: string | null;
+  stripe: {
+    /** null: demo mode, the in-process emulator is started and used. */
+    secretKey: string | null;
+    mode: 'test' | 'live' | null;
+    apiBase: string | null;
+    webhookSecrets: string[];
+    connectWebhookSecrets: string[];
+    maxNetworkRetries: number;
+  };
+  holdMinutes: number;
+  defaultFee: { bps: number; fixed: number };
+  reconcileIntervalSeconds: number;
+  queuePollMs: number;
+  emulatorPort: number;
+  demoSeed: boolean;
+}
+
+const splitSecrets = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+
+/**
+ * Validates the environment and returns the configuration, or throws one SettleError('config_invalid')
+ * listing every problem with the variable name, so a newcomer can fix them all at once.
+ */
+export function loadConfig(env: RawEnv = process.env): Config {
+  const known = Object.keys(schema.shape);
+  const picked: Record<string, string> = {};
+  for (const k of known) {
+    const v = env[k];
+    if (v !== undefined && v !== '') picked[k] = v;
+  }
+  const parsed = schema.safeParse(picked);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new SettleError(
+      'config_invalid',
+      `Invalid configuration (see docs/configuration.md):\n${lines.join('\n')}`,
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const key = e.STRIPE_SECRET_KEY ?? null;
+  const mode = key === null ? null : key.includes('_live_') ? 'live' : 'test';
+  const webhookSecrets = splitSecrets(e.STRIPE_WEBHOOK_SECRET);
+  const connectWebhookSecrets = splitSecrets(e.STRIPE_CONNECT_WEBHOOK_SECRET);
+  for (const s of [...webhookSecrets, ...connectWebhookSecrets]) {
+    if (!s.startsWith('whsec_'))
+      problems.push(
+        '  STRIPE_WEBHOOK_SECRET / STRIPE_CONNECT_WEBHOOK_SECRET: each secret must start with whsec_ (not an API key)',
+      );
+  }
+  if (key !== null) {
+    if (webhookSecrets.length === 0)
+      problems.push(
+        '  STRIPE_WEBHOOK_SECRET: required when STRIPE_SECRET_KEY is set (the platform endpoint signing secret)',
+      );
+    if (connectWebhookSecrets.length === 0)
+      problems.push(
+        '  STRIPE_CONNECT_WEBHOOK_SECRET: required when STRIPE_SECRET_KEY is set (the Connect endpoint signing secret)',
+      );
+    if (e.SETTLE_ADMIN_TOKEN === undefined)
+      problems.push('  SETTLE_ADMIN_TOKEN: required when STRIPE_SECRET_KEY is set');
+  }
+  const publicUrl = (
+    e.PUBLIC_URL ?? `http://${e.HOST === '0.0.0.0' ? '127.0.0.1' : e.HOST}:${e.PORT}`
+  ).replace(/\/+$/, '');
+  if (mode === 'live' && !publicUrl.startsWith('https://'))
+    problems.push('  PUBLIC_URL: must be https:// with a live key');
+  if (mode === 'live' && e.STRIPE_API_BASE !== undefined)
+    problems.push('  STRIPE_API_BASE: must not be set with a live key');
+  if (problems.length > 0) {
+    throw new SettleError(
+      'config_invalid',
+      `Invalid configuration (see docs/configuration.md):\n${[...new Set(problems)].join('\n')}`,
+    );
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    logLevel: e.LOG_LEVEL,
+    database:
+      e.DATABASE_URL !== undefined
+        ? { kind: 'server', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
+        : { kind: 'embedded', dataDir: e.SETTLE_DATA_DIR },
+    adminToken: e.SETTLE_ADMIN_TOKEN ?? null,
+    stripe: {
+      secretKey: key,
+      mode,
+      apiBase: e.STRIPE_API_BASE ?? null,
+      webhookSecrets,
+      connectWebhookSecrets,
+      maxNetworkRetries: e.STRIPE_MAX_NETWORK_RETRIES,
+    },
+    holdMinutes: e.SETTLE_HOLD_MINUTES,
+    defaultFee: { bps: e.SETTLE_FEE_BPS, fixed: e.SETTLE_FEE_FIXED },
+    reconcileIntervalSeconds: e.SETTLE_RECONCILE_INTERVAL_SECONDS,
+    queuePollMs: e.SETTLE_QUEUE_POLL_MS,
+    emulatorPort: e.SETTLE_EMULATOR_PORT,
+    demoSeed: e.SETTLE_DEMO_SEED,
+  };
+}

@@ -1,0 +1,121 @@
+import type { Db } from '../db/connect.js';
+import type { ChargeType, Listing, ProviderId, Seller, Slot } from '../db/schema.js';
+import { SettleError } from './errors.js';
+import { newId } from './ids.js';
+import { assertMinor, currency, type FeePolicy } from './money.js';
+
+/** Sellers, listings, slots and Settle's copy of promotion codes. Validation errors are 4xx SettleErrors. */
+
+export async function createSeller(
+  db: Db,
+  input: { name: string; email: string; chargeType: ChargeType; fee: FeePolicy; provider?: ProviderId },
+): Promise<Seller> {
+  if (input.name.trim() === '') throw new SettleError('validation_failed', 'name must not be empty.');
+  if (!/^[^@\s]+@[^@\s]+$/.test(input.email))
+    throw new SettleError('validation_failed', 'email is not a valid address.');
+  return db
+    .insertInto('sellers')
+    .values({
+      id: newId('sel'),
+      name: input.name.trim(),
+      email: input.email.trim(),
+      provider: input.provider ?? 'stripe',
+      provider_account_id: null,
+      charge_type: input.chargeType,
+      account_synced_at: null,
+      fee_bps: input.fee.bps,
+      fee_fixed: assertMinor(input.fee.fixed, 'fixed fee'),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function getSeller(db: Db, sellerId: string): Promise<Seller> {
+  const s = await db.selectFrom('sellers').selectAll().where('id', '=', sellerId).executeTakeFirst();
+  if (s === undefined) throw new SettleError('not_found', `Seller ${sellerId} does not exist.`);
+  return s;
+}
+
+export async function createListing(
+  db: Db,
+  input: { sellerId: string; title: string; description?: string; currency: string; unitAmount: number },
+): Promise<Listing> {
+  await getSeller(db, input.sellerId);
+  if (input.title.trim() === '') throw new SettleError('validation_failed', 'title must not be empty.');
+  return db
+    .insertInto('listings')
+    .values({
+      id: newId('lst'),
+      seller_id: input.sellerId,
+      title: input.title.trim(),
+      description: input.description ?? '',
+      currency: currency(input.currency),
+      unit_amount: assertMinor(input.unitAmount, 'unitAmount'),
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function createSlot(
+  db: Db,
+  input: { listingId: string; startsAt: Date; capacity: number },
+): Promise<Slot> {
+  const listing = await db
+    .selectFrom('listings')
+    .select('id')
+    .where('id', '=', input.listingId)
+    .executeTakeFirst();
+  if (listing === undefined) throw new SettleError('not_found', `Listing ${input.listingId} does not exist.`);
+  if (!Number.isSafeInteger(input.capacity) || input.capacity < 0 || input.capacity > 100_000) {
+    throw new SettleError('validation_failed', 'capacity must be an integer between 0 and 100000.');
+  }
+  if (Number.isNaN(input.startsAt.getTime()))
+    throw new SettleError('validation_failed', 'startsAt is not a valid date.');
+  return db
+    .insertInto('slots')
+    .values({
+      id: newId('slt'),
+      listing_id: input.listingId,
+      starts_at: input.startsAt,
+      capacity: input.capacity,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function upsertPromotionCode(
+  db: Db,
+  input: {
+    code: string;
+    percentOff?: number;
+    amountOff?: number;
+    currency?: string;
+    provider?: ProviderId;
+    providerPromotionCodeId?: string | null;
+  },
+): Promise<void> {
+  const code = input.code.trim().toUpperCase();
+  if (!/^[A-Z0-9_-]{2,40}$/.test(code))
+    throw new SettleError('validation_failed', 'code must be 2–40 letters, digits, _ or -.');
+  const provider = input.provider ?? 'stripe';
+  const existing = await db
+    .selectFrom('promotion_codes')
+    .select('id')
+    .where('provider', '=', provider)
+    .where((eb) => eb(eb.fn('upper', ['code']), '=', code))
+    .executeTakeFirst();
+  const values = {
+    code,
+    percent_off: input.percentOff ?? null,
+    amount_off: input.amountOff ?? null,
+    currency: input.currency !== undefined ? currency(input.currency) : null,
+    provider,
+    provider_promotion_code_id: input.providerPromotionCodeId ?? null,
+  };
+  if (existing) await db.updateTable('promotion_codes').set(values).where('id', '=', existing.id).execute();
+  else
+    await db
+      .insertInto('promotion_codes')
+      .values({ id: newId('prm'), ...values })
+      .execute();
+}

@@ -1,0 +1,240 @@
+import { sql } from 'kysely';
+import type { Db } from '../db/connect.js';
+import type { ConfirmedVia, Order, OrderStatus, ProviderId } from '../db/schema.js';
+import { enqueue, type Executor } from '../queue/outbox.js';
+import { newId } from './ids.js';
+import { releaseHold, takeInventory } from './inventory.js';
+import { currency, type Money } from './money.js';
+import { CONFIRMABLE } from './order-status.js';
+import { discountFor, findPromotionCode } from './promotions.js';
+
+/**
+ * What a provider says about a completed payment. Adapters build it from data they fetched or verified
+ * (a signed webhook or an authenticated API read), never from browser query parameters.
+ */
+export interface PaymentEvidence {
+  via: ConfirmedVia;
+  provider: ProviderId;
+  sessionId: string | null;
+  /** Provider payment id (Stripe PaymentIntent); null for a zero-amount (100 %-off) order. */
+  paymentId: string | null;
+  /** What was actually charged, in minor units. */
+  amount: number;
+  currency: string;
+  /** Customer-facing promotion code the provider applied, if any. */
+  promotionCode: string | null;
+  /** Platform fee the provider took (application fee); 0 when none. */
+  applicationFee: number;
+}
+
+export type ConfirmOutcome =
+  /** This call moved the order to paid and queued fulfilment. */
+  | 'confirmed'
+  /** This call found the slot sold out: order paid_oversold, full refund queued. */
+  | 'oversold'
+  /** Evidence did not match the order: order needs_review, nothing fulfilled. */
+  | 'review'
+  /** The order had already left the confirmable states: nothing was done. */
+  | 'already_handled';
+
+export interface ConfirmResult {
+  orderId: string;
+  outcome: ConfirmOutcome;
+  status: OrderStatus;
+}
+
+/** Test and chaos-harness seam: called at named steps inside the transaction. Throwing rolls it all back. */
+export type ConfirmProbe = (
+  step: 'status_updated' | 'inventory_taken' | 'effects_queued',
+) => Promise<void> | void;
+
+/** Side effects queued for a fulfilled order; handlers live in src/queue/effects.ts. */
+export const FULFILMENT_EFFECTS = ['notify.buyer_receipt', 'notify.seller_notice', 'fulfil.booking'] as const;
+export const OVERSOLD_EFFECTS = ['refund.oversold', 'notify.buyer_oversold'] as const;
+export const REVIEW_EFFECTS = ['notify.operator_review'] as const;
+
+interface Expected {
+  amount: number;
+  discount: number;
+  code: string | null;
+  reason: string | null;
+}
+
+/** Recomputes what the order should have cost given the promotion code the provider reports. */
+async function expectedFor(trx: Executor, order: Order, ev: PaymentEvidence): Promise<Expected> {
+  const reported = ev.promotionCode?.trim().toUpperCase() ?? null;
+  const ordered = order.promotion_code?.toUpperCase() ?? null;
+  if (reported === ordered)
+    return { amount: order.total, discount: order.discount, code: order.promotion_code, reason: null };
+  if (reported === null) {
+    return { amount: order.total, discount: order.discount, code: order.promotion_code, reason: null };
+  }
+  // The buyer entered a code on the hosted page: price it with Settle's own copy of the code.
+  const promo = await findPromotionCode(trx, order.provider, reported);
+  if (promo === undefined || !promo.active) {
+    return {
+      amount: order.total,
+      discount: order.discount,
+      code: order.promotion_code,
+      reason: `unknown promotion code ${reported}`,
+    };
+  }
+  const subtotal: Money = { amount: order.subtotal, currency: currency(order.currency) };
+  try {
+    const discount = discountFor(promo, subtotal).amount;
+    return { amount: order.subtotal - discount, discount, code: promo.code, reason: null };
+  } catch (e) {
+    return {
+      amount: order.total,
+      discount: order.discount,
+      code: order.promotion_code,
+      reason: (e as Error).message,
+    };
+  }
+}
+
+/**
+ * The one confirmation path. Every confirmation source (platform webhook, Connect webhook, frontend verify,
+ * reconciliation; later PayPal and Square) calls this. In one transaction:
+ *
+ * 1. `UPDATE orders SET status=… WHERE id=$1 AND status IN (confirmable)`. Zero rows: someone already
+ *    handled it; return the current state and run no side effect.
+ * 2. Evidence must match the order (amount and currency after discount), else `needs_review`.
+ * 3. Inventory is taken here and only here; if the slot cannot take the quantity the order becomes
+ *    `paid_oversold` and a full refund is queued.
+ * 4. The hold is released, the payment recorded and the side effects queued, all in the same transaction.
+ */
+export async function confirmPayment(
+  db: Db,
+  orderId: string,
+  evidence: PaymentEvidence,
+  options: { now?: Date; probe?: ConfirmProbe } = {},
+): Promise<ConfirmResult> {
+  const now = options.now ?? new Date();
+  const probe = options.probe;
+  return db.transaction().execute(async (trx) => {
+    const order = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+    if (order === undefined) throw new Error(`confirmPayment: order ${orderId} does not exist`);
+    if (!CONFIRMABLE.includes(order.status))
+      return { orderId, outcome: 'already_handled', status: order.status };
+
+    const expected = await expectedFor(trx, order, evidence);
+    const currencyMatches = evidence.currency.toLowerCase() === order.currency;
+    const amountMatches = evidence.amount === expected.amount;
+    const reviewReason =
+      expected.reason ??
+      (!currencyMatches
+        ? `currency mismatch: paid ${evidence.currency.toLowerCase()}, expected ${order.currency}`
+        : !amountMatches
+          ? `amount mismatch: paid ${evidence.amount}, expected ${expected.amount}`
+          : null);
+    const target: OrderStatus = reviewReason === null ? 'paid' : 'needs_review';
+    const fee = Math.min(evidence.applicationFee, Math.max(0, expected.amount));
+
+    // The idempotency guard: only one caller can move the order out of a confirmable state.
+    const updated = await trx
+      .updateTable('orders')
+      .set({
+        status: target,
+        review_reason: reviewReason,
+        confirmed_via: evidence.via,
+        provider_payment_id: evidence.paymentId,
+        ...(evidence.sessionId !== null ? { provider_session_id: evidence.sessionId } : {}),
+        ...(reviewReason === null
+          ? {
+              discount: expected.discount,
+              total: expected.amount,
+              promotion_code: expected.code,
+              platform_fee: fee,
+            }
+          : {}),
+        paid_at: now,
+        updated_at: now,
+      })
+      .where('id', '=', orderId)
+      .where('status', 'in', CONFIRMABLE)
+      .returning(['status'])
+      .executeTakeFirst();
+    if (updated === undefined) {
+      const current = await trx
+        .selectFrom('orders')
+        .select('status')
+        .where('id', '=', orderId)
+        .executeTakeFirstOrThrow();
+      return { orderId, outcome: 'already_handled', status: current.status };
+    }
+    await probe?.('status_updated');
+
+    let status: OrderStatus = target;
+    let outcome: ConfirmOutcome = target === 'paid' ? 'confirmed' : 'review';
+    if (target === 'paid') {
+      const took = await takeInventory(trx, {
+        slotId: order.slot_id,
+        orderId,
+        quantity: order.quantity,
+        now,
+      });
+      if (!took) {
+        status = 'paid_oversold';
+        outcome = 'oversold';
+        await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', orderId).execute();
+      }
+      await probe?.('inventory_taken');
+    }
+    await releaseHold(trx, orderId, status === 'paid' ? 'consumed' : status, now);
+
+    await trx
+      .insertInto('payments')
+      .values({
+        id: newId('pay'),
+        order_id: orderId,
+        provider: evidence.provider,
+        provider_payment_id: evidence.paymentId,
+        amount: evidence.amount,
+        currency: evidence.currency.toLowerCase(),
+        application_fee: fee,
+        status: evidence.amount === 0 ? 'no_payment_required' : 'succeeded',
+      })
+      .onConflict((oc) => oc.column('order_id').doNothing())
+      .execute();
+
+    await trx
+      .insertInto('order_events')
+      .values({
+        order_id: orderId,
+        from_status: order.status,
+        to_status: status,
+        note: reviewReason,
+        via: evidence.via,
+      })
+      .execute();
+
+    const effects =
+      status === 'paid' ? FULFILMENT_EFFECTS : status === 'paid_oversold' ? OVERSOLD_EFFECTS : REVIEW_EFFECTS;
+    for (const kind of effects) {
+      await enqueue(trx, { kind, dedupeKey: `${kind}:${orderId}`, payload: { orderId } });
+    }
+    await probe?.('effects_queued');
+    return { orderId, outcome, status };
+  });
+}
+
+/** Rows touched by confirmation, for tests and the operator console. */
+export async function orderHistory(db: Executor, orderId: string) {
+  return db.selectFrom('order_events').selectAll().where('order_id', '=', orderId).orderBy('id').execute();
+}
+
+/** Sum of sold across slots minus what paid orders account for; 0 when inventory and orders agree. */
+export async function inventoryDrift(db: Executor, slotId: string): Promise<number> {
+  const row = await db
+    .selectFrom('slots')
+    .select([
+      'sold',
+      sql<number>`(select coalesce(sum(quantity),0)::int from orders o where o.slot_id = slots.id and o.status in ('paid'))`.as(
+        'paid_qty',
+      ),
+    ])
+    .where('id', '=', slotId)
+    .executeTakeFirstOrThrow();
+  return row.sold - row.paid_qty;
+}

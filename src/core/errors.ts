@@ -1,0 +1,70 @@
+/**
+ * One error type with a stable code. HTTP handlers map `httpStatus`; messages say how to fix the problem.
+ * 5xx errors never leave the process with their message: the HTTP layer answers a generic body.
+ */
+export type ErrorCode =
+  | 'config_invalid'
+  | 'validation_failed'
+  | 'not_found'
+  | 'unauthorized'
+  | 'seller_not_ready'
+  | 'slot_unavailable'
+  | 'currency_unsupported'
+  | 'money_invalid'
+  | 'promotion_code_invalid'
+  | 'idempotency_key_invalid'
+  | 'idempotency_key_reused'
+  | 'idempotency_key_in_flight'
+  | 'refund_exceeds_payment'
+  | 'order_not_refundable'
+  | 'webhook_signature_invalid'
+  | 'webhook_livemode_mismatch'
+  | 'webhook_payload_invalid'
+  | 'provider_error'
+  | 'provider_unavailable'
+  | 'internal_error';
+
+const STATUS: Record<ErrorCode, number> = {
+  config_invalid: 500,
+  validation_failed: 400,
+  not_found: 404,
+  unauthorized: 401,
+  seller_not_ready: 409,
+  slot_unavailable: 409,
+  currency_unsupported: 400,
+  money_invalid: 400,
+  promotion_code_invalid: 400,
+  idempotency_key_invalid: 400,
+  idempotency_key_reused: 422,
+  idempotency_key_in_flight: 409,
+  refund_exceeds_payment: 409,
+  order_not_refundable: 409,
+  webhook_signature_invalid: 400,
+  webhook_livemode_mismatch: 400,
+  webhook_payload_invalid: 400,
+  provider_error: 502,
+  provider_unavailable: 503,
+  internal_error: 500,
+};
+
+export class SettleError extends Error {
+  readonly code: ErrorCode;
+  readonly httpStatus: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options?: { cause?: unknown; details?: Record<string, unknown> },
+  ) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SettleError';
+    this.code = code;
+    this.httpStatus = STATUS[code];
+    this.details = options?.details;
+  }
+}
+
+export function isSettleError(e: unknown): e is SettleError {
+  return e instanceof SettleError;
+}

@@ -1,0 +1,135 @@
+import { sql } from 'kysely';
+import type { Executor } from '../queue/outbox.js';
+import { SettleError } from './errors.js';
+import { newId } from './ids.js';
+
+/**
+ * Slot inventory. `sold` changes only in confirmPayment(); holds reserve quantity for a checkout's lifetime
+ * and never touch `sold`. available = capacity − sold − (active, unexpired holds).
+ */
+
+export interface Availability {
+  slotId: string;
+  capacity: number;
+  sold: number;
+  held: number;
+  available: number;
+}
+
+/** Quantity held by active holds on a slot, optionally excluding one order's own hold. */
+export async function heldQuantity(
+  db: Executor,
+  slotId: string,
+  now: Date,
+  exceptOrderId?: string,
+): Promise<number> {
+  let q = db
+    .selectFrom('holds')
+    .select(sql<number>`coalesce(sum(quantity), 0)::int`.as('held'))
+    .where('slot_id', '=', slotId)
+    .where('released_at', 'is', null)
+    .where('expires_at', '>', now);
+  if (exceptOrderId !== undefined) q = q.where('order_id', '<>', exceptOrderId);
+  const row = await q.executeTakeFirstOrThrow();
+  return row.held;
+}
+
+export async function getAvailability(
+  db: Executor,
+  slotId: string,
+  now: Date = new Date(),
+): Promise<Availability> {
+  const slot = await db
+    .selectFrom('slots')
+    .select(['id', 'capacity', 'sold'])
+    .where('id', '=', slotId)
+    .executeTakeFirst();
+  if (slot === undefined) throw new SettleError('not_found', `Slot ${slotId} does not exist.`);
+  const held = await heldQuantity(db, slotId, now);
+  return {
+    slotId,
+    capacity: slot.capacity,
+    sold: slot.sold,
+    held,
+    available: Math.max(0, slot.capacity - slot.sold - held),
+  };
+}
+
+/**
+ * Places a hold inside the caller's transaction. The slot row is locked first so two checkouts cannot both
+ * take the last unit. Throws slot_unavailable when the quantity is not available.
+ */
+export async function placeHold(
+  trx: Executor,
+  input: { slotId: string; orderId: string; quantity: number; expiresAt: Date; now: Date },
+): Promise<string> {
+  const slot = await trx
+    .selectFrom('slots')
+    .select(['capacity', 'sold'])
+    .where('id', '=', input.slotId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (slot === undefined) throw new SettleError('not_found', `Slot ${input.slotId} does not exist.`);
+  const held = await heldQuantity(trx, input.slotId, input.now);
+  const available = slot.capacity - slot.sold - held;
+  if (input.quantity > available) {
+    throw new SettleError('slot_unavailable', `Only ${Math.max(0, available)} place(s) left in this slot.`, {
+      details: { available: Math.max(0, available) },
+    });
+  }
+  const id = newId('hld');
+  await trx
+    .insertInto('holds')
+    .values({
+      id,
+      slot_id: input.slotId,
+      order_id: input.orderId,
+      quantity: input.quantity,
+      expires_at: input.expiresAt,
+    })
+    .execute();
+  return id;
+}
+
+/** Releases an order's active hold (idempotent). Returns true when a hold was released by this call. */
+export async function releaseHold(
+  trx: Executor,
+  orderId: string,
+  reason: string,
+  now: Date,
+): Promise<boolean> {
+  const res = await trx
+    .updateTable('holds')
+    .set({ released_at: now, release_reason: reason })
+    .where('order_id', '=', orderId)
+    .where('released_at', 'is', null)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/**
+ * Takes `quantity` from the slot for a paid order, atomically. The slot row is locked, other orders' active
+ * holds are respected (a late payer does not take a place someone else is still paying for), and the final
+ * conditional UPDATE guarantees sold ≤ capacity even if everything above were wrong.
+ */
+export async function takeInventory(
+  trx: Executor,
+  input: { slotId: string; orderId: string; quantity: number; now: Date },
+): Promise<boolean> {
+  const slot = await trx
+    .selectFrom('slots')
+    .select(['capacity', 'sold'])
+    .where('id', '=', input.slotId)
+    .forUpdate()
+    .executeTakeFirst();
+  if (slot === undefined) return false;
+  const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId);
+  if (slot.sold + input.quantity + heldByOthers > slot.capacity) return false;
+  const res = await trx
+    .updateTable('slots')
+    .set((eb) => ({ sold: eb('sold', '+', input.quantity) }))
+    .where('id', '=', input.slotId)
+    .where(sql<boolean>`sold + ${input.quantity} <= capacity`)
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) === 1;
+}

@@ -1,0 +1,134 @@
+import type { Db } from '../db/connect.js';
+import type { Order, ProviderId } from '../db/schema.js';
+import { SettleError } from './errors.js';
+import { newId } from './ids.js';
+import { placeHold } from './inventory.js';
+import { currency, multiply, platformFee, type Money } from './money.js';
+import { discountFor, findPromotionCode } from './promotions.js';
+
+export interface OrderRequest {
+  slotId: string;
+  quantity: number;
+  promotionCode?: string | null;
+  buyerEmail?: string | null;
+  provider: ProviderId;
+  /** Hold lifetime; the provider checkout expires at the same instant. */
+  holdMinutes: number;
+  now?: Date;
+}
+
+/**
+ * Prices an order from the catalogue (never from the client), checks the seller can take charges, and
+ * creates the pending order with its hold in one transaction. Throws SettleError 404/409/400 with a reason.
+ */
+export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Order> {
+  const now = req.now ?? new Date();
+  if (!Number.isSafeInteger(req.quantity) || req.quantity < 1 || req.quantity > 100) {
+    throw new SettleError('validation_failed', 'quantity must be an integer between 1 and 100.');
+  }
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .selectFrom('slots')
+      .innerJoin('listings', 'listings.id', 'slots.listing_id')
+      .innerJoin('sellers', 'sellers.id', 'listings.seller_id')
+      .select([
+        'slots.id as slot_id',
+        'slots.starts_at',
+        'listings.id as listing_id',
+        'listings.currency',
+        'listings.unit_amount',
+        'sellers.id as seller_id',
+        'sellers.provider_account_id',
+        'sellers.charge_type',
+        'sellers.charges_enabled',
+        'sellers.fee_bps',
+        'sellers.fee_fixed',
+      ])
+      .where('slots.id', '=', req.slotId)
+      .executeTakeFirst();
+    if (row === undefined) throw new SettleError('not_found', `Slot ${req.slotId} does not exist.`);
+    if (row.provider_account_id === null || !row.charges_enabled) {
+      throw new SettleError(
+        'seller_not_ready',
+        'This seller has not finished onboarding and cannot take payments yet.',
+      );
+    }
+    if (row.starts_at.getTime() <= now.getTime())
+      throw new SettleError('slot_unavailable', 'This slot has already started.');
+
+    const unit: Money = { amount: row.unit_amount, currency: currency(row.currency) };
+    const subtotal = multiply(unit, req.quantity);
+    let discount = 0;
+    let code: string | null = null;
+    if (req.promotionCode) {
+      const promo = await findPromotionCode(trx, req.provider, req.promotionCode);
+      if (promo === undefined || !promo.active) {
+        throw new SettleError(
+          'promotion_code_invalid',
+          `Promotion code '${req.promotionCode}' is not valid.`,
+        );
+      }
+      discount = discountFor(promo, subtotal).amount;
+      code = promo.code;
+    }
+    const total = subtotal.amount - discount;
+    const fee = platformFee(
+      { amount: total, currency: subtotal.currency },
+      { bps: row.fee_bps, fixed: row.fee_fixed },
+    );
+    const id = newId('ord');
+    const expiresAt = new Date(now.getTime() + req.holdMinutes * 60_000);
+    const order = await trx
+      .insertInto('orders')
+      .values({
+        id,
+        seller_id: row.seller_id,
+        listing_id: row.listing_id,
+        slot_id: row.slot_id,
+        quantity: req.quantity,
+        currency: subtotal.currency,
+        unit_amount: unit.amount,
+        subtotal: subtotal.amount,
+        discount,
+        total,
+        platform_fee: fee.amount,
+        promotion_code: code,
+        status: 'pending',
+        review_reason: null,
+        buyer_email: req.buyerEmail ?? null,
+        provider: req.provider,
+        charge_type: row.charge_type,
+        provider_account_id: row.provider_account_id,
+        provider_session_id: null,
+        provider_payment_id: null,
+        confirmed_via: null,
+        dispute_status: null,
+        expires_at: expiresAt,
+        paid_at: null,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await placeHold(trx, { slotId: row.slot_id, orderId: id, quantity: req.quantity, expiresAt, now });
+    await trx
+      .insertInto('order_events')
+      .values({ order_id: id, from_status: null, to_status: 'pending', note: null, via: 'checkout' })
+      .execute();
+    return order;
+  });
+}
+
+/** Records the provider's hosted checkout session on the order (unique per provider). */
+export async function attachSession(db: Db, orderId: string, sessionId: string): Promise<void> {
+  await db
+    .updateTable('orders')
+    .set({ provider_session_id: sessionId, updated_at: new Date() })
+    .where('id', '=', orderId)
+    .execute();
+}
+
+export async function getOrder(db: Db, orderId: string): Promise<Order> {
+  const order = await db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+  if (order === undefined) throw new SettleError('not_found', `Order ${orderId} does not exist.`);
+  return order;
+}

@@ -1,0 +1,167 @@
+import type { ChargeType, ProviderId } from '../db/schema.js';
+
+/**
+ * The one provider interface. Stripe implements it first (src/providers/stripe); PayPal and Square follow.
+ * Core code depends on this file only and never imports a provider SDK. Every call carries the seller's
+ * provider account as context, because marketplace objects live on the seller's account for direct charges.
+ */
+
+/** Which account an operation runs on. `accountId` is the seller's connected account; `chargeType` picks the flow. */
+export interface AccountContext {
+  accountId: string;
+  chargeType: ChargeType;
+}
+
+export interface CreateCheckoutInput {
+  orderId: string;
+  account: AccountContext;
+  lineItem: { name: string; unitAmount: number; quantity: number };
+  currency: string;
+  /** Platform fee in minor units, computed by Settle (0 allowed). */
+  applicationFee: number;
+  expiresAt: Date;
+  successUrl: string;
+  cancelUrl: string;
+  /** Provider id of a promotion code chosen before checkout; otherwise the hosted page offers a code field. */
+  promotionCodeProviderId: string | null;
+  customerEmail: string | null;
+  /** Derived from Settle's own ids so a retried call cannot create a second checkout. */
+  idempotencyKey: string;
+}
+
+export interface HostedCheckout {
+  sessionId: string;
+  url: string;
+  expiresAt: Date;
+}
+
+/**
+ * Normalized state of a hosted checkout, read from the provider.
+ * - `succeeded`: paid; confirm.
+ * - `zero_amount`: a 100 %-off order completed with nothing to charge; confirm with no payment id.
+ * - `processing`: completed with a delayed method; funds not yet available.
+ * - `open` | `failed` | `expired`.
+ */
+export type CheckoutOutcome = 'open' | 'succeeded' | 'zero_amount' | 'processing' | 'failed' | 'expired';
+
+export interface CheckoutState {
+  provider: ProviderId;
+  sessionId: string;
+  /** Settle order id read back from the provider (metadata / client reference), if present. */
+  orderId: string | null;
+  accountId: string | null;
+  outcome: CheckoutOutcome;
+  amountTotal: number;
+  currency: string;
+  paymentId: string | null;
+  applicationFee: number;
+  promotionCode: string | null;
+}
+
+export interface RefundInput {
+  account: AccountContext;
+  paymentId: string;
+  amount: number;
+  idempotencyKey: string;
+  orderId: string;
+  refundId: string;
+}
+
+export interface RefundResult {
+  providerRefundId: string;
+  status: 'pending' | 'succeeded' | 'failed';
+}
+
+export interface SellerAccountState {
+  accountId: string;
+  detailsSubmitted: boolean;
+  chargesEnabled: boolean;
+  payoutsEnabled: boolean;
+}
+
+/** Normalized webhook/event vocabulary. `ignored` events are acknowledged and not processed. */
+export type NormalizedEvent =
+  | {
+      kind: 'checkout.completed' | 'checkout.async_succeeded' | 'checkout.async_failed' | 'checkout.expired';
+      checkout: CheckoutState;
+    }
+  | {
+      kind: 'refund.updated';
+      refund: {
+        providerRefundId: string;
+        paymentId: string | null;
+        amount: number;
+        status: 'pending' | 'succeeded' | 'failed';
+        refundId: string | null;
+      };
+    }
+  | {
+      kind: 'dispute.created' | 'dispute.closed';
+      dispute: {
+        providerDisputeId: string;
+        paymentId: string | null;
+        amount: number;
+        currency: string;
+        reason: string | null;
+        status: string;
+        outcome: 'won' | 'lost' | null;
+      };
+    }
+  | { kind: 'account.updated'; account: SellerAccountState }
+  | { kind: 'ignored' };
+
+export interface VerifiedEvent {
+  provider: ProviderId;
+  endpoint: 'platform' | 'connect';
+  eventId: string;
+  type: string;
+  /** Connected account the event belongs to; null for platform events. */
+  accountId: string | null;
+  livemode: boolean;
+  createdAt: Date;
+  /** The verified event as parsed JSON (stored in the inbox for replay; never logged). */
+  raw: unknown;
+  event: NormalizedEvent;
+}
+
+export interface ListEventsInput {
+  accountId: string | null;
+  since: Date;
+}
+
+export interface PaymentProvider {
+  readonly id: ProviderId;
+  /** 'test' | 'live' as the credentials say; events of the other mode are rejected. */
+  readonly livemode: boolean;
+
+  createSellerAccount(input: {
+    sellerId: string;
+    email: string;
+    idempotencyKey: string;
+  }): Promise<SellerAccountState>;
+  createOnboardingLink(input: {
+    accountId: string;
+    returnUrl: string;
+    refreshUrl: string;
+  }): Promise<{ url: string }>;
+  retrieveSellerAccount(accountId: string): Promise<SellerAccountState>;
+
+  createCheckout(input: CreateCheckoutInput): Promise<HostedCheckout>;
+  retrieveCheckout(sessionId: string, account: AccountContext): Promise<CheckoutState>;
+  /** Ends an open checkout (buyer canceled). Already-complete or expired sessions are left alone. */
+  expireCheckout(sessionId: string, account: AccountContext): Promise<void>;
+  refund(input: RefundInput): Promise<RefundResult>;
+
+  /** Verifies the signature on the raw bytes and normalizes the event. Throws SettleError webhook_* on failure. */
+  verifyWebhook(
+    endpoint: 'platform' | 'connect',
+    rawBody: Buffer,
+    headers: Record<string, string | string[] | undefined>,
+  ): Promise<VerifiedEvent>;
+  /** Normalizes an already-verified stored event (replay from the inbox, reconciliation). */
+  normalizeEvent(endpoint: 'platform' | 'connect', raw: unknown): Promise<VerifiedEvent>;
+  /** Recent events for reconciliation (platform when accountId is null). */
+  listEvents(input: ListEventsInput): AsyncIterable<VerifiedEvent>;
+  /** Looks up a provider promotion code id by its customer-facing code. */
+  findPromotionCodeId(code: string, account: AccountContext): Promise<string | null>;
+}

@@ -1,0 +1,75 @@
+import { mkdirSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config/config.js';
+import { PGliteDialect } from './pglite-dialect.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+const INT8_OID = 20;
+
+/** int8 → number, refusing values that a JS number cannot hold exactly (money must never drift). */
+function parseInt8(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new RangeError(`int8 value ${value} exceeds Number.MAX_SAFE_INTEGER`);
+  return n;
+}
+
+export interface OpenedDb {
+  db: Db;
+  kind: 'server' | 'embedded';
+  /** The embedded instance, when embedded. */
+  pglite?: PGlite;
+  /** Human description without credentials, for logs and the doctor. */
+  describe: string;
+  close(): Promise<void>;
+}
+
+export type DatabaseTarget = Config['database'] | { kind: 'memory'; from?: PGlite };
+
+/**
+ * Opens the system of record: a PostgreSQL server when DATABASE_URL is set, otherwise the embedded
+ * PostgreSQL (PGlite) under SETTLE_DATA_DIR. `{kind:'memory'}` is an in-memory embedded database (tests).
+ */
+export async function openDatabase(target: DatabaseTarget): Promise<OpenedDb> {
+  if (target.kind === 'server') {
+    const types = {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? parseInt8
+          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    };
+    const pool = new pg.Pool({ connectionString: target.url, max: target.poolMax, types });
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const u = new URL(target.url);
+    return {
+      db,
+      kind: 'server',
+      describe: `postgresql://${u.hostname}:${u.port || '5432'}${u.pathname}`,
+      close: () => db.destroy(),
+    };
+  }
+  const dataDir = target.kind === 'embedded' ? target.dataDir : undefined;
+  if (dataDir !== undefined) mkdirSync(dataDir, { recursive: true });
+  // `from`: clone an existing in-memory database (tests clone one migrated template instead of migrating each time).
+  const pglite =
+    target.kind === 'memory' && target.from !== undefined
+      ? ((await target.from.clone()) as PGlite)
+      : await PGlite.create({
+          ...(dataDir !== undefined ? { dataDir } : {}),
+          parsers: { [INT8_OID]: parseInt8 },
+        });
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  return {
+    db,
+    pglite,
+    kind: 'embedded',
+    describe:
+      dataDir !== undefined
+        ? `embedded PostgreSQL (PGlite) at ${dataDir}`
+        : 'embedded PostgreSQL (PGlite) in memory',
+    close: () => db.destroy(),
+  };
+}

@@ -1,0 +1,262 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/**
+ * Kysely's view of the schema created by src/db/migrations. Column names are the SQL names.
+ * Money columns are int8 minor units, parsed into JS numbers with a safe-integer check (src/db/connect.ts).
+ * docs/schema.md describes every table and index and the query each index serves.
+ */
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
+type Json<T> = ColumnType<T, string, string>;
+
+export type ProviderId = 'stripe' | 'paypal' | 'square';
+export type ChargeType = 'direct' | 'destination';
+
+/** Order state machine; see src/core/order-status.ts for the allowed transitions. */
+export type OrderStatus =
+  | 'pending'
+  | 'processing'
+  | 'paid'
+  | 'paid_oversold'
+  | 'needs_review'
+  | 'failed'
+  | 'expired'
+  | 'canceled'
+  | 'refunded';
+
+export type ConfirmedVia = 'webhook' | 'frontend' | 'reconcile';
+
+export interface SellersTable {
+  id: string;
+  name: string;
+  email: string;
+  provider: ProviderId;
+  provider_account_id: string | null;
+  charge_type: ChargeType;
+  details_submitted: Generated<boolean>;
+  charges_enabled: Generated<boolean>;
+  payouts_enabled: Generated<boolean>;
+  /** `created` of the newest provider account event applied; older events are ignored. */
+  account_synced_at: Timestamp | null;
+  fee_bps: number;
+  fee_fixed: number;
+  created_at: CreatedAt;
+}
+
+export interface ListingsTable {
+  id: string;
+  seller_id: string;
+  title: string;
+  description: string;
+  currency: string;
+  unit_amount: number;
+  created_at: CreatedAt;
+}
+
+export interface SlotsTable {
+  id: string;
+  listing_id: string;
+  starts_at: Timestamp;
+  capacity: number;
+  sold: Generated<number>;
+  created_at: CreatedAt;
+}
+
+export interface HoldsTable {
+  id: string;
+  slot_id: string;
+  order_id: string;
+  quantity: number;
+  expires_at: Timestamp;
+  /** null while active; set when consumed by confirmation, expired, or canceled. */
+  released_at: Timestamp | null;
+  release_reason: string | null;
+  created_at: CreatedAt;
+}
+
+export interface PromotionCodesTable {
+  id: string;
+  code: string;
+  percent_off: number | null;
+  amount_off: number | null;
+  currency: string | null;
+  active: Generated<boolean>;
+  provider: ProviderId;
+  provider_promotion_code_id: string | null;
+  created_at: CreatedAt;
+}
+
+export interface OrdersTable {
+  id: string;
+  seller_id: string;
+  listing_id: string;
+  slot_id: string;
+  quantity: number;
+  currency: string;
+  unit_amount: number;
+  subtotal: number;
+  discount: number;
+  total: number;
+  platform_fee: number;
+  promotion_code: string | null;
+  status: OrderStatus;
+  review_reason: string | null;
+  buyer_email: string | null;
+  provider: ProviderId;
+  charge_type: ChargeType;
+  provider_account_id: string | null;
+  provider_session_id: string | null;
+  provider_payment_id: string | null;
+  confirmed_via: ConfirmedVia | null;
+  refunded_amount: Generated<number>;
+  dispute_status: string | null;
+  expires_at: Timestamp;
+  paid_at: Timestamp | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface OrderEventsTable {
+  id: Generated<number>;
+  order_id: string;
+  from_status: string | null;
+  to_status: string;
+  note: string | null;
+  via: string | null;
+  created_at: CreatedAt;
+}
+
+export interface PaymentsTable {
+  id: string;
+  order_id: string;
+  provider: ProviderId;
+  provider_payment_id: string | null;
+  amount: number;
+  currency: string;
+  application_fee: number;
+  status: string;
+  created_at: CreatedAt;
+}
+
+export interface RefundsTable {
+  id: string;
+  order_id: string;
+  amount: number;
+  currency: string;
+  status: 'pending' | 'succeeded' | 'failed';
+  reason: string;
+  idempotency_key: string;
+  provider_refund_id: string | null;
+  failure_reason: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface DisputesTable {
+  id: string;
+  order_id: string | null;
+  provider: ProviderId;
+  provider_dispute_id: string;
+  provider_payment_id: string | null;
+  amount: number;
+  currency: string;
+  reason: string | null;
+  status: string;
+  outcome: 'won' | 'lost' | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export type InboxStatus = 'received' | 'processed' | 'failed' | 'ignored';
+
+export interface WebhookEventsTable {
+  id: Generated<number>;
+  provider: ProviderId;
+  /** 'platform' or 'connect' (or a provider-specific endpoint name). */
+  endpoint: string;
+  /** connected account the event came from; '' for platform events. */
+  account: string;
+  event_id: string;
+  type: string;
+  livemode: boolean;
+  event_created: Timestamp;
+  /** The verified event (parsed JSON), kept for replay; never logged. */
+  payload: Json<unknown>;
+  status: Generated<InboxStatus>;
+  attempts: Generated<number>;
+  last_error: string | null;
+  received_at: CreatedAt;
+  processed_at: Timestamp | null;
+}
+
+export type JobStatus = 'queued' | 'running' | 'done' | 'dead';
+
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  /** (order, effect): one job per effect per order, enforced by a unique index. */
+  dedupe_key: string;
+  payload: Json<Record<string, unknown>>;
+  status: Generated<JobStatus>;
+  attempts: Generated<number>;
+  max_attempts: Generated<number>;
+  run_at: Timestamp;
+  locked_until: Timestamp | null;
+  last_error: string | null;
+  created_at: CreatedAt;
+  finished_at: Timestamp | null;
+}
+
+export interface NotificationsTable {
+  id: Generated<number>;
+  order_id: string | null;
+  kind: string;
+  recipient: string;
+  subject: string;
+  body: string;
+  dedupe_key: string;
+  created_at: CreatedAt;
+}
+
+export interface IdempotencyKeysTable {
+  scope: string;
+  key: string;
+  request_hash: string;
+  status: 'in_flight' | 'done';
+  response_status: number | null;
+  response_body: Json<unknown> | null;
+  created_at: CreatedAt;
+}
+
+export interface Database {
+  sellers: SellersTable;
+  listings: ListingsTable;
+  slots: SlotsTable;
+  holds: HoldsTable;
+  promotion_codes: PromotionCodesTable;
+  orders: OrdersTable;
+  order_events: OrderEventsTable;
+  payments: PaymentsTable;
+  refunds: RefundsTable;
+  disputes: DisputesTable;
+  webhook_events: WebhookEventsTable;
+  jobs: JobsTable;
+  notifications: NotificationsTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+export type Seller = Selectable<SellersTable>;
+export type Listing = Selectable<ListingsTable>;
+export type Slot = Selectable<SlotsTable>;
+export type Hold = Selectable<HoldsTable>;
+export type Order = Selectable<OrdersTable>;
+export type NewOrder = Insertable<OrdersTable>;
+export type OrderUpdate = Updateable<OrdersTable>;
+export type Payment = Selectable<PaymentsTable>;
+export type Refund = Selectable<RefundsTable>;
+export type Dispute = Selectable<DisputesTable>;
+export type WebhookEvent = Selectable<WebhookEventsTable>;
+export type Job = Selectable<JobsTable>;
+export type Notification = Selectable<NotificationsTable>;
+export type PromotionCode = Selectable<PromotionCodesTable>;

@@ -1,0 +1,245 @@
+import { sql, type Transaction } from 'kysely';
+import type { Db } from '../db/connect.js';
+import type { Database, Job } from '../db/schema.js';
+import type { Logger } from '../log/logger.js';
+import { silentLogger } from '../log/logger.js';
+
+/**
+ * Durable side-effect queue (transactional outbox) in the system-of-record database.
+ *
+ * Why not pg-boss or graphile-worker: a job must be inserted in the *same transaction* as the state change
+ * that causes it, through the same Kysely connection, on both the PostgreSQL server and the embedded PGlite
+ * (single connection, no LISTEN/NOTIFY across processes). Both libraries manage their own pg pool, which
+ * PGlite cannot give them. The queue below is small: claim with FOR UPDATE SKIP LOCKED and a lease,
+ * exponential backoff with jitter, dead-lettering after max_attempts.
+ */
+
+export type Executor = Db | Transaction<Database>;
+
+export interface EnqueueInput {
+  kind: string;
+  /** Unique per (order, effect), e.g. `receipt:ord_123`. A second enqueue with the same key is a no-op. */
+  dedupeKey: string;
+  payload: Record<string, unknown>;
+  runAt?: Date;
+  maxAttempts?: number;
+}
+
+/** Queues a job inside the caller's transaction. Returns false when the job already existed. */
+export async function enqueue(trx: Executor, job: EnqueueInput): Promise<boolean> {
+  const res = await trx
+    .insertInto('jobs')
+    .values({
+      kind: job.kind,
+      dedupe_key: job.dedupeKey,
+      payload: JSON.stringify(job.payload),
+      run_at: job.runAt ?? new Date(),
+      ...(job.maxAttempts !== undefined ? { max_attempts: job.maxAttempts } : {}),
+    })
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
+}
+
+export interface JobContext {
+  /** The transaction that will also mark the job done: database-only effects commit exactly once. */
+  trx: Transaction<Database>;
+  job: Job;
+  payload: Record<string, unknown>;
+  logger: Logger;
+}
+
+export type JobHandler = (ctx: JobContext) => Promise<void>;
+
+export interface WorkerOptions {
+  pollMs?: number;
+  batchSize?: number;
+  /** How long a claimed job is leased before another worker may take it over (crash recovery). */
+  leaseMs?: number;
+  /** Backoff base; attempt n waits base × 2^(n-1) (capped), ± 20 % jitter. */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+export interface RunStats {
+  claimed: number;
+  succeeded: number;
+  failed: number;
+  dead: number;
+}
+
+export class QueueWorker {
+  private readonly handlers = new Map<string, JobHandler>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<RunStats> | null = null;
+  private stopped = true;
+  private readonly opts: Required<Omit<WorkerOptions, 'logger' | 'now'>>;
+  private readonly logger: Logger;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly db: Db,
+    options: WorkerOptions = {},
+  ) {
+    this.opts = {
+      pollMs: options.pollMs ?? 500,
+      batchSize: options.batchSize ?? 10,
+      leaseMs: options.leaseMs ?? 60_000,
+      backoffBaseMs: options.backoffBaseMs ?? 1_000,
+      backoffMaxMs: options.backoffMaxMs ?? 15 * 60_000,
+    };
+    this.logger = options.logger ?? silentLogger;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  register(kind: string, handler: JobHandler): this {
+    this.handlers.set(kind, handler);
+    return this;
+  }
+
+  /** Delay before attempt `attempts + 1`, with jitter so a burst of failures does not retry in lockstep. */
+  backoffMs(attempts: number): number {
+    const base = Math.min(this.opts.backoffBaseMs * 2 ** Math.max(0, attempts - 1), this.opts.backoffMaxMs);
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  /** Claims due jobs (and jobs whose lease expired) without blocking other workers. */
+  private async claim(): Promise<Job[]> {
+    const now = this.now();
+    const leaseUntil = new Date(now.getTime() + this.opts.leaseMs);
+    return this.db
+      .updateTable('jobs')
+      .set((eb) => ({ status: 'running', locked_until: leaseUntil, attempts: eb('attempts', '+', 1) }))
+      .where(
+        'id',
+        'in',
+        this.db
+          .selectFrom('jobs')
+          .select('id')
+          .where((eb) =>
+            eb.or([
+              eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', now)]),
+              eb.and([eb('status', '=', 'running'), eb('locked_until', '<', now)]),
+            ]),
+          )
+          .orderBy('run_at')
+          .limit(this.opts.batchSize)
+          .forUpdate()
+          .skipLocked(),
+      )
+      .returningAll()
+      .execute();
+  }
+
+  private async runJob(job: Job): Promise<'succeeded' | 'failed' | 'dead'> {
+    const handler = this.handlers.get(job.kind);
+    try {
+      if (handler === undefined) throw new Error(`no handler registered for job kind '${job.kind}'`);
+      await this.db.transaction().execute(async (trx) => {
+        // Re-check ownership inside the transaction: a job whose lease was taken over is skipped.
+        const owned = await trx
+          .updateTable('jobs')
+          .set({ status: 'done', finished_at: this.now(), locked_until: null, last_error: null })
+          .where('id', '=', job.id)
+          .where('status', '=', 'running')
+          .where('attempts', '=', job.attempts)
+          .executeTakeFirst();
+        if (Number(owned.numUpdatedRows) === 0) return;
+        await handler({
+          trx,
+          job,
+          payload: job.payload,
+          logger: this.logger.child({ job: job.id, kind: job.kind }),
+        });
+      });
+      return 'succeeded';
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const dead = job.attempts >= job.max_attempts;
+      const runAt = new Date(this.now().getTime() + this.backoffMs(job.attempts));
+      await this.db
+        .updateTable('jobs')
+        .set({
+          status: dead ? 'dead' : 'queued',
+          run_at: runAt,
+          locked_until: null,
+          last_error: message.slice(0, 2000),
+          ...(dead ? { finished_at: this.now() } : {}),
+        })
+        .where('id', '=', job.id)
+        .where('status', '=', 'running')
+        .execute();
+      this.logger[dead ? 'error' : 'warn'](
+        { job: job.id, kind: job.kind, attempts: job.attempts, err: message },
+        dead ? 'job dead-lettered' : 'job failed; will retry',
+      );
+      return dead ? 'dead' : 'failed';
+    }
+  }
+
+  /** Claims and runs one batch. */
+  async runOnce(): Promise<RunStats> {
+    const jobs = await this.claim();
+    const stats: RunStats = { claimed: jobs.length, succeeded: 0, failed: 0, dead: 0 };
+    for (const job of jobs) stats[await this.runJob(job)] += 1;
+    return stats;
+  }
+
+  /** Runs batches until nothing is due (tests and the reconcile CLI use this). */
+  async drain(maxRounds = 1000): Promise<RunStats> {
+    const total: RunStats = { claimed: 0, succeeded: 0, failed: 0, dead: 0 };
+    for (let i = 0; i < maxRounds; i++) {
+      const s = await this.runOnce();
+      total.claimed += s.claimed;
+      total.succeeded += s.succeeded;
+      total.failed += s.failed;
+      total.dead += s.dead;
+      if (s.claimed === 0) break;
+    }
+    return total;
+  }
+
+  /** Wakes the poll loop now (called after a commit that queued work). */
+  nudge(): void {
+    if (this.stopped || this.running !== null) return;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.tick(), 0);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = null;
+    if (this.stopped) return;
+    this.running = this.drain(50).catch((err: unknown) => {
+      this.logger.error({ err: err instanceof Error ? err.message : String(err) }, 'queue poll failed');
+      return { claimed: 0, succeeded: 0, failed: 0, dead: 0 };
+    });
+    await this.running;
+    this.running = null;
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), this.opts.pollMs);
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.timer = setTimeout(() => void this.tick(), 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running !== null) await this.running;
+  }
+}
+
+/** Counts jobs by status (operator console, doctor and tests). */
+export async function queueCounts(db: Db): Promise<Record<string, number>> {
+  const rows = await db
+    .selectFrom('jobs')
+    .select(['status', sql<number>`count(*)::int`.as('n')])
+    .groupBy('status')
+    .execute();
+  return Object.fromEntries(rows.map((r) => [r.status, r.n]));
+}
