@@ -303,6 +303,13 @@ describe('checkout sessions', () => {
     expect(piEvents).toHaveLength(0);
   });
 
+  it('rejects non-http success/cancel URLs; unknown hosted pages are 404', async () => {
+    await expect(
+      h.stripe.checkout.sessions.create(sessionParams({ cancel_url: 'javascript:alert(1)' })),
+    ).rejects.toMatchObject({ statusCode: 400, param: 'cancel_url' });
+    expect((await fetch(`${h.emu.url}/c/pay/cs_test_nope`)).status).toBe(404);
+  });
+
   it('declined card: page re-renders with the error (402) and the session stays open', async () => {
     const session = await h.stripe.checkout.sessions.create(sessionParams());
     const r = await payViaPage(session.url ?? '', { card_number: '4000000000000002' });

@@ -104,6 +104,19 @@ describe('webhook delivery faults', () => {
     expect(evt?.request?.idempotency_key).toMatch(/^stripe-node-retry-/);
   });
 
+  it("endpoint failure in 'call' mode: the endpoint is called but the attempt counts as failed", async () => {
+    h.emu.faults.set({ endpointFailures: [{ endpoint: h.platform.url, mode: 'call', failures: 1 }] });
+    const s = await h.stripe.checkout.sessions.create(sessionParams());
+    await h.stripe.checkout.sessions.expire(s.id);
+    await h.emu.idle();
+    const evt = (await h.stripe.events.list({ type: 'checkout.session.expired', limit: 1 })).data[0];
+    expect(h.emu.deliveries.filter((d) => d.eventId === evt?.id).map((d) => d.status)).toEqual([
+      'error',
+      200,
+    ]);
+    expect(receivedFor([String(evt?.id)])).toHaveLength(2);
+  });
+
   it('receiver answering 500 is retried; giving up after the bounded attempts marks the event failed', async () => {
     h.platform.respond = () => 500;
     const s = await h.stripe.checkout.sessions.create(sessionParams());

@@ -230,6 +230,19 @@ function createSession(
     metadata: metadataOf(pid.metadata),
   };
 
+  for (const param of ['success_url', 'cancel_url'] as const) {
+    const u = str(params[param]);
+    if (u === undefined) continue;
+    let ok = false;
+    try {
+      const parsed = new URL(u);
+      ok = parsed.protocol === 'http:' || parsed.protocol === 'https:';
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw invalid(`Not a valid URL`, param, 'url_invalid');
+  }
+
   const id = newId('cs_test', 58);
   const successUrl = str(params.success_url)?.replaceAll('{CHECKOUT_SESSION_ID}', id) ?? null;
   const session: Stripe.Checkout.Session = {
