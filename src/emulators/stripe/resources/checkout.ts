@@ -233,14 +233,8 @@ function createSession(
   for (const param of ['success_url', 'cancel_url'] as const) {
     const u = str(params[param]);
     if (u === undefined) continue;
-    let ok = false;
-    try {
-      const parsed = new URL(u);
-      ok = parsed.protocol === 'http:' || parsed.protocol === 'https:';
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw invalid(`Not a valid URL`, param, 'url_invalid');
+    const protocol = URL.canParse(u) ? new URL(u).protocol : '';
+    if (protocol !== 'http:' && protocol !== 'https:') throw invalid('Not a valid URL', param, 'url_invalid');
   }
 
   const id = newId('cs_test', 58);
