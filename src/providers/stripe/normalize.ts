@@ -1,0 +1,144 @@
+import type Stripe from 'stripe';
+import type {
+  CheckoutOutcome,
+  CheckoutState,
+  NormalizedEvent,
+  RefundResult,
+  SellerAccountState,
+} from '../../core/provider.js';
+
+/** Id of an expandable field, whether Stripe returned the id or the expanded object. */
+export function idOf(v: string | { id: string } | null | undefined): string | null {
+  if (v === null || v === undefined) return null;
+  return typeof v === 'string' ? v : v.id;
+}
+
+/**
+ * Outcome of a Checkout Session.
+ * - `succeeded`: complete + paid + amount_total > 0.
+ * - `zero_amount`: complete, amount_total 0 and no PaymentIntent, with payment_status `no_payment_required` (what
+ *   Stripe documents for no-cost orders) or `paid` (what the spec Settle was built from says). Never on `unpaid`.
+ * - `processing`: complete + unpaid (delayed-notification method; async_payment_* follows).
+ * - `expired`: status expired. `open` otherwise. (`failed` only comes from checkout.session.async_payment_failed.)
+ */
+export function checkoutOutcome(session: Stripe.Checkout.Session): CheckoutOutcome {
+  const total = session.amount_total ?? 0;
+  const hasPayment = idOf(session.payment_intent) !== null;
+  if (session.status === 'expired') return 'expired';
+  if (session.status !== 'complete') return 'open';
+  if (session.payment_status === 'paid' && total > 0) return 'succeeded';
+  if (
+    total === 0 &&
+    !hasPayment &&
+    (session.payment_status === 'paid' || session.payment_status === 'no_payment_required')
+  )
+    return 'zero_amount';
+  if (session.payment_status === 'unpaid') return 'processing';
+  return 'open';
+}
+
+/** Settle order id written at creation: metadata.orderId, else client_reference_id. */
+export function orderIdOf(session: Stripe.Checkout.Session): string | null {
+  return session.metadata?.['orderId'] ?? session.client_reference_id ?? null;
+}
+
+/** Id of the first applied promotion code (a string id, or the expanded object's id). */
+export function promotionCodeIdOf(session: Stripe.Checkout.Session): string | null {
+  const d = session.discounts?.[0];
+  return d === undefined ? null : idOf(d.promotion_code);
+}
+
+/** Builds CheckoutState from a session plus what had to be fetched separately (fee, customer-facing code). */
+export function toCheckoutState(
+  session: Stripe.Checkout.Session,
+  extra: {
+    accountId: string | null;
+    applicationFee: number;
+    promotionCode: string | null;
+    outcome?: CheckoutOutcome;
+  },
+): CheckoutState {
+  const outcome = extra.outcome ?? checkoutOutcome(session);
+  return {
+    provider: 'stripe',
+    sessionId: session.id,
+    orderId: orderIdOf(session),
+    accountId: extra.accountId,
+    outcome,
+    amountTotal: session.amount_total ?? 0,
+    currency: (session.currency ?? '').toLowerCase(),
+    paymentId: idOf(session.payment_intent),
+    applicationFee: outcome === 'zero_amount' ? 0 : extra.applicationFee,
+    promotionCode: extra.promotionCode,
+  };
+}
+
+/** Stripe refund status → Settle's three states (`requires_action` waits; `canceled` is final). */
+export function refundStatus(status: string | null): RefundResult['status'] {
+  switch (status) {
+    case 'succeeded':
+      return 'succeeded';
+    case 'failed':
+    case 'canceled':
+      return 'failed';
+    default:
+      return 'pending';
+  }
+}
+
+export function toRefundEvent(refund: Stripe.Refund): NormalizedEvent {
+  return {
+    kind: 'refund.updated',
+    refund: {
+      providerRefundId: refund.id,
+      paymentId: idOf(refund.payment_intent),
+      amount: refund.amount,
+      status: refundStatus(refund.status),
+      refundId: refund.metadata?.['refundId'] ?? null,
+    },
+  };
+}
+
+export function toDisputeEvent(
+  kind: 'dispute.created' | 'dispute.closed',
+  dispute: Stripe.Dispute,
+): NormalizedEvent {
+  return {
+    kind,
+    dispute: {
+      providerDisputeId: dispute.id,
+      paymentId: idOf(dispute.payment_intent),
+      amount: dispute.amount,
+      currency: dispute.currency.toLowerCase(),
+      reason: dispute.reason === '' ? null : dispute.reason,
+      status: dispute.status,
+      outcome: dispute.status === 'won' ? 'won' : dispute.status === 'lost' ? 'lost' : null,
+    },
+  };
+}
+
+export function toSellerAccountState(account: Stripe.Account): SellerAccountState {
+  return {
+    accountId: account.id,
+    detailsSubmitted: account.details_submitted ?? false,
+    chargesEnabled: account.charges_enabled ?? false,
+    payoutsEnabled: account.payouts_enabled ?? false,
+  };
+}
+
+/** Minimal structural check that parsed JSON is a v1 Stripe event before it is treated as one. */
+export function isStripeEvent(v: unknown): v is Stripe.Event {
+  if (typeof v !== 'object' || v === null) return false;
+  const e = v as Record<string, unknown>;
+  const data = e['data'];
+  return (
+    e['object'] === 'event' &&
+    typeof e['id'] === 'string' &&
+    typeof e['type'] === 'string' &&
+    typeof e['created'] === 'number' &&
+    typeof e['livemode'] === 'boolean' &&
+    typeof data === 'object' &&
+    data !== null &&
+    typeof (data as Record<string, unknown>)['object'] === 'object'
+  );
+}
