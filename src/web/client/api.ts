@@ -1,0 +1,93 @@
+import { CheckoutError, postJson } from './checkout.js';
+
+/** JSON helpers for the demo pages (the embeddable client is checkout.ts). */
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      headers: { accept: 'application/json', ...headers },
+      credentials: 'same-origin',
+    });
+  } catch (err) {
+    throw new CheckoutError('network_error', 'Could not reach the server; check your connection.', 0, {
+      cause: err,
+    });
+  }
+  const body: unknown = await res.json().catch(() => null);
+  if (!res.ok) {
+    const e = isRecord(body) && isRecord(body.error) ? body.error : {};
+    throw new CheckoutError(
+      typeof e.code === 'string' ? e.code : 'http_error',
+      typeof e.message === 'string' ? e.message : `Request failed with HTTP ${res.status}.`,
+      res.status,
+    );
+  }
+  return body as T;
+}
+
+export function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
+  return postJson((input, init) => fetch(input, init), url, body, headers);
+}
+
+export function errorText(err: unknown): string {
+  if (err instanceof CheckoutError) return `${err.message} (${err.code})`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+// Shapes of the API answers the pages read (docs/api.md). Optional where the API may omit a field.
+
+export interface SlotView {
+  id: string;
+  startsAt: string;
+  capacity: number;
+  sold: number;
+  held: number;
+  available: number;
+}
+
+export interface ListingView {
+  id: string;
+  title: string;
+  description?: string;
+  currency: string;
+  unitAmount: number;
+  seller: { id: string; name: string; chargeType: 'direct' | 'destination'; ready: boolean };
+  slots: SlotView[];
+}
+
+export interface OrderView {
+  id: string;
+  status: string;
+  quantity: number;
+  currency: string;
+  subtotal: number;
+  discount: number;
+  total: number;
+  promotionCode: string | null;
+  refundedAmount: number;
+  disputeStatus: string | null;
+  listing: { id: string; title: string };
+  slot: { id: string; startsAt: string };
+  seller: { name: string };
+  createdAt: string;
+  paidAt: string | null;
+  expiresAt: string;
+}
+
+export interface SellerView {
+  id: string;
+  name: string;
+  chargeType: string;
+  detailsSubmitted: boolean;
+  chargesEnabled: boolean;
+  payoutsEnabled: boolean;
+}

@@ -1,0 +1,472 @@
+import { bearer, clearAdminToken, getAdminToken, setAdminToken } from '../admin-token.js';
+import { errorText, getJson, post } from '../api.js';
+import { CheckoutError } from '../checkout.js';
+import { byId, formatDate, h, notice, replace, statusPill, type Child } from '../dom.js';
+import { formatMinor, minorToDecimal, parseDecimalToMinor } from '../money.js';
+
+type Row = Record<string, unknown>;
+type Tab = 'orders' | 'disputes' | 'webhooks' | 'mailbox';
+
+const REFRESH_MS = 5000;
+
+/** Reads the first present field, accepting camelCase or snake_case (the admin API returns camelCase). */
+function field(o: Row, ...keys: string[]): unknown {
+  for (const k of keys) if (o[k] !== undefined) return o[k];
+  return undefined;
+}
+function str(o: Row, ...keys: string[]): string {
+  const v = field(o, ...keys);
+  return v === null || v === undefined ? '' : String(v);
+}
+function num(o: Row, ...keys: string[]): number {
+  const v = field(o, ...keys);
+  return typeof v === 'number' ? v : Number(v ?? 0);
+}
+function rows(v: unknown): Row[] {
+  return Array.isArray(v) ? v.filter((x): x is Row => typeof x === 'object' && x !== null) : [];
+}
+function amount(o: Row, key: string): string {
+  const cur = str(o, 'currency');
+  const n = num(o, key);
+  return cur && Number.isSafeInteger(n) ? formatMinor(n, cur) : String(n);
+}
+
+function table(headers: string[], body: HTMLTableRowElement[], empty: string): HTMLElement {
+  if (body.length === 0) return h('p', { className: 'muted' }, empty);
+  return h(
+    'table',
+    { className: 'data' },
+    h('thead', {}, h('tr', {}, ...headers.map((x) => h('th', {}, x)))),
+    h('tbody', {}, ...body),
+  );
+}
+
+function td(...children: Child[]): HTMLTableCellElement {
+  return h('td', {}, ...children);
+}
+
+class Console {
+  private tab: Tab = 'orders';
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private readonly panel = byId('admin-panel');
+  private readonly detail = byId('admin-detail');
+  private readonly flash = byId('admin-flash');
+
+  constructor(private readonly token: string) {}
+
+  private get<T>(url: string): Promise<T> {
+    return getJson<T>(url, bearer(this.token));
+  }
+
+  private post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Row> {
+    return post(url, body, { ...bearer(this.token), ...headers });
+  }
+
+  start(): void {
+    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
+      b.addEventListener('click', () => this.show(b.dataset.tab as Tab));
+    }
+    byId('admin-refresh').addEventListener('click', () => void this.load());
+    this.show('orders');
+    this.timer = setInterval(() => {
+      if (document.visibilityState === 'visible') void this.load(true);
+    }, REFRESH_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private show(tab: Tab): void {
+    this.tab = tab;
+    for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
+      b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+    }
+    replace(this.detail);
+    replace(this.flash);
+    replace(this.panel, h('p', { className: 'muted' }, 'Loading…'));
+    void this.load();
+  }
+
+  private async load(background = false): Promise<void> {
+    const tab = this.tab;
+    try {
+      const content = await this.render(tab);
+      if (tab === this.tab) replace(this.panel, content);
+    } catch (err) {
+      if (err instanceof CheckoutError && err.code === 'unauthorized') {
+        this.stop();
+        clearAdminToken();
+        showLogin('unauthorized: the token was refused.');
+        return;
+      }
+      if (!background) replace(this.panel, notice('error', errorText(err)));
+    }
+  }
+
+  private async render(tab: Tab): Promise<HTMLElement> {
+    switch (tab) {
+      case 'orders':
+        return this.ordersTable();
+      case 'disputes':
+        return this.disputesTable();
+      case 'webhooks':
+        return this.webhooksTable();
+      case 'mailbox':
+        return this.mailbox();
+    }
+  }
+
+  private async ordersTable(): Promise<HTMLElement> {
+    const { orders } = await this.get<{ orders: unknown }>('/api/admin/orders?limit=50');
+    const body = rows(orders).map((o) => {
+      const id = str(o, 'id');
+      const open = h('button', { type: 'button', className: 'link', 'data-order-id': id }, id);
+      open.addEventListener('click', () => void this.openOrder(id));
+      const listing = field(o, 'listing');
+      const title =
+        typeof listing === 'object' && listing !== null
+          ? str(listing as Row, 'title')
+          : str(o, 'listingTitle', 'listing_id');
+      return h(
+        'tr',
+        { 'data-order-id': id },
+        td(formatDate(str(o, 'createdAt', 'created_at'))),
+        td(open),
+        td(title),
+        h('td', { className: 'num' }, str(o, 'quantity')),
+        h('td', { className: 'num' }, amount(o, 'total')),
+        h(
+          'td',
+          { className: 'num' },
+          num(o, 'refundedAmount', 'refunded_amount') > 0 ? amount(o, 'refundedAmount') : '',
+        ),
+        td(statusPill(str(o, 'status'))),
+      );
+    });
+    return table(
+      ['Created', 'Order', 'Listing', 'Qty', 'Total', 'Refunded', 'Status'],
+      body,
+      'No orders yet.',
+    );
+  }
+
+  private async openOrder(id: string): Promise<void> {
+    replace(this.detail, h('p', { className: 'muted' }, 'Loading order…'));
+    try {
+      const o = await this.get<Row>(`/api/admin/orders/${encodeURIComponent(id)}`);
+      replace(this.detail, this.orderDetail(o));
+      this.detail.scrollIntoView({ block: 'nearest' });
+    } catch (err) {
+      replace(this.detail, notice('error', errorText(err)));
+    }
+  }
+
+  private orderDetail(o: Row): HTMLElement {
+    const id = str(o, 'id');
+    const currency = str(o, 'currency');
+    const history = rows(field(o, 'history')).map((e) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(e, 'createdAt', 'created_at', 'at'))),
+        td(str(e, 'fromStatus', 'from_status', 'from') || '—'),
+        td(statusPill(str(e, 'toStatus', 'to_status', 'to', 'status'))),
+        td(str(e, 'via')),
+        td(str(e, 'note')),
+      ),
+    );
+    const payments = rows(field(o, 'payments')).map((p) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(p, 'createdAt', 'created_at'))),
+        td(h('code', {}, str(p, 'providerPaymentId', 'provider_payment_id', 'id'))),
+        h('td', { className: 'num' }, amount(p, 'amount')),
+        h('td', { className: 'num' }, amount(p, 'applicationFee')),
+        td(str(p, 'status')),
+      ),
+    );
+    const refunds = rows(field(o, 'refunds')).map((r) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(r, 'createdAt', 'created_at'))),
+        td(h('code', {}, str(r, 'id'))),
+        h('td', { className: 'num' }, amount(r, 'amount')),
+        td(str(r, 'reason')),
+        td(str(r, 'status')),
+      ),
+    );
+    const disputes = rows(field(o, 'disputes')).map((d) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(d, 'createdAt', 'created_at'))),
+        h('td', { className: 'num' }, amount(d, 'amount')),
+        td(str(d, 'reason')),
+        td(str(d, 'status')),
+        td(str(d, 'outcome')),
+      ),
+    );
+    const total = num(o, 'total');
+    const refunded = num(o, 'refundedAmount', 'refunded_amount');
+    return h(
+      'section',
+      { className: 'card detail', 'data-testid': 'order-detail', 'data-order-id': id },
+      h('h2', {}, 'Order ', h('code', {}, id), ' ', statusPill(str(o, 'status'))),
+      h(
+        'p',
+        { className: 'meta' },
+        `${str(o, 'quantity')} × ${amount(o, 'unitAmount')} · total ${amount(o, 'total')}`,
+        num(o, 'discount') > 0
+          ? ` · discount ${amount(o, 'discount')} (${str(o, 'promotionCode', 'promotion_code')})`
+          : '',
+        refunded > 0 ? ` · refunded ${amount(o, 'refundedAmount')}` : '',
+        str(o, 'buyerEmail', 'buyer_email') ? ` · ${str(o, 'buyerEmail', 'buyer_email')}` : '',
+        str(o, 'reviewReason', 'review_reason')
+          ? ` · review: ${str(o, 'reviewReason', 'review_reason')}`
+          : '',
+      ),
+      h('h3', {}, 'History'),
+      table(['When', 'From', 'To', 'Via', 'Note'], history, 'No history.'),
+      h('h3', {}, 'Payments'),
+      table(['When', 'Payment', 'Amount', 'Platform fee', 'Status'], payments, 'No payments.'),
+      h('h3', {}, 'Refunds'),
+      table(['When', 'Refund', 'Amount', 'Reason', 'Status'], refunds, 'No refunds.'),
+      h('h3', {}, 'Disputes'),
+      table(['When', 'Amount', 'Reason', 'Status', 'Outcome'], disputes, 'No disputes.'),
+      currency && total - refunded > 0 ? this.refundForm(id, currency, total - refunded) : null,
+    );
+  }
+
+  /** Refund with a confirm step; one Idempotency-Key per confirmed intent, so a double click refunds once. */
+  private refundForm(orderId: string, currency: string, remaining: number): HTMLElement {
+    const box = h('div', { className: 'refund', 'data-testid': 'refund' });
+    const ask = (): void => {
+      const input = h('input', {
+        type: 'text',
+        name: 'amount',
+        inputmode: 'decimal',
+        placeholder: `${minorToDecimal(remaining, currency)} (full remaining)`,
+        'aria-label': 'Refund amount',
+      });
+      const go = h('button', { type: 'submit' }, 'Refund…');
+      const msg = h('div');
+      const form = h(
+        'form',
+        { className: 'inline' },
+        h('label', {}, `Refund (${currency.toUpperCase()}) `, input),
+        go,
+        msg,
+      );
+      form.addEventListener('submit', (ev) => {
+        ev.preventDefault();
+        const text = input.value.trim();
+        const amountMinor = text === '' ? null : parseDecimalToMinor(text, currency);
+        if (text !== '' && (amountMinor === null || amountMinor > remaining)) {
+          replace(
+            msg,
+            notice('error', `Enter an amount up to ${formatMinor(remaining, currency)}, or leave it empty.`),
+          );
+          return;
+        }
+        confirmStep(amountMinor);
+      });
+      replace(box, h('h3', {}, 'Refund'), form);
+    };
+    const confirmStep = (amountMinor: number | null): void => {
+      const key = crypto.randomUUID();
+      const shown = formatMinor(amountMinor ?? remaining, currency);
+      const yes = h(
+        'button',
+        { type: 'button', className: 'danger', 'data-testid': 'confirm-refund' },
+        `Confirm refund of ${shown}`,
+      );
+      const no = h('button', { type: 'button' }, 'Back');
+      const msg = h('div');
+      no.addEventListener('click', ask);
+      yes.addEventListener('click', () => {
+        yes.disabled = true;
+        no.disabled = true;
+        replace(msg, notice('info', 'Refunding…'));
+        this.post(
+          `/api/admin/orders/${encodeURIComponent(orderId)}/refunds`,
+          amountMinor === null ? {} : { amount: amountMinor },
+          { 'idempotency-key': key },
+        )
+          .then((r) => {
+            replace(
+              this.flash,
+              notice(
+                'ok',
+                `Refund ${str(r, 'refundId')} of ${formatMinor(num(r, 'amount'), currency)}: ${str(r, 'status')}.`,
+              ),
+            );
+            void this.openOrder(orderId);
+            void this.load(true);
+          })
+          .catch((err: unknown) => {
+            yes.disabled = false; // retrying reuses the same key: the server replays instead of refunding twice
+            no.disabled = false;
+            replace(msg, notice('error', errorText(err)));
+          });
+      });
+      replace(
+        box,
+        h('h3', {}, 'Refund'),
+        notice('warn', `Refund ${shown} to the buyer of order ${orderId}? This cannot be undone.`),
+        h('p', {}, yes, ' ', no),
+        msg,
+      );
+    };
+    ask();
+    return box;
+  }
+
+  private async disputesTable(): Promise<HTMLElement> {
+    const { disputes } = await this.get<{ disputes: unknown }>('/api/admin/disputes');
+    const body = rows(disputes).map((d) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(d, 'createdAt', 'created_at'))),
+        td(h('code', {}, str(d, 'providerDisputeId', 'provider_dispute_id', 'id'))),
+        td(h('code', {}, str(d, 'orderId', 'order_id'))),
+        h('td', { className: 'num' }, amount(d, 'amount')),
+        td(str(d, 'reason')),
+        td(statusPill(str(d, 'status'))),
+        td(str(d, 'outcome')),
+      ),
+    );
+    return table(
+      ['Opened', 'Dispute', 'Order', 'Amount', 'Reason', 'Status', 'Outcome'],
+      body,
+      'No disputes.',
+    );
+  }
+
+  private async webhooksTable(): Promise<HTMLElement> {
+    const filter = byId<HTMLSelectElement>('webhook-filter').value;
+    const q = filter === 'all' ? '' : `?status=${encodeURIComponent(filter)}`;
+    const { events } = await this.get<{ events: unknown }>(`/api/admin/webhook-events${q}`);
+    const body = rows(events).map((e) => {
+      const id = str(e, 'id');
+      const replay = h('button', { type: 'button', 'data-replay': id }, 'Replay');
+      replay.addEventListener('click', () => {
+        replay.disabled = true;
+        this.post(`/api/admin/webhook-events/${encodeURIComponent(id)}/replay`, {})
+          .then((r) => {
+            replace(this.flash, notice('ok', `Event ${id} replayed: ${str(r, 'status')}.`));
+            void this.load(true);
+          })
+          .catch((err: unknown) => {
+            replay.disabled = false;
+            replace(this.flash, notice('error', `Replay of ${id} failed: ${errorText(err)}`));
+          });
+      });
+      return h(
+        'tr',
+        { 'data-event-id': id },
+        td(formatDate(str(e, 'receivedAt', 'received_at'))),
+        td(h('code', {}, str(e, 'type'))),
+        td(
+          str(e, 'endpoint'),
+          str(e, 'account') ? h('br') : null,
+          str(e, 'account') ? h('small', {}, str(e, 'account')) : null,
+        ),
+        td(h('code', {}, str(e, 'eventId', 'event_id'))),
+        td(statusPill(str(e, 'status'))),
+        h('td', { className: 'num' }, str(e, 'attempts')),
+        td(h('small', {}, str(e, 'lastError', 'last_error'))),
+        td(replay),
+      );
+    });
+    return table(
+      ['Received', 'Type', 'Endpoint', 'Event', 'Status', 'Attempts', 'Last error', ''],
+      body,
+      filter === 'failed' ? 'No failed webhook events. Everything was processed.' : 'No webhook events.',
+    );
+  }
+
+  private async mailbox(): Promise<HTMLElement> {
+    const { notifications } = await this.get<{ notifications: unknown }>('/api/admin/notifications');
+    const items = rows(notifications).map((n) =>
+      h(
+        'article',
+        { className: 'mail', 'data-kind': str(n, 'kind') },
+        h(
+          'header',
+          {},
+          h('strong', {}, str(n, 'subject')),
+          h(
+            'small',
+            {},
+            ` to ${str(n, 'recipient')} · ${str(n, 'kind')} · ${formatDate(str(n, 'createdAt', 'created_at'))}`,
+          ),
+        ),
+        h('pre', {}, str(n, 'body')),
+      ),
+    );
+    return items.length === 0
+      ? h('p', { className: 'muted' }, 'The mailbox is empty.')
+      : h('div', { className: 'mailbox' }, ...items);
+  }
+}
+
+let current: Console | null = null;
+
+function showLogin(message?: string): void {
+  current?.stop();
+  current = null;
+  byId('admin-console').hidden = true;
+  byId('admin-login').hidden = false;
+  replace(byId('login-message'), message ? notice('error', message) : null);
+}
+
+async function signIn(token: string): Promise<void> {
+  // Validate against a bearer-protected API before showing anything.
+  await getJson<unknown>('/api/admin/orders?limit=1', bearer(token));
+  setAdminToken(token);
+  byId('admin-login').hidden = true;
+  byId('admin-console').hidden = false;
+  current = new Console(token);
+  current.start();
+}
+
+export function adminPage(): void {
+  const form = byId<HTMLFormElement>('login-form');
+  const input = form.elements.namedItem('token') as HTMLInputElement;
+  const submit = form.querySelector('button[type=submit]') as HTMLButtonElement;
+  const tryToken = (token: string): void => {
+    submit.disabled = true;
+    signIn(token)
+      .catch((err: unknown) => {
+        clearAdminToken();
+        showLogin(
+          err instanceof CheckoutError && err.code === 'unauthorized'
+            ? 'unauthorized: that token was refused.'
+            : errorText(err),
+        );
+      })
+      .finally(() => {
+        submit.disabled = false;
+      });
+  };
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const token = input.value.trim();
+    if (token) tryToken(token);
+  });
+  byId('admin-signout').addEventListener('click', () => {
+    clearAdminToken();
+    input.value = '';
+    showLogin();
+  });
+  byId('webhook-filter').addEventListener('change', () => {
+    document.querySelector<HTMLButtonElement>('[data-tab="webhooks"]')?.click();
+  });
+  const saved = getAdminToken();
+  if (saved) tryToken(saved);
+  else showLogin();
+}
