@@ -41,11 +41,9 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
 
   app.setErrorHandler((err: unknown, req: FastifyRequest, reply: FastifyReply) => {
     if (isSettleError(err) && err.httpStatus < 500) {
-      return reply
-        .status(err.httpStatus)
-        .send({
-          error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
-        });
+      return reply.status(err.httpStatus).send({
+        error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) },
+      });
     }
     const fe = err as { validation?: unknown; statusCode?: number; code?: string; message?: string };
     if (fe.validation !== undefined) {
@@ -78,23 +76,19 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     // Never leak internals: the body is generic, the detail goes to the log with the request id.
     req.log.error({ err }, 'unhandled error');
     const status = isSettleError(err) ? err.httpStatus : 500;
-    return reply
-      .status(status)
-      .send({
-        error: {
-          code: isSettleError(err) ? err.code : 'internal_error',
-          message: 'Something went wrong on our side.',
-          requestId: req.id,
-        },
-      });
+    return reply.status(status).send({
+      error: {
+        code: isSettleError(err) ? err.code : 'internal_error',
+        message: 'Something went wrong on our side.',
+        requestId: req.id,
+      },
+    });
   });
 
   app.setNotFoundHandler((req, reply) => {
-    void reply
-      .status(404)
-      .send({
-        error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0] ?? ''}` },
-      });
+    void reply.status(404).send({
+      error: { code: 'not_found', message: `No route for ${req.method} ${req.url.split('?')[0] ?? ''}` },
+    });
   });
 
   return app;

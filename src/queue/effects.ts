@@ -1,7 +1,6 @@
-import type { Transaction } from 'kysely';
-import type { Database, Order } from '../db/schema.js';
+import type { Order } from '../db/schema.js';
 import { formatMoney, currency } from '../core/money.js';
-import type { JobHandler, QueueWorker } from './outbox.js';
+import type { Executor, JobHandler, QueueWorker } from './outbox.js';
 
 /**
  * Side-effect handlers. Each is idempotent per (order, effect): notifications carry a unique dedupe key and
@@ -18,7 +17,7 @@ export interface Mail {
   dedupeKey: string;
 }
 
-export async function recordNotification(trx: Transaction<Database>, mail: Mail): Promise<void> {
+export async function recordNotification(trx: Executor, mail: Mail): Promise<void> {
   await trx
     .insertInto('notifications')
     .values({
@@ -33,7 +32,7 @@ export async function recordNotification(trx: Transaction<Database>, mail: Mail)
     .execute();
 }
 
-async function loadOrder(trx: Transaction<Database>, payload: Record<string, unknown>) {
+async function loadOrder(trx: Executor, payload: Record<string, unknown>) {
   const orderId = String(payload['orderId']);
   const row = await trx
     .selectFrom('orders')
@@ -113,4 +112,25 @@ export function registerCoreEffects(worker: QueueWorker): void {
         body: `The buyer disputed ${amount(o)} for ${o.title}. Status: ${o.dispute_status ?? 'open'}.`,
       })),
     );
+}
+
+/** Buyer notice when a refund succeeds (one per refund). */
+export function registerRefundNotice(worker: QueueWorker): void {
+  worker.register('notify.refund', async ({ trx, payload }) => {
+    const o = await loadOrder(trx, payload);
+    const refundId = String(payload['refundId']);
+    const r = await trx
+      .selectFrom('refunds')
+      .select(['amount', 'currency'])
+      .where('id', '=', refundId)
+      .executeTakeFirstOrThrow();
+    await recordNotification(trx, {
+      orderId: o.id,
+      kind: 'buyer_refund',
+      recipient: o.buyer_email ?? 'buyer@unknown',
+      subject: `Refund for ${o.title}`,
+      body: `We refunded ${formatMoney({ amount: r.amount, currency: currency(r.currency) })} for order ${o.id}.`,
+      dedupeKey: `buyer_refund:${refundId}`,
+    });
+  });
 }

@@ -42,8 +42,12 @@ export async function enqueue(trx: Executor, job: EnqueueInput): Promise<boolean
 }
 
 export interface JobContext {
-  /** The transaction that will also mark the job done: database-only effects commit exactly once. */
-  trx: Transaction<Database>;
+  /**
+   * For transactional handlers: the transaction that also marks the job done, so database-only effects commit
+   * exactly once. For external handlers (provider calls): the plain database handle; they rely on provider
+   * idempotency keys instead, and must not hold a transaction open across a network call.
+   */
+  trx: Executor;
   job: Job;
   payload: Record<string, unknown>;
   logger: Logger;
@@ -71,7 +75,7 @@ export interface RunStats {
 }
 
 export class QueueWorker {
-  private readonly handlers = new Map<string, JobHandler>();
+  private readonly handlers = new Map<string, { handler: JobHandler; transactional: boolean }>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<RunStats> | null = null;
   private stopped = true;
@@ -94,8 +98,9 @@ export class QueueWorker {
     this.now = options.now ?? (() => new Date());
   }
 
-  register(kind: string, handler: JobHandler): this {
-    this.handlers.set(kind, handler);
+  /** `transactional: false` for handlers that call a provider: they run outside the job's transaction. */
+  register(kind: string, handler: JobHandler, opts: { transactional?: boolean } = {}): this {
+    this.handlers.set(kind, { handler, transactional: opts.transactional ?? true });
     return this;
   }
 
@@ -134,26 +139,29 @@ export class QueueWorker {
   }
 
   private async runJob(job: Job): Promise<'succeeded' | 'failed' | 'dead'> {
-    const handler = this.handlers.get(job.kind);
+    const entry = this.handlers.get(job.kind);
+    const logger = this.logger.child({ job: job.id, kind: job.kind });
+    // Marks the job done only if this worker still owns it (a job whose lease was taken over is skipped).
+    const markDone = async (ex: Executor): Promise<boolean> => {
+      const owned = await ex
+        .updateTable('jobs')
+        .set({ status: 'done', finished_at: this.now(), locked_until: null, last_error: null })
+        .where('id', '=', job.id)
+        .where('status', '=', 'running')
+        .where('attempts', '=', job.attempts)
+        .executeTakeFirst();
+      return Number(owned.numUpdatedRows) > 0;
+    };
     try {
-      if (handler === undefined) throw new Error(`no handler registered for job kind '${job.kind}'`);
-      await this.db.transaction().execute(async (trx) => {
-        // Re-check ownership inside the transaction: a job whose lease was taken over is skipped.
-        const owned = await trx
-          .updateTable('jobs')
-          .set({ status: 'done', finished_at: this.now(), locked_until: null, last_error: null })
-          .where('id', '=', job.id)
-          .where('status', '=', 'running')
-          .where('attempts', '=', job.attempts)
-          .executeTakeFirst();
-        if (Number(owned.numUpdatedRows) === 0) return;
-        await handler({
-          trx,
-          job,
-          payload: job.payload,
-          logger: this.logger.child({ job: job.id, kind: job.kind }),
+      if (entry === undefined) throw new Error(`no handler registered for job kind '${job.kind}'`);
+      if (entry.transactional) {
+        await this.db.transaction().execute(async (trx) => {
+          if (await markDone(trx)) await entry.handler({ trx, job, payload: job.payload, logger });
         });
-      });
+      } else {
+        await entry.handler({ trx: this.db, job, payload: job.payload, logger });
+        await markDone(this.db);
+      }
       return 'succeeded';
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);

@@ -1,0 +1,117 @@
+import type Stripe from 'stripe';
+import { createListing, createSlot, upsertPromotionCode } from '../core/catalog.js';
+import { onboardSeller, refreshSeller } from '../core/sellers.js';
+import { ensurePromotionCode } from '../providers/stripe/index.js';
+import type { AppContext } from './context.js';
+
+/** Promotion codes of the demo marketplace (Settle's copy and the provider's must agree). */
+export const DEMO_PROMOTION_CODES = [
+  { code: 'FREE100', percentOff: 100 },
+  { code: 'TENOFF', percentOff: 10 },
+] as const;
+
+/**
+ * Seeds the demo marketplace once (only into an empty database): a Direct Charge seller and a Destination
+ * Charge seller, onboarded at the emulator, each with listings and upcoming slots; promotion codes FREE100 and
+ * TENOFF on the platform and on the Direct Charge seller's account (direct-charge sessions live there).
+ */
+export async function seedDemo(
+  ctx: AppContext,
+  stripe: Stripe,
+  completeOnboarding: (accountId: string) => Promise<void>,
+): Promise<boolean> {
+  const existing = await ctx.db.selectFrom('sellers').select('id').limit(1).execute();
+  if (existing.length > 0) return false;
+  for (const p of DEMO_PROMOTION_CODES) {
+    await upsertPromotionCode(ctx.db, { code: p.code, percentOff: p.percentOff });
+    await ensurePromotionCode(stripe, { code: p.code, percentOff: p.percentOff });
+  }
+  const day = 86_400_000;
+  const at = (days: number, hour: number): Date => {
+    const d = new Date(ctx.now().getTime() + days * day);
+    d.setUTCHours(hour, 0, 0, 0);
+    return d;
+  };
+  const sellers = [
+    {
+      name: 'Harbor Yoga',
+      email: 'hello@harbor-yoga.example',
+      chargeType: 'direct' as const,
+      listings: [
+        {
+          title: 'Sunrise vinyasa',
+          description: 'A 60-minute flow by the water. Mats provided.',
+          currency: 'usd',
+          unitAmount: 2500,
+          slots: [
+            [1, 7, 12],
+            [2, 7, 1],
+          ],
+        },
+        {
+          title: 'Restorative evening',
+          description: 'Slow, supported poses to end the day.',
+          currency: 'usd',
+          unitAmount: 1800,
+          slots: [[3, 19, 8]],
+        },
+      ],
+    },
+    {
+      name: 'Kiln Pottery Studio',
+      email: 'studio@kiln-pottery.example',
+      chargeType: 'destination' as const,
+      listings: [
+        {
+          title: 'Wheel-throwing taster',
+          description: 'Two hours on the wheel; firing and glazing included.',
+          currency: 'usd',
+          unitAmount: 6500,
+          slots: [
+            [2, 14, 6],
+            [5, 14, 2],
+          ],
+        },
+        {
+          title: 'Tokyo raku workshop',
+          description: 'A zero-decimal currency example (JPY).',
+          currency: 'jpy',
+          unitAmount: 8000,
+          slots: [[4, 10, 4]],
+        },
+      ],
+    },
+  ];
+  for (const s of sellers) {
+    const seller = await onboardSeller(ctx, { name: s.name, email: s.email, chargeType: s.chargeType });
+    if (seller.provider_account_id !== null) {
+      await completeOnboarding(seller.provider_account_id);
+      if (s.chargeType === 'direct') {
+        for (const p of DEMO_PROMOTION_CODES)
+          await ensurePromotionCode(
+            stripe,
+            { code: p.code, percentOff: p.percentOff },
+            seller.provider_account_id,
+          );
+      }
+      await refreshSeller(ctx, seller.id);
+    }
+    for (const l of s.listings) {
+      const listing = await createListing(ctx.db, {
+        sellerId: seller.id,
+        title: l.title,
+        description: l.description,
+        currency: l.currency,
+        unitAmount: l.unitAmount,
+      });
+      for (const [days, hour, capacity] of l.slots) {
+        await createSlot(ctx.db, {
+          listingId: listing.id,
+          startsAt: at(days ?? 1, hour ?? 9),
+          capacity: capacity ?? 1,
+        });
+      }
+    }
+  }
+  return true;
+}

@@ -1,0 +1,169 @@
+import type { AppContext } from '../app/context.js';
+import type { Order } from '../db/schema.js';
+import { confirmPayment, type ConfirmResult } from './confirm-payment.js';
+import { SettleError } from './errors.js';
+import { transitionOrder } from './order-transitions.js';
+import { attachSession, createPendingOrder, getOrder } from './orders.js';
+import type { AccountContext, CheckoutState } from './provider.js';
+
+export function accountOf(order: Pick<Order, 'provider_account_id' | 'charge_type'>): AccountContext {
+  if (order.provider_account_id === null) throw new Error('order has no provider account');
+  return { accountId: order.provider_account_id, chargeType: order.charge_type };
+}
+
+export interface StartedCheckout {
+  orderId: string;
+  checkoutUrl: string;
+  expiresAt: Date;
+  status: Order['status'];
+}
+
+/**
+ * Starts a checkout: prices and holds (createPendingOrder), then creates the provider's hosted checkout with an
+ * idempotency key derived from the order id. If the provider call fails, the order is canceled and the hold
+ * released, so a failed start never blocks inventory.
+ */
+export async function startCheckout(
+  ctx: AppContext,
+  req: { slotId: string; quantity: number; promotionCode?: string | null; email?: string | null },
+): Promise<StartedCheckout> {
+  const order = await createPendingOrder(ctx.db, {
+    slotId: req.slotId,
+    quantity: req.quantity,
+    promotionCode: req.promotionCode ?? null,
+    buyerEmail: req.email ?? null,
+    provider: ctx.provider.id,
+    holdMinutes: ctx.config.holdMinutes,
+    now: ctx.now(),
+  });
+  try {
+    const listing = await ctx.db
+      .selectFrom('listings')
+      .select('title')
+      .where('id', '=', order.listing_id)
+      .executeTakeFirstOrThrow();
+    const account = accountOf(order);
+    const promoId =
+      order.promotion_code !== null
+        ? await ctx.provider.findPromotionCodeId(order.promotion_code, account)
+        : null;
+    if (order.promotion_code !== null && promoId === null) {
+      throw new SettleError(
+        'promotion_code_invalid',
+        `Promotion code '${order.promotion_code}' is not available for this seller.`,
+      );
+    }
+    const base = ctx.config.publicUrl;
+    const session = await ctx.provider.createCheckout({
+      orderId: order.id,
+      account,
+      lineItem: { name: listing.title, unitAmount: order.unit_amount, quantity: order.quantity },
+      currency: order.currency,
+      applicationFee: order.platform_fee,
+      expiresAt: order.expires_at,
+      successUrl: `${base}/checkout/return?order=${order.id}&session_id={CHECKOUT_SESSION_ID}`,
+      cancelUrl: `${base}/checkout/cancel?order=${order.id}`,
+      promotionCodeProviderId: promoId,
+      customerEmail: order.buyer_email,
+      idempotencyKey: `checkout:${order.id}`,
+    });
+    await attachSession(ctx.db, order.id, session.sessionId);
+    return { orderId: order.id, checkoutUrl: session.url, expiresAt: order.expires_at, status: 'pending' };
+  } catch (err) {
+    await transitionOrder(ctx.db, order.id, 'canceled', {
+      via: 'checkout',
+      note: 'provider checkout could not be created',
+      now: ctx.now(),
+    });
+    throw err;
+  }
+}
+
+/**
+ * Applies what the provider says about a checkout. The one place that turns a CheckoutState into order changes,
+ * shared by webhooks, the frontend verify call and reconciliation; payment always goes through confirmPayment().
+ */
+export async function applyCheckoutState(
+  ctx: AppContext,
+  orderId: string,
+  state: CheckoutState,
+  via: 'webhook' | 'frontend' | 'reconcile',
+): Promise<ConfirmResult | { orderId: string; status: Order['status'] }> {
+  const order = await getOrder(ctx.db, orderId);
+  if (order.provider_session_id !== null && order.provider_session_id !== state.sessionId) {
+    // A session that is not the order's own: do not let it move this order.
+    return { orderId, status: order.status };
+  }
+  switch (state.outcome) {
+    case 'succeeded':
+    case 'zero_amount':
+      return confirmPayment(
+        ctx.db,
+        orderId,
+        {
+          via,
+          provider: state.provider,
+          sessionId: state.sessionId,
+          paymentId: state.paymentId,
+          amount: state.amountTotal,
+          currency: state.currency,
+          promotionCode: state.promotionCode,
+          applicationFee: state.applicationFee,
+        },
+        { now: ctx.now() },
+      ).then((r) => {
+        ctx.queue.nudge();
+        return r;
+      });
+    case 'processing':
+      return transitionOrder(ctx.db, orderId, 'processing', {
+        via,
+        note: 'delayed payment method',
+        now: ctx.now(),
+      });
+    case 'failed':
+      return transitionOrder(ctx.db, orderId, 'failed', { via, note: 'payment failed', now: ctx.now() });
+    case 'expired':
+      return transitionOrder(ctx.db, orderId, 'expired', { via, note: 'checkout expired', now: ctx.now() });
+    case 'open':
+      return { orderId, status: order.status };
+  }
+}
+
+/** Frontend verify: reads the checkout from the provider (never from query parameters) and applies it. */
+export async function verifyCheckout(
+  ctx: AppContext,
+  orderId: string,
+): Promise<{ orderId: string; status: Order['status'] }> {
+  const order = await getOrder(ctx.db, orderId);
+  if (order.provider_session_id === null || !['pending', 'processing'].includes(order.status)) {
+    return { orderId, status: order.status };
+  }
+  const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
+  const r = await applyCheckoutState(ctx, orderId, state, 'frontend');
+  return { orderId, status: r.status };
+}
+
+/** Buyer canceled on the hosted page: end the provider checkout if still open, then release the hold. */
+export async function cancelCheckout(
+  ctx: AppContext,
+  orderId: string,
+): Promise<{ orderId: string; status: Order['status'] }> {
+  const order = await getOrder(ctx.db, orderId);
+  if (order.status !== 'pending') return { orderId, status: order.status };
+  if (order.provider_session_id !== null) {
+    await ctx.provider.expireCheckout(order.provider_session_id, accountOf(order));
+    // The buyer may have paid in another tab just before canceling: the provider's word wins.
+    const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
+    if (state.outcome !== 'expired' && state.outcome !== 'open') {
+      const r = await applyCheckoutState(ctx, orderId, state, 'frontend');
+      return { orderId, status: r.status };
+    }
+  }
+  const r = await transitionOrder(ctx.db, orderId, 'canceled', {
+    via: 'frontend',
+    note: 'buyer canceled',
+    now: ctx.now(),
+  });
+  return { orderId, status: r.status };
+}

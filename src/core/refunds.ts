@@ -1,0 +1,275 @@
+import { sql } from 'kysely';
+import type { AppContext } from '../app/context.js';
+import type { Refund } from '../db/schema.js';
+import { enqueue, type QueueWorker } from '../queue/outbox.js';
+import { accountOf } from './checkout.js';
+import { SettleError } from './errors.js';
+import { newId } from './ids.js';
+
+/**
+ * Refunds. The refunded total never exceeds what was paid, even under concurrency: the amount is reserved on
+ * the order with a conditional UPDATE (`refunded_amount + $amt <= total`) before the provider is called, and
+ * released again only if the provider definitively refuses. The provider call carries `refund:<refundId>` as
+ * its idempotency key, so a retry after a timeout can never refund twice.
+ */
+
+const REFUNDABLE = ['paid', 'paid_oversold', 'needs_review', 'refunded'] as const;
+
+export interface RefundRequest {
+  orderId: string;
+  /** Minor units; omitted = the whole remaining amount. */
+  amount?: number;
+  reason: 'requested_by_operator' | 'oversold';
+  /** One key per refund intent; a repeated request with the same key returns the same refund. */
+  idempotencyKey: string;
+}
+
+export async function requestRefund(ctx: AppContext, req: RefundRequest): Promise<Refund> {
+  const reserved = await ctx.db.transaction().execute(async (trx) => {
+    const existing = await trx
+      .selectFrom('refunds')
+      .selectAll()
+      .where('idempotency_key', '=', req.idempotencyKey)
+      .executeTakeFirst();
+    if (existing !== undefined) return { refund: existing, fresh: false };
+    const order = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('id', '=', req.orderId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (order === undefined) throw new SettleError('not_found', `Order ${req.orderId} does not exist.`);
+    if (!(REFUNDABLE as readonly string[]).includes(order.status)) {
+      throw new SettleError(
+        'order_not_refundable',
+        `Order is ${order.status}; only paid orders can be refunded.`,
+      );
+    }
+    if (order.provider_payment_id === null || order.total === 0) {
+      throw new SettleError(
+        'order_not_refundable',
+        'Nothing was charged for this order (100 % discount), so there is nothing to refund.',
+      );
+    }
+    const remaining = order.total - order.refunded_amount;
+    const amount = req.amount ?? remaining;
+    if (!Number.isSafeInteger(amount) || amount <= 0) {
+      throw new SettleError('validation_failed', 'amount must be a positive integer number of minor units.');
+    }
+    const res = await trx
+      .updateTable('orders')
+      .set((eb) => ({ refunded_amount: eb('refunded_amount', '+', amount), updated_at: ctx.now() }))
+      .where('id', '=', req.orderId)
+      .where(sql<boolean>`refunded_amount + ${amount} <= total`)
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) === 0) {
+      throw new SettleError(
+        'refund_exceeds_payment',
+        `Only ${remaining} (minor units) of this order is left to refund.`,
+        {
+          details: { remaining },
+        },
+      );
+    }
+    const refund = await trx
+      .insertInto('refunds')
+      .values({
+        id: newId('ref'),
+        order_id: req.orderId,
+        amount,
+        currency: order.currency,
+        status: 'pending',
+        reason: req.reason,
+        idempotency_key: req.idempotencyKey,
+        provider_refund_id: null,
+        failure_reason: null,
+        updated_at: ctx.now(),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    // Durable follow-up: if this process dies before the provider answers, the job finishes the refund.
+    await enqueue(trx, {
+      kind: 'refund.submit',
+      dedupeKey: `refund.submit:${refund.id}`,
+      payload: { refundId: refund.id },
+      runAt: new Date(ctx.now().getTime() + 60_000),
+    });
+    return { refund, fresh: true };
+  });
+  if (!reserved.fresh || reserved.refund.provider_refund_id !== null) return reserved.refund;
+  try {
+    return await submitRefund(ctx, reserved.refund.id);
+  } catch (err) {
+    if (err instanceof SettleError && err.code === 'provider_unavailable') {
+      // Outcome unknown: the queued refund.submit job retries with the same idempotency key.
+      return await ctx.db
+        .selectFrom('refunds')
+        .selectAll()
+        .where('id', '=', reserved.refund.id)
+        .executeTakeFirstOrThrow();
+    }
+    throw err;
+  }
+}
+
+/** Sends a reserved refund to the provider (idempotent) and records the answer. */
+export async function submitRefund(ctx: AppContext, refundId: string): Promise<Refund> {
+  const refund = await ctx.db
+    .selectFrom('refunds')
+    .selectAll()
+    .where('id', '=', refundId)
+    .executeTakeFirstOrThrow();
+  if (refund.status !== 'pending' || refund.provider_refund_id !== null) return refund;
+  const order = await ctx.db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', refund.order_id)
+    .executeTakeFirstOrThrow();
+  try {
+    const result = await ctx.provider.refund({
+      account: accountOf(order),
+      paymentId: order.provider_payment_id ?? '',
+      amount: refund.amount,
+      idempotencyKey: `refund:${refund.id}`,
+      orderId: order.id,
+      refundId: refund.id,
+    });
+    return await recordRefundStatus(ctx, {
+      refundId: refund.id,
+      providerRefundId: result.providerRefundId,
+      status: result.status,
+    });
+  } catch (err) {
+    if (err instanceof SettleError && err.code === 'provider_error') {
+      await recordRefundStatus(ctx, {
+        refundId: refund.id,
+        providerRefundId: null,
+        status: 'failed',
+        failureReason: err.message,
+      });
+    }
+    throw err;
+  }
+}
+
+/**
+ * Records a refund's provider status (from the API answer or a refund webhook). A failure releases the reserved
+ * amount; when succeeded refunds cover the whole total, the order becomes `refunded`. Idempotent.
+ */
+export async function recordRefundStatus(
+  ctx: AppContext,
+  update: {
+    refundId?: string | null;
+    providerRefundId: string | null;
+    status: 'pending' | 'succeeded' | 'failed';
+    failureReason?: string;
+  },
+): Promise<Refund> {
+  return ctx.db.transaction().execute(async (trx) => {
+    let q = trx.selectFrom('refunds').selectAll().forUpdate();
+    if (update.refundId) q = q.where('id', '=', update.refundId);
+    else if (update.providerRefundId) q = q.where('provider_refund_id', '=', update.providerRefundId);
+    else throw new Error('recordRefundStatus needs a refund id');
+    const refund = await q.executeTakeFirst();
+    if (refund === undefined) throw new SettleError('not_found', 'refund not found');
+    const providerRefundId = refund.provider_refund_id ?? update.providerRefundId;
+    // Terminal states stay terminal: a late `pending` webhook never undoes `succeeded` or `failed`.
+    const status = refund.status === 'pending' ? update.status : refund.status;
+    const updated = await trx
+      .updateTable('refunds')
+      .set({
+        status,
+        provider_refund_id: providerRefundId,
+        failure_reason: update.failureReason ?? refund.failure_reason,
+        updated_at: ctx.now(),
+      })
+      .where('id', '=', refund.id)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    if (refund.status === 'pending' && status === 'failed') {
+      await trx
+        .updateTable('orders')
+        .set((eb) => ({ refunded_amount: eb('refunded_amount', '-', refund.amount), updated_at: ctx.now() }))
+        .where('id', '=', refund.order_id)
+        .execute();
+    }
+    if (refund.status === 'pending' && status === 'succeeded') {
+      const sum = await trx
+        .selectFrom('refunds')
+        .select(sql<number>`coalesce(sum(amount),0)::bigint`.as('s'))
+        .where('order_id', '=', refund.order_id)
+        .where('status', '=', 'succeeded')
+        .executeTakeFirstOrThrow();
+      const order = await trx
+        .selectFrom('orders')
+        .selectAll()
+        .where('id', '=', refund.order_id)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
+      if (Number(sum.s) >= order.total && order.status !== 'refunded') {
+        await trx
+          .updateTable('orders')
+          .set({ status: 'refunded', updated_at: ctx.now() })
+          .where('id', '=', order.id)
+          .execute();
+        // A fully refunded booking frees its places (an oversold order never took any).
+        if (order.status === 'paid') {
+          await trx
+            .updateTable('slots')
+            .set((eb) => ({ sold: eb('sold', '-', order.quantity) }))
+            .where('id', '=', order.slot_id)
+            .execute();
+        }
+        await trx
+          .insertInto('order_events')
+          .values({
+            order_id: order.id,
+            from_status: order.status,
+            to_status: 'refunded',
+            note: `refunded ${Number(sum.s)}`,
+            via: 'refund',
+          })
+          .execute();
+      }
+      await enqueue(trx, {
+        kind: 'notify.refund',
+        dedupeKey: `notify.refund:${refund.id}`,
+        payload: { orderId: refund.order_id, refundId: refund.id },
+      });
+    }
+    return updated;
+  });
+}
+
+/** Registers the refund jobs: oversold auto-refund and the durable refund submitter. */
+export function registerRefundJobs(worker: QueueWorker, ctx: AppContext): void {
+  worker.register(
+    'refund.oversold',
+    async ({ payload }) => {
+      const orderId = String(payload['orderId']);
+      const order = await ctx.db
+        .selectFrom('orders')
+        .select(['total', 'provider_payment_id'])
+        .where('id', '=', orderId)
+        .executeTakeFirstOrThrow();
+      if (order.total === 0 || order.provider_payment_id === null) return; // nothing was charged
+      const refund = await requestRefund(ctx, {
+        orderId,
+        reason: 'oversold',
+        idempotencyKey: `oversold:${orderId}`,
+      });
+      if (refund.status === 'pending' && refund.provider_refund_id === null)
+        throw new Error('refund not yet accepted by the provider; retrying');
+    },
+    { transactional: false },
+  );
+  worker.register(
+    'refund.submit',
+    async ({ payload }) => {
+      const refund = await submitRefund(ctx, String(payload['refundId']));
+      if (refund.status === 'pending' && refund.provider_refund_id === null)
+        throw new Error('refund not yet accepted by the provider; retrying');
+    },
+    { transactional: false },
+  );
+}

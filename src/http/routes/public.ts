@@ -1,0 +1,186 @@
+import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
+import type { AppContext } from '../../app/context.js';
+import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checkout.js';
+import { getAvailability } from '../../core/inventory.js';
+import { getOrder } from '../../core/orders.js';
+import { publicSeller, refreshSeller } from '../../core/sellers.js';
+import { withIdempotency } from '../idempotency.js';
+
+const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a-z0-9]+$' } as const;
+
+/** Buyer-facing API: catalogue, availability, checkout, verify, cancel, order status. */
+export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  app.get('/healthz', async (_req, reply) => {
+    try {
+      await sql`select 1`.execute(ctx.db);
+      return { status: 'ok', database: ctx.dbKind };
+    } catch {
+      return reply.status(503).send({ status: 'unavailable', database: ctx.dbKind });
+    }
+  });
+
+  app.get('/api/listings', async () => {
+    const now = ctx.now();
+    const listings = await ctx.db
+      .selectFrom('listings')
+      .innerJoin('sellers', 'sellers.id', 'listings.seller_id')
+      .select([
+        'listings.id',
+        'listings.title',
+        'listings.description',
+        'listings.currency',
+        'listings.unit_amount',
+        'sellers.id as seller_id',
+        'sellers.name as seller_name',
+        'sellers.charge_type',
+        'sellers.charges_enabled',
+      ])
+      .orderBy('listings.created_at')
+      .execute();
+    const slots = await ctx.db
+      .selectFrom('slots')
+      .select([
+        'id',
+        'listing_id',
+        'starts_at',
+        'capacity',
+        'sold',
+        sql<number>`(select coalesce(sum(h.quantity),0)::int from holds h where h.slot_id = slots.id and h.released_at is null and h.expires_at > ${now})`.as(
+          'held',
+        ),
+      ])
+      .where('starts_at', '>', now)
+      .orderBy('starts_at')
+      .execute();
+    return {
+      listings: listings.map((l) => ({
+        id: l.id,
+        title: l.title,
+        description: l.description,
+        currency: l.currency,
+        unitAmount: l.unit_amount,
+        seller: { id: l.seller_id, name: l.seller_name, chargeType: l.charge_type, ready: l.charges_enabled },
+        slots: slots
+          .filter((s) => s.listing_id === l.id)
+          .map((s) => ({
+            id: s.id,
+            startsAt: s.starts_at,
+            capacity: s.capacity,
+            sold: s.sold,
+            held: s.held,
+            available: Math.max(0, s.capacity - s.sold - s.held),
+          })),
+      })),
+    };
+  });
+
+  app.get<{ Params: { id: string } }>(
+    '/api/slots/:id',
+    { schema: { params: { type: 'object', properties: { id: ID } } } },
+    async (req) => {
+      const a = await getAvailability(ctx.db, req.params.id, ctx.now());
+      return a;
+    },
+  );
+
+  app.post<{
+    Body: { slotId: string; quantity: number; promotionCode?: string; email?: string };
+    Headers: { 'idempotency-key'?: string };
+  }>(
+    '/api/checkout',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['slotId', 'quantity'],
+          properties: {
+            slotId: ID,
+            quantity: { type: 'integer', minimum: 1, maximum: 100 },
+            promotionCode: { type: 'string', minLength: 1, maxLength: 40 },
+            email: { type: 'string', maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const key = req.headers['idempotency-key'];
+      const result = await withIdempotency(
+        ctx.db,
+        'POST /api/checkout',
+        typeof key === 'string' ? key : undefined,
+        req.body,
+        async () => {
+          const started = await startCheckout(ctx, req.body);
+          return {
+            status: 201,
+            body: {
+              orderId: started.orderId,
+              checkoutUrl: started.checkoutUrl,
+              expiresAt: started.expiresAt,
+              status: started.status,
+            },
+          };
+        },
+        ctx.now(),
+      );
+      if (result.replayed) reply.header('idempotent-replayed', 'true');
+      return reply.status(result.status).send(result.body);
+    },
+  );
+
+  const orderBody = {
+    body: { type: 'object', additionalProperties: false, required: ['orderId'], properties: { orderId: ID } },
+  } as const;
+
+  app.post<{ Body: { orderId: string } }>('/api/checkout/verify', { schema: orderBody }, async (req) =>
+    verifyCheckout(ctx, req.body.orderId),
+  );
+  app.post<{ Body: { orderId: string } }>('/api/checkout/cancel', { schema: orderBody }, async (req) =>
+    cancelCheckout(ctx, req.body.orderId),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/orders/:id',
+    { schema: { params: { type: 'object', properties: { id: ID } } } },
+    async (req) => {
+      const o = await getOrder(ctx.db, req.params.id);
+      const extra = await ctx.db
+        .selectFrom('listings')
+        .innerJoin('slots', 'slots.listing_id', 'listings.id')
+        .innerJoin('sellers', 'sellers.id', 'listings.seller_id')
+        .select(['listings.title', 'slots.starts_at', 'sellers.name'])
+        .where('slots.id', '=', o.slot_id)
+        .executeTakeFirstOrThrow();
+      return {
+        id: o.id,
+        status: o.status,
+        quantity: o.quantity,
+        currency: o.currency,
+        unitAmount: o.unit_amount,
+        subtotal: o.subtotal,
+        discount: o.discount,
+        total: o.total,
+        promotionCode: o.promotion_code,
+        refundedAmount: o.refunded_amount,
+        disputeStatus: o.dispute_status,
+        listing: { id: o.listing_id, title: extra.title },
+        slot: { id: o.slot_id, startsAt: extra.starts_at },
+        seller: { name: extra.name },
+        createdAt: o.created_at,
+        paidAt: o.paid_at,
+        expiresAt: o.expires_at,
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/api/sellers/:id',
+    { schema: { params: { type: 'object', properties: { id: ID } } } },
+    async (req) => {
+      const s = await refreshSeller(ctx, req.params.id);
+      return publicSeller(s);
+    },
+  );
+}

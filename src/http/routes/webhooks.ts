@@ -1,0 +1,63 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AppContext } from '../../app/context.js';
+import { isSettleError } from '../../core/errors.js';
+import { ingestEvent } from '../../core/inbox.js';
+
+/** Provider webhooks are small; anything larger is refused before it is parsed. */
+export const WEBHOOK_BODY_LIMIT = 1024 * 1024;
+
+/**
+ * Stripe webhook endpoints. This plugin is encapsulated: only its routes receive the raw body as a Buffer
+ * (signatures are computed over the exact bytes), every other route keeps Fastify's JSON parser.
+ * Contract: verify first (400 and nothing written on failure), record in the inbox, then process;
+ * duplicates and unknown types get 200; a processing failure is recorded and answered 500 so Stripe retries.
+ */
+export async function stripeWebhookRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: WEBHOOK_BODY_LIMIT }, (_req, body, done) =>
+    done(null, body),
+  );
+
+  const handle = (endpoint: 'platform' | 'connect') => async (req: FastifyRequest, reply: FastifyReply) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    let verified;
+    try {
+      verified = await ctx.provider.verifyWebhook(endpoint, raw, req.headers);
+    } catch (err) {
+      if (isSettleError(err) && err.httpStatus < 500) {
+        req.log.warn({ endpoint, code: err.code }, 'webhook rejected');
+        return reply.status(400).send({ error: { code: err.code, message: err.message } });
+      }
+      throw err;
+    }
+    try {
+      const outcome = await ingestEvent(ctx, verified, 'webhook');
+      req.log.info(
+        { endpoint, eventId: verified.eventId, type: verified.type, account: verified.accountId, outcome },
+        'webhook handled',
+      );
+      return reply.status(200).send({ received: true, outcome });
+    } catch (err) {
+      req.log.error(
+        {
+          endpoint,
+          eventId: verified.eventId,
+          type: verified.type,
+          err: err instanceof Error ? err.message : String(err),
+        },
+        'webhook processing failed',
+      );
+      return reply
+        .status(500)
+        .send({
+          error: {
+            code: 'internal_error',
+            message: 'Event recorded; processing failed and will be retried.',
+          },
+        });
+    }
+  };
+
+  app.post('/webhooks/stripe', handle('platform'));
+  app.post('/webhooks/stripe/connect', handle('connect'));
+}
