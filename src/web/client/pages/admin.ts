@@ -123,17 +123,15 @@ class Console {
       const id = str(o, 'id');
       const open = h('button', { type: 'button', className: 'link', 'data-order-id': id }, id);
       open.addEventListener('click', () => void this.openOrder(id));
-      const listing = field(o, 'listing');
-      const title =
-        typeof listing === 'object' && listing !== null
-          ? str(listing as Row, 'title')
-          : str(o, 'listingTitle', 'listing_id');
+      const title = str(o, 'title') || str(o, 'slotId');
+      const seller = field(o, 'seller');
       return h(
         'tr',
         { 'data-order-id': id },
         td(formatDate(str(o, 'createdAt', 'created_at'))),
         td(open),
         td(title),
+        td(typeof seller === 'string' ? seller : ''),
         h('td', { className: 'num' }, str(o, 'quantity')),
         h('td', { className: 'num' }, amount(o, 'total')),
         h(
@@ -145,7 +143,7 @@ class Console {
       );
     });
     return table(
-      ['Created', 'Order', 'Listing', 'Qty', 'Total', 'Refunded', 'Status'],
+      ['Created', 'Order', 'Listing', 'Seller', 'Qty', 'Total', 'Refunded', 'Status'],
       body,
       'No orders yet.',
     );
@@ -218,7 +216,7 @@ class Console {
       h(
         'p',
         { className: 'meta' },
-        `${str(o, 'quantity')} × ${amount(o, 'unitAmount')} · total ${amount(o, 'total')}`,
+        `${str(o, 'title') ? `${str(o, 'title')} · ` : ''}${str(o, 'chargeType')} charge · qty ${str(o, 'quantity')} · subtotal ${amount(o, 'subtotal')} · total ${amount(o, 'total')} · platform fee ${amount(o, 'platformFee')}`,
         num(o, 'discount') > 0
           ? ` · discount ${amount(o, 'discount')} (${str(o, 'promotionCode', 'promotion_code')})`
           : '',

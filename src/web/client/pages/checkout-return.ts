@@ -153,19 +153,14 @@ export function cancelPage(): void {
   post('/api/checkout/cancel', { orderId })
     .then((res) => {
       const status = typeof res.status === 'string' ? res.status : 'unknown';
-      if (status === 'canceled') {
+      if (status === 'canceled' || status === 'expired') {
+        // Either way the provider checkout is closed, nothing was charged and the hold is released. (The
+        // provider's own `expired` event can win the race against our cancel, so both read the same.)
         show(
-          'canceled',
+          status,
           'Checkout canceled',
           'info',
           'Nothing was charged and your place was released for others.',
-        );
-      } else if (status === 'expired') {
-        show(
-          'expired',
-          'Checkout expired',
-          'info',
-          'The checkout had already expired; the place was released.',
         );
       } else if (status === 'paid' || status === 'processing' || status === 'paid_oversold') {
         root.dataset.state = status;
