@@ -53,6 +53,8 @@ export interface SettleInstance {
   http: FastifyInstance;
   /** The in-process emulator in demo mode; null when talking to Stripe (or an external STRIPE_API_BASE). */
   emulator: StripeEmulator | null;
+  /** Demo mode: signing secrets of the endpoints registered at the emulator (tests sign their own deliveries). */
+  webhookSecrets: { platform: string[]; connect: string[] } | null;
   close(): Promise<void>;
 }
 
@@ -175,6 +177,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       ctx,
       http,
       emulator,
+      webhookSecrets: secretsOverride ?? null,
       close: async () => {
         if (reconcileTimer !== null) clearInterval(reconcileTimer);
         await queue.stop();

@@ -144,26 +144,28 @@ export async function verifyCheckout(
   return { orderId, status: r.status };
 }
 
-/** Buyer canceled on the hosted page: end the provider checkout if still open, then release the hold. */
+/**
+ * Buyer canceled on the hosted page: release the hold first, then end the provider checkout. If the provider
+ * says the buyer paid after all (another tab), confirmPayment still accepts the payment from `canceled`.
+ */
 export async function cancelCheckout(
   ctx: AppContext,
   orderId: string,
 ): Promise<{ orderId: string; status: Order['status'] }> {
   const order = await getOrder(ctx.db, orderId);
   if (order.status !== 'pending') return { orderId, status: order.status };
-  if (order.provider_session_id !== null) {
-    await ctx.provider.expireCheckout(order.provider_session_id, accountOf(order));
-    // The buyer may have paid in another tab just before canceling: the provider's word wins.
-    const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
-    if (state.outcome !== 'expired' && state.outcome !== 'open') {
-      const r = await applyCheckoutState(ctx, orderId, state, 'frontend');
-      return { orderId, status: r.status };
-    }
-  }
   const r = await transitionOrder(ctx.db, orderId, 'canceled', {
     via: 'frontend',
     note: 'buyer canceled',
     now: ctx.now(),
   });
+  if (order.provider_session_id !== null) {
+    await ctx.provider.expireCheckout(order.provider_session_id, accountOf(order));
+    const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
+    if (state.outcome === 'succeeded' || state.outcome === 'zero_amount' || state.outcome === 'processing') {
+      const after = await applyCheckoutState(ctx, orderId, state, 'frontend');
+      return { orderId, status: after.status };
+    }
+  }
   return { orderId, status: r.status };
 }

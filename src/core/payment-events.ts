@@ -1,6 +1,6 @@
 import type { AppContext } from '../app/context.js';
 import { enqueue } from '../queue/outbox.js';
-import { applyCheckoutState } from './checkout.js';
+import { accountOf, applyCheckoutState } from './checkout.js';
 import { newId } from './ids.js';
 import type { VerifiedEvent } from './provider.js';
 import { recordRefundStatus } from './refunds.js';
@@ -39,8 +39,14 @@ export async function applyEvent(
         );
         return 'ignored';
       }
+      // Payment outcomes are re-read from the provider on the order's own account: amounts, fee and promotion
+      // code come from the API, not from the payload (which could be stale or replayed out of order).
       const state =
-        e.kind === 'checkout.async_failed' ? { ...e.checkout, outcome: 'failed' as const } : e.checkout;
+        e.kind === 'checkout.async_failed'
+          ? { ...e.checkout, outcome: 'failed' as const }
+          : e.kind === 'checkout.expired'
+            ? e.checkout
+            : await ctx.provider.retrieveCheckout(e.checkout.sessionId, accountOf(order));
       await applyCheckoutState(ctx, orderId, state, via);
       return 'processed';
     }

@@ -1,0 +1,147 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkout, order, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
+
+/** Webhook ingress: verification before any write, on the raw bytes (embedded database; the logic is DB-agnostic). */
+describe('webhook endpoints reject what is not Stripe', () => {
+  let h: Harness;
+  let payload: string;
+  let eventId: string;
+  let orderId: string;
+  beforeEach(async () => {
+    h = await startHarness('embedded');
+    const m = await setupMarket(h, { chargeType: 'destination' });
+    h.settle.emulator!.faults.set({ webhookDrop: { types: ['checkout.session.completed'] } });
+    const c = await checkout(h, m.slotId);
+    orderId = c.orderId;
+    await h.settle.emulator!.paySession(c.sessionId, { card_number: '4242424242424242' });
+    await h.settleDown();
+    const ev = (await h.stripe.events.list({ type: 'checkout.session.completed' })).data[0]!;
+    eventId = ev.id;
+    payload = JSON.stringify(ev);
+  });
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  const post = (body: string, signature: string | null, path = '/webhooks/stripe') =>
+    fetch(`${h.settle.url}${path}`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(signature !== null ? { 'stripe-signature': signature } : {}),
+      },
+      body,
+    });
+  const sign = (body: string, secret: string, timestamp?: number) =>
+    h.stripe.webhooks.generateTestHeaderString({
+      payload: body,
+      secret,
+      ...(timestamp !== undefined ? { timestamp } : {}),
+    });
+  const inboxRows = async () =>
+    (
+      await h.settle.ctx.db
+        .selectFrom('webhook_events')
+        .select('id')
+        .where('event_id', '=', eventId)
+        .execute()
+    ).length;
+
+  it('forged, tampered, wrong-secret, stale, unsigned and re-serialised deliveries get 400 and write nothing', async () => {
+    const secret = h.settle.webhookSecrets!.platform[0]!;
+    const now = Math.floor(Date.now() / 1000);
+    const cases: [string, Promise<Response>][] = [
+      ['no header', post(payload, null)],
+      ['empty header', post(payload, '')],
+      ['garbage header', post(payload, 'v1=deadbeef')],
+      ['wrong secret', post(payload, sign(payload, 'whsec_not_the_right_one'))],
+      [
+        'connect secret on the platform endpoint',
+        post(payload, sign(payload, h.settle.webhookSecrets!.connect[0]!)),
+      ],
+      ['one byte changed', post(payload.replace('"paid"', '"pai_"'), sign(payload, secret))],
+      ['re-serialised JSON', post(JSON.stringify(JSON.parse(payload), null, 2), sign(payload, secret))],
+      ['stale timestamp (301 s)', post(payload, sign(payload, secret, now - 301))],
+      ['empty body', post('', sign('', secret))],
+    ];
+    for (const [name, pending] of cases) {
+      const res = await pending;
+      expect(res.status, name).toBe(400);
+      const body = (await res.json()) as { error: { code: string } };
+      expect(body.error.code, name).toMatch(/^webhook_/);
+    }
+    expect(await inboxRows()).toBe(0);
+    expect((await order(h, orderId)).status).toBe('pending');
+    // Within tolerance (299 s) and correctly signed: accepted and processed.
+    const ok = await post(payload, sign(payload, secret, now - 299));
+    expect(ok.status).toBe(200);
+    await h.settleDown();
+    expect((await order(h, orderId)).status).toBe('paid');
+  });
+
+  it('secret rotation: any valid v1 signature among several is accepted', async () => {
+    const secret = h.settle.webhookSecrets!.platform[0]!;
+    const t = Math.floor(Date.now() / 1000);
+    const good = sign(payload, secret, t)
+      .split(',')
+      .find((p) => p.startsWith('v1='))!;
+    const res = await post(payload, `t=${t},v1=${'0'.repeat(64)},${good}`);
+    expect(res.status).toBe(200);
+  });
+
+  it('an unknown event type is acknowledged (200) and ignored; a duplicate is acknowledged without reprocessing', async () => {
+    const secret = h.settle.webhookSecrets!.platform[0]!;
+    const unknown = JSON.stringify({ ...JSON.parse(payload), id: 'evt_unknown_type_1', type: 'foo.bar' });
+    const r = await post(unknown, sign(unknown, secret));
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { outcome: string }).outcome).toBe('ignored');
+    const first = await post(payload, sign(payload, secret));
+    expect(((await first.json()) as { outcome: string }).outcome).toBe('processed');
+    const dup = await post(payload, sign(payload, secret));
+    expect(dup.status).toBe(200);
+    expect(((await dup.json()) as { outcome: string }).outcome).toBe('duplicate');
+    expect(await inboxRows()).toBe(1);
+  });
+
+  it('a livemode event on a test-mode deployment is rejected', async () => {
+    const secret = h.settle.webhookSecrets!.platform[0]!;
+    const live = JSON.stringify({ ...JSON.parse(payload), id: 'evt_live_1', livemode: true });
+    const r = await post(live, sign(live, secret));
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('webhook_livemode_mismatch');
+  });
+
+  it('a processing failure is recorded and answered 500; the operator replays it once the cause is fixed', async () => {
+    const secret = h.settle.webhookSecrets!.platform[0]!;
+    // The provider is unreachable while processing (re-reading the session fails): Stripe must retry.
+    h.settle.emulator!.faults.set({ api5xx: { next: 50, path: '/v1/checkout/sessions', status: 500 } });
+    const r = await post(payload, sign(payload, secret));
+    expect(r.status).toBe(500);
+    const failed = await h.admin<{
+      events: { id: number; status: string; lastError: string; attempts: number }[];
+    }>('GET', '/api/admin/webhook-events?status=failed');
+    expect(failed.body.events).toHaveLength(1);
+    expect(failed.body.events[0]).toMatchObject({ status: 'failed', attempts: 1 });
+    expect((await order(h, orderId)).status).toBe('pending');
+    h.settle.emulator!.faults.reset();
+    const replay = await h.admin<{ status: string }>(
+      'POST',
+      `/api/admin/webhook-events/${failed.body.events[0]!.id}/replay`,
+    );
+    expect(replay.body.status).toBe('processed');
+    await h.settleDown();
+    expect((await order(h, orderId)).status).toBe('paid');
+  });
+
+  it('non-webhook routes still parse JSON; oversized webhook bodies are refused', async () => {
+    const big = 'x'.repeat(1024 * 1024 + 10);
+    const r = await post(big, 't=1,v1=00');
+    expect(r.status).toBe(413);
+    const bad = await fetch(`${h.settle.url}/api/checkout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    expect(bad.status).toBe(400);
+  });
+});

@@ -1,0 +1,186 @@
+import Stripe from 'stripe';
+import { startSettle, type SettleInstance } from '../../src/app/create.js';
+import type { DatabaseTarget } from '../../src/db/connect.js';
+import { stripeClientFor } from '../../src/emulators/stripe/index.js';
+import { freshDb, type Backend } from './db.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface Harness {
+  settle: SettleInstance;
+  stripe: Stripe;
+  api<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T; headers: Headers }>;
+  admin<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<{ status: number; body: T; headers: Headers }>;
+  /** Waits until webhook deliveries are done and the side-effect queue is drained. */
+  settleDown(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts Settle in demo mode (in-process emulator, fast time scale) on the given database backend. */
+export async function startHarness(backend: Backend, opts: { seed?: boolean } = {}): Promise<Harness> {
+  let database: DatabaseTarget;
+  let cleanup: () => Promise<void> = async () => undefined;
+  if (backend === 'server') {
+    const t = await freshDb('server', { poolMax: 20 });
+    await t.close();
+    database = { kind: 'server', url: t.url ?? '', poolMax: 20 };
+    cleanup = async () => {
+      const { default: pg } = await import('pg');
+      const admin = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
+      await admin.connect();
+      const name = new URL(t.url ?? '').pathname.slice(1);
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.end();
+    };
+  } else {
+    const t = await freshDb('embedded');
+    if (t.pglite === undefined) throw new Error('no pglite');
+    database = { kind: 'memory', from: t.pglite };
+    cleanup = () => t.destroy();
+  }
+  const settle = await startSettle({
+    env: {
+      LOG_LEVEL: 'silent',
+      HOST: '127.0.0.1',
+      SETTLE_ADMIN_TOKEN: ADMIN_TOKEN,
+      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
+      SETTLE_QUEUE_POLL_MS: '25',
+    },
+    port: 0,
+    database,
+    emulator: {
+      port: 0,
+      timeScale: 0.01,
+      disputeDelayMs: 500,
+      webhookRetry: { attempts: 4, baseDelayMs: 1000 },
+    },
+    seed: opts.seed ?? false,
+  });
+  const emulator = settle.emulator;
+  if (emulator === null) throw new Error('harness expects demo mode');
+  const stripe = stripeClientFor(emulator);
+  const call = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
+    const res = await fetch(`${settle.url}${path}`, {
+      method,
+      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
+  };
+  return {
+    settle,
+    stripe,
+    api: (method, path, body, headers = {}) => call(method, path, body, headers),
+    admin: (method, path, body, headers = {}) =>
+      call(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }),
+    settleDown: async () => {
+      for (let i = 0; i < 3; i++) {
+        await emulator.idle(20_000);
+        await settle.ctx.queue.drain();
+      }
+    },
+    close: async () => {
+      await settle.close();
+      await cleanup();
+    },
+  };
+}
+
+export interface MarketSetup {
+  sellerId: string;
+  accountId: string;
+  listingId: string;
+  slotId: string;
+}
+
+/** Creates an onboarded seller with one listing and one slot through the public API, plus promotion codes. */
+export async function setupMarket(
+  h: Harness,
+  opts: {
+    chargeType: 'direct' | 'destination';
+    capacity?: number;
+    unitAmount?: number;
+    currency?: string;
+    feeBps?: number;
+  },
+): Promise<MarketSetup> {
+  const seller = await h.admin<{ id: string; accountId: string }>('POST', '/api/sellers', {
+    name: `Seller ${opts.chargeType}`,
+    email: 'seller@example.test',
+    chargeType: opts.chargeType,
+    feeBps: opts.feeBps ?? 1000,
+  });
+  if (seller.status !== 201) throw new Error(`seller: ${JSON.stringify(seller.body)}`);
+  await h.settle.emulator?.completeOnboarding(seller.body.accountId);
+  await h.settleDown();
+  const listing = await h.admin<{ id: string }>('POST', '/api/listings', {
+    sellerId: seller.body.id,
+    title: 'Pottery taster',
+    currency: opts.currency ?? 'usd',
+    unitAmount: opts.unitAmount ?? 5000,
+  });
+  const slot = await h.admin<{ id: string }>('POST', `/api/listings/${listing.body.id}/slots`, {
+    startsAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+    capacity: opts.capacity ?? 10,
+  });
+  const { upsertPromotionCode } = await import('../../src/core/catalog.js');
+  const { ensurePromotionCode } = await import('../../src/providers/stripe/index.js');
+  for (const p of [
+    { code: 'FREE100', percentOff: 100 },
+    { code: 'TENOFF', percentOff: 10 },
+  ]) {
+    await upsertPromotionCode(h.settle.ctx.db, p);
+    await ensurePromotionCode(h.stripe, p, opts.chargeType === 'direct' ? seller.body.accountId : undefined);
+  }
+  return {
+    sellerId: seller.body.id,
+    accountId: seller.body.accountId,
+    listingId: listing.body.id,
+    slotId: slot.body.id,
+  };
+}
+
+export async function checkout(
+  h: Harness,
+  slotId: string,
+  extra: { quantity?: number; promotionCode?: string } = {},
+) {
+  const r = await h.api<{ orderId: string; checkoutUrl: string }>('POST', '/api/checkout', {
+    slotId,
+    quantity: extra.quantity ?? 1,
+    ...(extra.promotionCode ? { promotionCode: extra.promotionCode } : {}),
+    email: 'buyer@example.test',
+  });
+  if (r.status !== 201) throw new Error(`checkout: ${r.status} ${JSON.stringify(r.body)}`);
+  const sessionId = new URL(r.body.checkoutUrl).pathname.split('/').pop() ?? '';
+  return { orderId: r.body.orderId, checkoutUrl: r.body.checkoutUrl, sessionId };
+}
+
+export async function order(h: Harness, orderId: string) {
+  return (
+    await h.admin<
+      Record<string, unknown> & { status: string; history: { to: string; via: string | null }[] }
+    >('GET', `/api/admin/orders/${orderId}`)
+  ).body;
+}
+
+export async function fulfilments(h: Harness, orderId: string): Promise<number> {
+  const rows = await h.settle.ctx.db
+    .selectFrom('notifications')
+    .select('id')
+    .where('order_id', '=', orderId)
+    .where('kind', '=', 'booking_confirmed')
+    .execute();
+  return rows.length;
+}
