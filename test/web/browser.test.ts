@@ -111,7 +111,7 @@ describe.skipIf(!haveChromium)('demo marketplace in a real browser', () => {
       env: { LOG_LEVEL: 'silent', SETTLE_RECONCILE_INTERVAL_SECONDS: '0', SETTLE_QUEUE_POLL_MS: '50' },
       port: 0,
       database: { kind: 'memory' },
-      emulator: { port: 0, webhookRetry: { attempts: 2, baseDelayMs: 50 } },
+      emulator: { port: 0, webhookRetry: { attempts: 2, baseDelayMs: 50 }, disputeDelayMs: 300 },
       seed: true,
     });
     browser = await chromium.launch({
@@ -374,15 +374,56 @@ describe.skipIf(!haveChromium)('demo marketplace in a real browser', () => {
       .waitFor();
     await page.screenshot({ path: `${SHOTS}/admin.png`, fullPage: true });
 
-    // The other sections render from the bearer-protected APIs.
+    // Webhook inbox: mark one processed event as failed (as if our handler had crashed) and replay it.
+    const event = await settle.ctx.db
+      .selectFrom('webhook_events')
+      .select(['id'])
+      .where('type', '=', 'checkout.session.completed')
+      .where('status', '=', 'processed')
+      .executeTakeFirstOrThrow();
+    await settle.ctx.db
+      .updateTable('webhook_events')
+      .set({ status: 'failed', last_error: 'simulated handler crash' })
+      .where('id', '=', event.id)
+      .execute();
     await page.click('[data-tab=webhooks]');
-    await expect
-      .poll(() => page.locator('#admin-panel').textContent())
-      .toMatch(/No failed webhook events|Replay/);
+    const replay = page.locator(`#admin-panel button[data-replay="${event.id}"]`);
+    await replay.waitFor();
+    expect(await page.locator('#admin-panel').textContent()).toContain('simulated handler crash');
+    await replay.click();
+    await page.locator('#admin-flash .notice-ok').waitFor();
+    expect(await page.locator('#admin-flash').textContent()).toContain('processed');
+    await expect.poll(() => replay.count(), { timeout: 10_000 }).toBe(0);
+
+    // The other sections render from the bearer-protected APIs.
     await page.click('[data-tab=mailbox]');
     await expect.poll(() => page.locator('#admin-panel').textContent()).not.toBe('Loading…');
     await page.click('[data-tab=disputes]');
     await expect.poll(() => page.locator('#admin-panel').textContent()).not.toBe('Loading…');
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('a disputed card payment shows up in the operator console disputes', async () => {
+    const { page, problems } = await newPage();
+    const slot = await slotOf('Wheel-throwing taster', 1);
+    await buy(page, slot.id);
+    const orderId = await pay(page, { card: '4000000000000259' });
+    await finalState(page, 'paid');
+    await page.evaluate((token) => sessionStorage.setItem('settle.adminToken', token), settle.adminToken);
+    await page.goto(`${settle.url}/admin`);
+    await page.locator('#admin-console').waitFor();
+    await page.click('[data-tab=disputes]');
+    await expect
+      .poll(
+        async () => {
+          await page.click('#admin-refresh');
+          return page.locator('#admin-panel').textContent();
+        },
+        { timeout: 15_000, interval: 500 },
+      )
+      .toContain(orderId);
+    expect(await page.locator('#admin-panel').textContent()).toContain('$65.00');
     expect(problems).toEqual([]);
     await page.context().close();
   });

@@ -25,8 +25,8 @@ function num(o: Row, ...keys: string[]): number {
 function rows(v: unknown): Row[] {
   return Array.isArray(v) ? v.filter((x): x is Row => typeof x === 'object' && x !== null) : [];
 }
-function amount(o: Row, key: string): string {
-  const cur = str(o, 'currency');
+function amount(o: Row, key: string, fallbackCurrency = ''): string {
+  const cur = str(o, 'currency') || fallbackCurrency;
   const n = num(o, key);
   return cur && Number.isSafeInteger(n) ? formatMinor(n, cur) : String(n);
 }
@@ -178,10 +178,9 @@ class Console {
       h(
         'tr',
         {},
-        td(formatDate(str(p, 'createdAt', 'created_at'))),
         td(h('code', {}, str(p, 'providerPaymentId', 'provider_payment_id', 'id'))),
-        h('td', { className: 'num' }, amount(p, 'amount')),
-        h('td', { className: 'num' }, amount(p, 'applicationFee')),
+        h('td', { className: 'num' }, amount(p, 'amount', currency)),
+        h('td', { className: 'num' }, amount(p, 'applicationFee', currency)),
         td(str(p, 'status')),
       ),
     );
@@ -190,8 +189,8 @@ class Console {
         'tr',
         {},
         td(formatDate(str(r, 'createdAt', 'created_at'))),
-        td(h('code', {}, str(r, 'id'))),
-        h('td', { className: 'num' }, amount(r, 'amount')),
+        td(h('code', {}, str(r, 'refundId', 'id'))),
+        h('td', { className: 'num' }, amount(r, 'amount', currency)),
         td(str(r, 'reason')),
         td(str(r, 'status')),
       ),
@@ -200,8 +199,8 @@ class Console {
       h(
         'tr',
         {},
-        td(formatDate(str(d, 'createdAt', 'created_at'))),
-        h('td', { className: 'num' }, amount(d, 'amount')),
+        td(h('code', {}, str(d, 'providerDisputeId', 'id'))),
+        h('td', { className: 'num' }, amount(d, 'amount', currency)),
         td(str(d, 'reason')),
         td(str(d, 'status')),
         td(str(d, 'outcome')),
@@ -229,11 +228,11 @@ class Console {
       h('h3', {}, 'History'),
       table(['When', 'From', 'To', 'Via', 'Note'], history, 'No history.'),
       h('h3', {}, 'Payments'),
-      table(['When', 'Payment', 'Amount', 'Platform fee', 'Status'], payments, 'No payments.'),
+      table(['Payment', 'Amount', 'Platform fee', 'Status'], payments, 'No payments.'),
       h('h3', {}, 'Refunds'),
       table(['When', 'Refund', 'Amount', 'Reason', 'Status'], refunds, 'No refunds.'),
       h('h3', {}, 'Disputes'),
-      table(['When', 'Amount', 'Reason', 'Status', 'Outcome'], disputes, 'No disputes.'),
+      table(['Dispute', 'Amount', 'Reason', 'Status', 'Outcome'], disputes, 'No disputes.'),
       currency && total - refunded > 0 ? this.refundForm(id, currency, total - refunded) : null,
     );
   }
