@@ -1,11 +1,13 @@
 import { startSettle } from './app/create.js';
 import { isSettleError } from './core/errors.js';
+import { loadConfig } from './config/config.js';
 import { createLogger } from './log/logger.js';
 
 /** `npm start`: runs Settle (demo mode without STRIPE_SECRET_KEY). */
-const logger = createLogger(process.env['LOG_LEVEL'] ?? 'info');
+let logger = createLogger('info');
 
 try {
+  logger = createLogger(loadConfig().logLevel);
   const settle = await startSettle({ logger });
   const demo = settle.emulator !== null;
   logger.info(

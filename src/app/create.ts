@@ -16,7 +16,7 @@ import {
 import { createHttp } from '../http/app.js';
 import { adminRoutes } from '../http/routes/admin.js';
 import { publicRoutes } from '../http/routes/public.js';
-import { stripeWebhookRoutes, WEBHOOK_BODY_LIMIT } from '../http/routes/webhooks.js';
+import { stripeWebhookRoutes } from '../http/routes/webhooks.js';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
 import {
   createStripeClient,
@@ -136,11 +136,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     registerRefundNotice(queue);
     registerRefundJobs(queue, ctx);
 
-    const http = createHttp({
-      logLevel: config.logLevel,
-      https: publicUrl.startsWith('https://'),
-      bodyLimit: WEBHOOK_BODY_LIMIT,
-    });
+    const http = createHttp({ logLevel: config.logLevel, https: publicUrl.startsWith('https://') });
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
     await http.register(async (scope) => stripeWebhookRoutes(scope, ctx));
@@ -152,11 +148,17 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     let reconcileTimer: NodeJS.Timeout | null = null;
     let reconciling = false;
     if (background && config.reconcileIntervalSeconds > 0) {
+      // The first run after a start looks back 72 h (covers downtime); later runs only overlap the previous one.
+      let lookbackHours = 72;
+      const steadyLookback = Math.max(1, (2 * config.reconcileIntervalSeconds) / 3600);
       reconcileTimer = setInterval(() => {
         if (reconciling) return;
         reconciling = true;
-        reconcile(ctx)
-          .then((s) => logger.info({ summary: { ...s, errors: s.errors.length } }, 'periodic reconciliation'))
+        reconcile(ctx, { lookbackHours })
+          .then((s) => {
+            if (s.errors.length === 0) lookbackHours = steadyLookback;
+            logger.info({ summary: { ...s, errors: s.errors.length } }, 'periodic reconciliation');
+          })
           .catch((err: unknown) =>
             logger.error({ err: err instanceof Error ? err.message : String(err) }, 'reconciliation failed'),
           )

@@ -40,7 +40,9 @@ const schema = z
     STRIPE_CONNECT_WEBHOOK_SECRET: z.string().optional(),
     STRIPE_MAX_NETWORK_RETRIES: int(0, 10).default(2),
 
-    SETTLE_HOLD_MINUTES: int(30, 1440).default(30),
+    // Stripe requires expires_at 30 min–24 h after session creation; the session is created just after the hold,
+    // so the hold must be a little over 30 minutes.
+    SETTLE_HOLD_MINUTES: int(31, 1440).default(35),
     SETTLE_FEE_BPS: int(0, 10_000).default(1000),
     SETTLE_FEE_FIXED: int(0, 1_000_000_000).default(0),
     SETTLE_RECONCILE_INTERVAL_SECONDS: int(0, 86_400).default(300),
@@ -56,6 +58,8 @@ export interface Config {
   port: number;
   host: string;
   publicUrl: string;
+  /** false when PUBLIC_URL was not set and publicUrl was derived from HOST and PORT. */
+  publicUrlConfigured: boolean;
   logLevel: string;
   database: { kind: 'server'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
   adminToken: string | null;
@@ -142,6 +146,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
     port: e.PORT,
     host: e.HOST,
     publicUrl,
+    publicUrlConfigured: e.PUBLIC_URL !== undefined,
     logLevel: e.LOG_LEVEL,
     database:
       e.DATABASE_URL !== undefined

@@ -94,7 +94,7 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
   return app;
 }
 
-/** Bearer-token guard for operator routes; constant-time comparison. */
+/** Bearer-token guard for operator routes (register as an onRequest hook, before body parsing); constant-time comparison. */
 export function requireAdmin(token: string | null) {
   const expected = token === null ? null : Buffer.from(token);
   return async (req: FastifyRequest): Promise<void> => {

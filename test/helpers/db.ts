@@ -21,15 +21,20 @@ export interface TestDb extends OpenedDb {
 /** One migrated in-memory database per test worker; each test gets a clone of it. */
 let template: Promise<PGlite> | undefined;
 
+/** The migrated in-memory template; open `{kind:'memory', from: template}` to get a private clone. */
+export function embeddedTemplate(): Promise<PGlite> {
+  template ??= (async () => {
+    const t = await openDatabase({ kind: 'memory' });
+    await migrateToLatest(t.db);
+    if (t.pglite === undefined) throw new Error('embedded template has no PGlite instance');
+    return t.pglite;
+  })();
+  return template;
+}
+
 export async function freshDb(backend: Backend, opts: { poolMax?: number } = {}): Promise<TestDb> {
   if (backend === 'embedded') {
-    template ??= (async () => {
-      const t = await openDatabase({ kind: 'memory' });
-      await migrateToLatest(t.db);
-      if (t.pglite === undefined) throw new Error('embedded template has no PGlite instance');
-      return t.pglite;
-    })();
-    const opened = await openDatabase({ kind: 'memory', from: await template });
+    const opened = await openDatabase({ kind: 'memory', from: await embeddedTemplate() });
     return { ...opened, url: null, destroy: () => opened.close() };
   }
   const adminUrl = process.env['DATABASE_URL'];

@@ -2,7 +2,7 @@ import Stripe from 'stripe';
 import { startSettle, type SettleInstance } from '../../src/app/create.js';
 import type { DatabaseTarget } from '../../src/db/connect.js';
 import { stripeClientFor } from '../../src/emulators/stripe/index.js';
-import { freshDb, type Backend } from './db.js';
+import { embeddedTemplate, freshDb, type Backend } from './db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -43,10 +43,7 @@ export async function startHarness(backend: Backend, opts: { seed?: boolean } = 
       await admin.end();
     };
   } else {
-    const t = await freshDb('embedded');
-    if (t.pglite === undefined) throw new Error('no pglite');
-    database = { kind: 'memory', from: t.pglite };
-    cleanup = () => t.destroy();
+    database = { kind: 'memory', from: await embeddedTemplate() };
   }
   const settle = await startSettle({
     env: {

@@ -14,7 +14,8 @@ const idParams = { type: 'object', properties: { id: ID } } as const;
 
 /** Operator API; every route requires `Authorization: Bearer $SETTLE_ADMIN_TOKEN`. */
 export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  app.addHook('preHandler', requireAdmin(ctx.config.adminToken));
+  // onRequest: unauthenticated callers are refused before their body is parsed or validated.
+  app.addHook('onRequest', requireAdmin(ctx.config.adminToken));
 
   app.post<{
     Body: {
@@ -78,16 +79,14 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
     },
     async (req, reply) => {
       const l = await createListing(ctx.db, req.body);
-      return reply
-        .status(201)
-        .send({
-          id: l.id,
-          sellerId: l.seller_id,
-          title: l.title,
-          description: l.description,
-          currency: l.currency,
-          unitAmount: l.unit_amount,
-        });
+      return reply.status(201).send({
+        id: l.id,
+        sellerId: l.seller_id,
+        title: l.title,
+        description: l.description,
+        currency: l.currency,
+        unitAmount: l.unit_amount,
+      });
     },
   );
 
@@ -113,15 +112,13 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
         startsAt: new Date(req.body.startsAt),
         capacity: req.body.capacity,
       });
-      return reply
-        .status(201)
-        .send({
-          id: s.id,
-          listingId: s.listing_id,
-          startsAt: s.starts_at,
-          capacity: s.capacity,
-          sold: s.sold,
-        });
+      return reply.status(201).send({
+        id: s.id,
+        listingId: s.listing_id,
+        startsAt: s.starts_at,
+        capacity: s.capacity,
+        sold: s.sold,
+      });
     },
   );
 

@@ -24,6 +24,12 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: AppContext)
     try {
       verified = await ctx.provider.verifyWebhook(endpoint, raw, req.headers);
     } catch (err) {
+      // A live Connect endpoint also receives test-mode events of live-connected accounts (and vice versa):
+      // acknowledge and ignore them there, or Stripe retries them for days and may disable the endpoint.
+      if (isSettleError(err) && err.code === 'webhook_livemode_mismatch' && endpoint === 'connect') {
+        req.log.info({ endpoint }, 'webhook of the other mode ignored');
+        return reply.status(200).send({ received: true, outcome: 'ignored' });
+      }
       if (isSettleError(err) && err.httpStatus < 500) {
         req.log.warn({ endpoint, code: err.code }, 'webhook rejected');
         return reply.status(400).send({ error: { code: err.code, message: err.message } });
@@ -47,14 +53,12 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: AppContext)
         },
         'webhook processing failed',
       );
-      return reply
-        .status(500)
-        .send({
-          error: {
-            code: 'internal_error',
-            message: 'Event recorded; processing failed and will be retried.',
-          },
-        });
+      return reply.status(500).send({
+        error: {
+          code: 'internal_error',
+          message: 'Event recorded; processing failed and will be retried.',
+        },
+      });
     }
   };
 

@@ -23,6 +23,7 @@ import {
   toCheckoutState,
   toDisputeEvent,
   toRefundEvent,
+  checkoutOutcome,
   toSellerAccountState,
 } from './normalize.js';
 
@@ -358,15 +359,15 @@ export class StripeProvider implements PaymentProvider {
   private async normalize(event: Stripe.Event, accountId: string | null): Promise<NormalizedEvent> {
     switch (event.type) {
       case 'checkout.session.completed':
-      case 'checkout.session.async_payment_succeeded': {
-        // Re-read the session: amounts, fee and promotion code come from the API, not the payload.
-        const checkout = await this.fetchCheckout(event.data.object.id, accountId, accountId);
+      case 'checkout.session.async_payment_succeeded':
+        // Built from the payload only: verification must not depend on another API call. Settle re-reads the
+        // session on the order's own account before confirming (src/core/payment-events.ts), so amounts, fee
+        // and promotion code still come from the API.
         return {
           kind:
             event.type === 'checkout.session.completed' ? 'checkout.completed' : 'checkout.async_succeeded',
-          checkout,
+          checkout: this.payloadCheckout(event.data.object, accountId, checkoutOutcome(event.data.object)),
         };
-      }
       case 'checkout.session.async_payment_failed':
         return {
           kind: 'checkout.async_failed',
