@@ -98,13 +98,26 @@ async function pay(page: Page, opts: { card?: string; method?: 'card' | 'delayed
   return orderId;
 }
 
-async function finalState(page: Page, state: string): Promise<void> {
-  await page.locator(`#confirm[data-state="${state}"]`).waitFor({ timeout: 20_000 });
+/** Waits for the return page to show one of these states; the error names the state it did show. */
+async function finalState(page: Page, ...states: string[]): Promise<string> {
+  const selector = states.map((s) => `#confirm[data-state="${s}"]`).join(', ');
+  try {
+    await page.locator(selector).waitFor({ timeout: 20_000 });
+  } catch (err) {
+    const shown = await page
+      .locator('#confirm')
+      .getAttribute('data-state')
+      .catch(() => null);
+    throw new Error(`expected state ${states.join('|')}, page shows ${String(shown)} at ${page.url()}`, {
+      cause: err,
+    });
+  }
+  return (await page.locator('#confirm').getAttribute('data-state')) ?? '';
 }
 
 const haveChromium = existsSync(CHROMIUM);
 
-describe.skipIf(!haveChromium)('demo marketplace in a real browser', () => {
+describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real browser', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     settle = await startSettle({
@@ -309,8 +322,11 @@ describe.skipIf(!haveChromium)('demo marketplace in a real browser', () => {
     await finalState(b.page, 'paid');
     const returnedA = await pay(a.page);
     expect(returnedA).toBe(orderA);
-    await finalState(a.page, 'paid_oversold');
-    expect(await a.page.locator('#confirm').textContent()).toContain('refunded in full');
+    // The automatic refund can complete before the return page's first verify; then the order is `refunded`.
+    const shown = await finalState(a.page, 'paid_oversold', 'refunded');
+    expect(await a.page.locator('#confirm').textContent()).toContain(
+      shown === 'paid_oversold' ? 'refunded in full' : 'refunded',
+    );
     await expect
       .poll(async () => (await admin<AdminOrder>(`/api/admin/orders/${orderA}`)).status, { timeout: 15_000 })
       .toMatch(/paid_oversold|refunded/);

@@ -69,7 +69,7 @@ const VIEWS: Record<ConfirmState, StateView> = {
   refunded: {
     title: 'Order refunded',
     kind: 'info',
-    text: 'This order was refunded in full.',
+    text: 'This order was refunded in full; nothing is charged. (If the last place sold out while you were paying, this is the automatic refund.)',
     summary: true,
   },
 };
