@@ -115,7 +115,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       const secrets = await registerWebhookEndpoints(createStripeClient(config, DEMO_SECRET_KEY), publicUrl);
       secretsOverride = { platform: [secrets.platformSecret], connect: [secrets.connectSecret] };
     }
-    const { provider, stripe } = createStripeProvider(config, {
+    const { provider } = createStripeProvider(config, {
       logger,
       ...(secretsOverride ? { secretsOverride } : {}),
     });
@@ -169,7 +169,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
 
     if (demo && emulator !== null && (opts.seed ?? config.demoSeed)) {
       const emu = emulator;
-      await seedDemo(ctx, stripe, (accountId) => emu.completeOnboarding(accountId));
+      await seedDemo(ctx, (accountId) => emu.completeOnboarding(accountId));
     }
 
     const db = opened;

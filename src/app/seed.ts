@@ -1,7 +1,6 @@
-import type Stripe from 'stripe';
-import { createListing, createSlot, upsertPromotionCode } from '../core/catalog.js';
+import { createListing, createSlot } from '../core/catalog.js';
+import { offerPromotionCode } from '../core/promotions.js';
 import { onboardSeller, refreshSeller } from '../core/sellers.js';
-import { ensurePromotionCode } from '../providers/stripe/index.js';
 import type { AppContext } from './context.js';
 
 /** Promotion codes of the demo marketplace (Settle's copy and the provider's must agree). */
@@ -17,15 +16,13 @@ export const DEMO_PROMOTION_CODES = [
  */
 export async function seedDemo(
   ctx: AppContext,
-  stripe: Stripe,
   completeOnboarding: (accountId: string) => Promise<void>,
 ): Promise<boolean> {
   const existing = await ctx.db.selectFrom('sellers').select('id').limit(1).execute();
   if (existing.length > 0) return false;
-  for (const p of DEMO_PROMOTION_CODES) {
-    await upsertPromotionCode(ctx.db, { code: p.code, percentOff: p.percentOff });
-    await ensurePromotionCode(stripe, { code: p.code, percentOff: p.percentOff });
-  }
+  // Offered before the sellers exist: creating a Direct Charge seller's account copies the codes onto it.
+  for (const p of DEMO_PROMOTION_CODES)
+    await offerPromotionCode(ctx, { code: p.code, percentOff: p.percentOff });
   const day = 86_400_000;
   const at = (days: number, hour: number): Date => {
     const d = new Date(ctx.now().getTime() + days * day);
@@ -86,14 +83,6 @@ export async function seedDemo(
     const seller = await onboardSeller(ctx, { name: s.name, email: s.email, chargeType: s.chargeType });
     if (seller.provider_account_id !== null) {
       await completeOnboarding(seller.provider_account_id);
-      if (s.chargeType === 'direct') {
-        for (const p of DEMO_PROMOTION_CODES)
-          await ensurePromotionCode(
-            stripe,
-            { code: p.code, percentOff: p.percentOff },
-            seller.provider_account_id,
-          );
-      }
       await refreshSeller(ctx, seller.id);
     }
     for (const l of s.listings) {

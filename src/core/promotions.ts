@@ -1,4 +1,7 @@
+import type { AppContext } from '../app/context.js';
 import type { PromotionCode, ProviderId } from '../db/schema.js';
+import { upsertPromotionCode } from './catalog.js';
+import type { PromotionSpec } from './provider.js';
 import type { Executor } from '../queue/outbox.js';
 import { currency, discountAmount, type Discount, type Money } from './money.js';
 
@@ -24,4 +27,49 @@ export function toDiscount(p: PromotionCode): Discount {
 /** Discount a promotion code gives on a subtotal (never more than the subtotal). */
 export function discountFor(p: PromotionCode, subtotal: Money): Money {
   return discountAmount(subtotal, toDiscount(p));
+}
+
+/**
+ * Offers a promotion code: Settle's own copy (used to price and verify discounts) and the provider's, on the
+ * platform and on every Direct Charge seller's account (their checkout sessions live there).
+ */
+export async function offerPromotionCode(ctx: AppContext, spec: PromotionSpec): Promise<void> {
+  await upsertPromotionCode(ctx.db, { ...spec, provider: ctx.provider.id });
+  const platformId = await ctx.provider.ensurePromotionCode(spec, null);
+  await ctx.db
+    .updateTable('promotion_codes')
+    .set({ provider_promotion_code_id: platformId })
+    .where('provider', '=', ctx.provider.id)
+    .where((eb) => eb(eb.fn('upper', ['code']), '=', spec.code.trim().toUpperCase()))
+    .execute();
+  const direct = await ctx.db
+    .selectFrom('sellers')
+    .select('provider_account_id')
+    .where('provider', '=', ctx.provider.id)
+    .where('charge_type', '=', 'direct')
+    .where('provider_account_id', 'is not', null)
+    .execute();
+  for (const s of direct)
+    if (s.provider_account_id) await ctx.provider.ensurePromotionCode(spec, s.provider_account_id);
+}
+
+/** Copies every active promotion code onto a Direct Charge seller's account (called when the account is created). */
+export async function mirrorPromotionCodes(ctx: AppContext, accountId: string): Promise<void> {
+  const codes = await ctx.db
+    .selectFrom('promotion_codes')
+    .selectAll()
+    .where('provider', '=', ctx.provider.id)
+    .where('active', '=', true)
+    .execute();
+  for (const p of codes) {
+    await ctx.provider.ensurePromotionCode(
+      {
+        code: p.code,
+        ...(p.percent_off !== null ? { percentOff: Number(p.percent_off) } : {}),
+        ...(p.amount_off !== null ? { amountOff: p.amount_off } : {}),
+        ...(p.currency !== null ? { currency: p.currency } : {}),
+      },
+      accountId,
+    );
+  }
 }

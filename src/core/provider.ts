@@ -124,6 +124,14 @@ export interface VerifiedEvent {
   event: NormalizedEvent;
 }
 
+export interface PromotionSpec {
+  code: string;
+  /** Exactly one of percentOff / amountOff (with currency). */
+  percentOff?: number;
+  amountOff?: number;
+  currency?: string;
+}
+
 export interface ListEventsInput {
   accountId: string | null;
   since: Date;
@@ -162,6 +170,11 @@ export interface PaymentProvider {
   normalizeEvent(endpoint: 'platform' | 'connect', raw: unknown): Promise<VerifiedEvent>;
   /** Recent events for reconciliation (platform when accountId is null). */
   listEvents(input: ListEventsInput): AsyncIterable<VerifiedEvent>;
+  /**
+   * Makes a promotion code usable where checkouts happen: on the platform (accountId null) or on a Direct Charge
+   * seller's account, where its sessions live. Idempotent: an existing active code is reused. Returns its id.
+   */
+  ensurePromotionCode(spec: PromotionSpec, accountId: string | null): Promise<string>;
   /** Looks up a provider promotion code id by its customer-facing code. */
   findPromotionCodeId(code: string, account: AccountContext): Promise<string | null>;
 }

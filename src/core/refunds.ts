@@ -166,6 +166,15 @@ export async function recordRefundStatus(
   },
 ): Promise<Refund> {
   return ctx.db.transaction().execute(async (trx) => {
+    // Serialize status changes per order: lock the order row first, so the "all refunded?" sum below sees every
+    // other committed refund of this order (concurrent refunds would otherwise each miss the others).
+    let owner = trx.selectFrom('refunds').select('order_id');
+    if (update.refundId) owner = owner.where('id', '=', update.refundId);
+    else if (update.providerRefundId) owner = owner.where('provider_refund_id', '=', update.providerRefundId);
+    else throw new Error('recordRefundStatus needs a refund id');
+    const ownerRow = await owner.executeTakeFirst();
+    if (ownerRow === undefined) throw new SettleError('not_found', 'refund not found');
+    await trx.selectFrom('orders').select('id').where('id', '=', ownerRow.order_id).forUpdate().execute();
     let q = trx.selectFrom('refunds').selectAll().forUpdate();
     if (update.refundId) q = q.where('id', '=', update.refundId);
     else if (update.providerRefundId) q = q.where('provider_refund_id', '=', update.providerRefundId);

@@ -2,6 +2,7 @@ import type { AppContext } from '../app/context.js';
 import type { ChargeType, Seller } from '../db/schema.js';
 import { createSeller, getSeller } from './catalog.js';
 import { SettleError } from './errors.js';
+import { mirrorPromotionCodes } from './promotions.js';
 
 /** Creates the seller and its connected account at the provider (idempotent per seller id). */
 export async function onboardSeller(
@@ -29,6 +30,7 @@ export async function attachAccount(ctx: AppContext, seller: Seller): Promise<Se
     email: seller.email,
     idempotencyKey: `account:${seller.id}`,
   });
+  if (seller.charge_type === 'direct') await mirrorPromotionCodes(ctx, account.accountId);
   return ctx.db
     .updateTable('sellers')
     .set({

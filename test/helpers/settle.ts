@@ -82,9 +82,29 @@ export async function startHarness(backend: Backend, opts: { seed?: boolean } = 
     admin: (method, path, body, headers = {}) =>
       call(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }),
     settleDown: async () => {
-      for (let i = 0; i < 3; i++) {
+      // Quiet means: no webhook delivery pending at the emulator and no side-effect job due or running
+      // (the background worker may hold a job that drain() cannot claim).
+      const deadline = Date.now() + 30_000;
+      for (;;) {
         await emulator.idle(20_000);
         await settle.ctx.queue.drain();
+        const busy = await settle.ctx.db
+          .selectFrom('jobs')
+          .select('id')
+          .where((eb) =>
+            eb.or([
+              eb('status', '=', 'running'),
+              eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', new Date())]),
+            ]),
+          )
+          .execute();
+        if (busy.length === 0) {
+          await emulator.idle(20_000);
+          const again = await settle.ctx.queue.drain();
+          if (again.claimed === 0) return;
+        }
+        if (Date.now() > deadline) throw new Error(`settleDown: still busy after 30 s (${busy.length} jobs)`);
+        await new Promise((r) => setTimeout(r, 25));
       }
     },
     close: async () => {
@@ -131,14 +151,13 @@ export async function setupMarket(
     startsAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
     capacity: opts.capacity ?? 10,
   });
-  const { upsertPromotionCode } = await import('../../src/core/catalog.js');
-  const { ensurePromotionCode } = await import('../../src/providers/stripe/index.js');
+  // Through the operator API: Settle's copy, the platform's and the Direct Charge seller's account.
   for (const p of [
     { code: 'FREE100', percentOff: 100 },
     { code: 'TENOFF', percentOff: 10 },
   ]) {
-    await upsertPromotionCode(h.settle.ctx.db, p);
-    await ensurePromotionCode(h.stripe, p, opts.chargeType === 'direct' ? seller.body.accountId : undefined);
+    const r = await h.admin('POST', '/api/admin/promotion-codes', p);
+    if (r.status !== 201) throw new Error(`promotion code: ${JSON.stringify(r.body)}`);
   }
   return {
     sellerId: seller.body.id,

@@ -1,3 +1,4 @@
+import { currency as currencyOf, formatMoney, isSupportedCurrency } from '../../core/money.js';
 import type Stripe from 'stripe';
 import type { AccountLinkRecord, SessionRecord } from './store.js';
 
@@ -12,12 +13,10 @@ export function esc(v: unknown): string {
 }
 
 export function money(amount: number | null, currency: string | null): string {
-  const cur = (currency ?? 'usd').toUpperCase();
-  try {
-    return new Intl.NumberFormat('en', { style: 'currency', currency: cur }).format((amount ?? 0) / 100);
-  } catch {
-    return `${((amount ?? 0) / 100).toFixed(2)} ${cur}`;
-  }
+  const cur = (currency ?? 'usd').toLowerCase();
+  // Minor units per the currency's exponent (JPY 0, USD 2, KWD 3), never divided by a hard-coded 100.
+  if (!isSupportedCurrency(cur)) return `${String(amount ?? 0)} ${cur.toUpperCase()} (minor units)`;
+  return formatMoney({ amount: amount ?? 0, currency: currencyOf(cur) });
 }
 
 function layout(title: string, body: string): string {

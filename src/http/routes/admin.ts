@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AppContext } from '../../app/context.js';
 import { createListing, createSlot } from '../../core/catalog.js';
 import { replayInboxEvent } from '../../core/inbox.js';
+import { offerPromotionCode } from '../../core/promotions.js';
 import { getOrder } from '../../core/orders.js';
 import { requestRefund } from '../../core/refunds.js';
 import { onboardingLink, onboardSeller, publicSeller } from '../../core/sellers.js';
@@ -142,6 +143,12 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
     { schema: { params: idParams } },
     async (req) => {
       const o = await getOrder(ctx.db, req.params.id);
+      const names = await ctx.db
+        .selectFrom('listings')
+        .innerJoin('sellers', 'sellers.id', 'listings.seller_id')
+        .select(['listings.title', 'sellers.name as seller_name'])
+        .where('listings.id', '=', o.listing_id)
+        .executeTakeFirstOrThrow();
       const [history, payments, refunds, disputes] = await Promise.all([
         ctx.db.selectFrom('order_events').selectAll().where('order_id', '=', o.id).orderBy('id').execute(),
         ctx.db.selectFrom('payments').selectAll().where('order_id', '=', o.id).execute(),
@@ -149,7 +156,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
         ctx.db.selectFrom('disputes').selectAll().where('order_id', '=', o.id).execute(),
       ]);
       return {
-        ...adminOrder({ ...o, title: null, seller_name: null }),
+        ...adminOrder({ ...o, ...names }),
         history: history.map((h) => ({
           from: h.from_status,
           to: h.to_status,
@@ -220,6 +227,48 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       return reply.status(result.status).send(result.body);
     },
   );
+
+  app.post<{ Body: { code: string; percentOff?: number; amountOff?: number; currency?: string } }>(
+    '/api/admin/promotion-codes',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['code'],
+          properties: {
+            code: { type: 'string', pattern: '^[A-Za-z0-9_-]{2,40}$' },
+            percentOff: { type: 'number', exclusiveMinimum: 0, maximum: 100, multipleOf: 0.01 },
+            amountOff: { type: 'integer', minimum: 1, maximum: 100000000000 },
+            currency: { type: 'string', minLength: 3, maxLength: 3 },
+          },
+          oneOf: [{ required: ['percentOff'] }, { required: ['amountOff', 'currency'] }],
+        },
+      },
+    },
+    async (req, reply) => {
+      await offerPromotionCode(ctx, req.body);
+      return reply.status(201).send({
+        code: req.body.code.toUpperCase(),
+        percentOff: req.body.percentOff ?? null,
+        amountOff: req.body.amountOff ?? null,
+        currency: req.body.currency ?? null,
+      });
+    },
+  );
+
+  app.get('/api/admin/promotion-codes', async () => {
+    const rows = await ctx.db.selectFrom('promotion_codes').selectAll().orderBy('code').execute();
+    return {
+      promotionCodes: rows.map((p) => ({
+        code: p.code,
+        percentOff: p.percent_off === null ? null : Number(p.percent_off),
+        amountOff: p.amount_off,
+        currency: p.currency,
+        active: p.active,
+      })),
+    };
+  });
 
   app.get('/api/admin/disputes', async () => {
     const rows = await ctx.db

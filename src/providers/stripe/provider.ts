@@ -9,6 +9,7 @@ import type {
   ListEventsInput,
   NormalizedEvent,
   PaymentProvider,
+  PromotionSpec,
   RefundInput,
   RefundResult,
   SellerAccountState,
@@ -26,6 +27,7 @@ import {
   checkoutOutcome,
   toSellerAccountState,
 } from './normalize.js';
+import { ensurePromotionCode } from './setup.js';
 
 /** Webhook signature tolerance in seconds. Never 0: since stripe@23, 0 means "skip the timestamp check". */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -435,5 +437,19 @@ export class StripeProvider implements PaymentProvider {
       this.stripe.promotionCodes.list({ code, active: true, limit: 1 }, onAccount(account)),
     );
     return list.data[0]?.id ?? null;
+  }
+
+  async ensurePromotionCode(spec: PromotionSpec, accountId: string | null): Promise<string> {
+    const promo = await ensurePromotionCode(
+      this.stripe,
+      {
+        code: spec.code,
+        ...(spec.percentOff !== undefined ? { percentOff: spec.percentOff } : {}),
+        ...(spec.amountOff !== undefined ? { amountOff: spec.amountOff } : {}),
+        ...(spec.currency !== undefined ? { currency: spec.currency } : {}),
+      },
+      accountId ?? undefined,
+    );
+    return promo.id;
   }
 }

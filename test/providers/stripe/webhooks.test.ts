@@ -71,16 +71,22 @@ describe('verifyWebhook on real emulator deliveries', () => {
         accountId: h.direct.accountId,
         outcome: 'succeeded',
         amountTotal: 5000,
-        applicationFee: 500,
       },
     });
+    // Verification reads nothing else from Stripe; the fee comes from re-reading the session on the order's
+    // account, which Settle does before confirming (src/core/payment-events.ts).
+    const read = await h.provider.retrieveCheckout(hosted.sessionId, {
+      accountId: h.direct.accountId,
+      chargeType: 'direct',
+    });
+    expect(read).toMatchObject({ outcome: 'succeeded', applicationFee: 500, accountId: h.direct.accountId });
     // The same event on the platform endpoint's secret does not verify.
     await expect(h.provider.verifyWebhook('platform', d.raw, d.headers)).rejects.toMatchObject({
       code: 'webhook_signature_invalid',
     });
   });
 
-  it('destination charge: the event arrives at the platform endpoint without account, fee re-read from the API', async () => {
+  it('destination charge: the event arrives at the platform endpoint without account; fee read from the API', async () => {
     const input = checkoutInput(h.destination);
     const hosted = await h.provider.createCheckout(input);
     await h.emu.paySession(hosted.sessionId, { card_number: TEST_CARDS.success });
@@ -89,7 +95,16 @@ describe('verifyWebhook on real emulator deliveries', () => {
     expect(v.accountId).toBeNull();
     expect(v.event).toMatchObject({
       kind: 'checkout.completed',
-      checkout: { outcome: 'succeeded', applicationFee: 500, accountId: h.destination.accountId },
+      checkout: { outcome: 'succeeded', amountTotal: 5000 },
+    });
+    const read = await h.provider.retrieveCheckout(hosted.sessionId, {
+      accountId: h.destination.accountId,
+      chargeType: 'destination',
+    });
+    expect(read).toMatchObject({
+      outcome: 'succeeded',
+      applicationFee: 500,
+      accountId: h.destination.accountId,
     });
   });
 
@@ -281,7 +296,7 @@ describe('normalizeEvent', () => {
     });
   });
 
-  it('async_payment_succeeded re-reads the session', async () => {
+  it('async_payment_succeeded normalizes to a succeeded checkout', async () => {
     const hosted = await h.provider.createCheckout(checkoutInput(h.destination));
     await h.emu.paySession(hosted.sessionId, { payment_method: 'delayed' });
     await h.emu.completeDelayedPayment(hosted.sessionId, 'succeeded');
@@ -293,7 +308,7 @@ describe('normalizeEvent', () => {
     const v = await h.provider.verifyWebhook('platform', d.raw, d.headers);
     expect(v.event).toMatchObject({
       kind: 'checkout.async_succeeded',
-      checkout: { outcome: 'succeeded', applicationFee: 500, amountTotal: 5000 },
+      checkout: { outcome: 'succeeded', amountTotal: 5000 },
     });
   });
 });
@@ -322,7 +337,7 @@ describe('listEvents', () => {
     expect(completedFor(connected, direct.sessionId)).toMatchObject({
       endpoint: 'connect',
       accountId: h.direct.accountId,
-      event: { checkout: { outcome: 'succeeded', applicationFee: 500 } },
+      event: { checkout: { outcome: 'succeeded', amountTotal: 5000 } },
     });
     expect(completedFor(connected, dest.sessionId)).toBeUndefined();
     expect(platform.every((e) => e.accountId === null)).toBe(true);
