@@ -14,6 +14,7 @@ import {
   type StripeEmulatorOptions,
 } from '../emulators/stripe/index.js';
 import { createHttp } from '../http/app.js';
+import { purgeIdempotencyKeys } from '../http/idempotency.js';
 import { adminRoutes } from '../http/routes/admin.js';
 import { publicRoutes } from '../http/routes/public.js';
 import { stripeWebhookRoutes } from '../http/routes/webhooks.js';
@@ -107,7 +108,9 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
   }
   let opened: OpenedDb | null = null;
   try {
-    opened = await openDatabase(target);
+    opened = await openDatabase(target, (err) =>
+      logger.warn({ err: err.message }, 'idle database connection lost'),
+    );
     await migrateToLatest(opened.db);
 
     let secretsOverride: { platform: string[]; connect: string[] } | undefined;
@@ -155,7 +158,8 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
         if (reconciling) return;
         reconciling = true;
         reconcile(ctx, { lookbackHours })
-          .then((s) => {
+          .then(async (s) => {
+            await purgeIdempotencyKeys(ctx.db, ctx.now());
             if (s.errors.length === 0) lookbackHours = steadyLookback;
             logger.info({ summary: { ...s, errors: s.errors.length } }, 'periodic reconciliation');
           })

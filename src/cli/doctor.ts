@@ -2,10 +2,11 @@
  * `npm run doctor`: the pre-implementation checklist, executable (docs/doctor.md).
  * Prints one PASS/FAIL line per check with the fix; exits 1 if any check fails.
  */
+import { print, printError } from './output.js';
 import type Stripe from 'stripe';
 import { loadConfig, type Config } from '../config/config.js';
 import { isSettleError } from '../core/errors.js';
-import { runDoctor } from '../core/doctor.js';
+import { runDoctor } from '../providers/stripe/doctor.js';
 import { openDatabase, type OpenedDb } from '../db/connect.js';
 import { createStripeClient } from '../providers/stripe/client.js';
 
@@ -13,8 +14,8 @@ let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
-  console.error(`FAIL config: ${isSettleError(err) ? err.message : String(err)}`);
-  console.error(
+  printError(`FAIL config: ${isSettleError(err) ? err.message : String(err)}`);
+  printError(
     '     fix: correct the variables listed above (docs/configuration.md), then run npm run doctor again.',
   );
   process.exit(1);
@@ -26,18 +27,18 @@ try {
   opened = await openDatabase(config.database);
   const stripe: Stripe | null = config.stripe.secretKey === null ? null : createStripeClient(config);
   const checks = await runDoctor({ config, stripe, db: opened.db });
-  console.log(`Settle doctor (${opened.describe}, public URL ${config.publicUrl})`);
+  print(`Settle doctor (${opened.describe}, public URL ${config.publicUrl})`);
   for (const c of checks) {
-    console.log(`${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
-    if (!c.ok) console.log(`     fix: ${c.fix}`);
+    print(`${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);
+    if (!c.ok) print(`     fix: ${c.fix}`);
   }
   const failed = checks.filter((c) => !c.ok).length;
-  console.log(
+  print(
     failed === 0 ? `\nAll ${checks.length} checks passed.` : `\n${failed} of ${checks.length} checks failed.`,
   );
   code = failed === 0 ? 0 : 1;
 } catch (err) {
-  console.error(`FAIL doctor: ${err instanceof Error ? err.message : String(err)}`);
+  printError(`FAIL doctor: ${err instanceof Error ? err.message : String(err)}`);
 } finally {
   await opened?.close();
 }

@@ -2,6 +2,7 @@
  * `npm run emulator [-- --port 12111 --host 127.0.0.1 --time-scale 1 --public-url http://… --zero-amount-paid]`
  * Starts the stateful Stripe emulator and prints how to point the SDK at it.
  */
+import { print, printError } from './output.js';
 import { parseArgs } from 'node:util';
 import { createLogger } from '../log/logger.js';
 import { DEFAULT_EMULATOR_PORT, startStripeEmulator } from '../emulators/stripe/index.js';
@@ -20,7 +21,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log(`Usage: npm run emulator -- [--port ${DEFAULT_EMULATOR_PORT}] [--host 127.0.0.1] [--public-url URL]
+  print(`Usage: npm run emulator -- [--port ${DEFAULT_EMULATOR_PORT}] [--host 127.0.0.1] [--public-url URL]
        [--time-scale 1] [--dispute-delay-ms 2000] [--zero-amount-paid] [--no-require-onboarding]
 See docs/emulator.md.`);
   process.exit(0);
@@ -28,7 +29,7 @@ See docs/emulator.md.`);
 
 const port = Number(values.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`Invalid --port: ${values.port}`);
+  printError(`Invalid --port: ${values.port}`);
   process.exit(2);
 }
 
@@ -44,7 +45,7 @@ const emulator = await startStripeEmulator({
 });
 
 const u = new URL(emulator.url);
-console.log(`Stripe emulator listening on ${emulator.url}
+print(`Stripe emulator listening on ${emulator.url}
 
 Point the official SDK at it:
   new Stripe('sk_test_anything', { host: '${u.hostname}', port: ${emulator.port}, protocol: 'http' })

@@ -1,3 +1,4 @@
+import { print, printError } from './output.js';
 import { loadConfig } from '../config/config.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
@@ -6,16 +7,16 @@ import { migrateToLatest } from '../db/migrate.js';
 try {
   const config = loadConfig();
   const opened = await openDatabase(config.database);
-  console.log(`Migrating ${opened.describe}`);
+  print(`Migrating ${opened.describe}`);
   const result = await migrateToLatest(opened.db);
   const applied = result.results?.filter((r) => r.status === 'Success') ?? [];
-  console.log(
+  print(
     applied.length === 0
       ? 'Already up to date.'
       : applied.map((r) => `applied ${r.migrationName}`).join('\n'),
   );
   await opened.close();
 } catch (err) {
-  console.error(err instanceof Error ? err.message : String(err));
+  printError(err instanceof Error ? err.message : String(err));
   process.exit(1);
 }

@@ -1,3 +1,4 @@
+import { print, printError } from './output.js';
 import { loadConfig } from '../config/config.js';
 import { reconcile } from '../core/reconcile.js';
 import { registerRefundJobs } from '../core/refunds.js';
@@ -17,7 +18,7 @@ import type { AppContext } from '../app/context.js';
 try {
   const config = loadConfig();
   if (config.stripe.secretKey === null) {
-    console.error(
+    printError(
       'STRIPE_SECRET_KEY is not set. Reconciliation reads events from Stripe (or from STRIPE_API_BASE).',
     );
     process.exit(2);
@@ -25,7 +26,7 @@ try {
   const hoursArg = process.argv.indexOf('--hours');
   const lookbackHours = hoursArg > 0 ? Number(process.argv[hoursArg + 1]) : 72;
   if (!Number.isFinite(lookbackHours) || lookbackHours <= 0 || lookbackHours > 720) {
-    console.error('--hours must be a number between 1 and 720 (Stripe keeps events for 30 days).');
+    printError('--hours must be a number between 1 and 720 (Stripe keeps events for 30 days).');
     process.exit(2);
   }
   const opened = await openDatabase(config.database);
@@ -44,12 +45,12 @@ try {
   registerCoreEffects(queue);
   registerRefundNotice(queue);
   registerRefundJobs(queue, ctx);
-  console.log(
+  print(
     `Reconciling ${opened.describe} against Stripe (${config.stripe.mode} mode), last ${lookbackHours} h`,
   );
-  const summary = await reconcile(ctx, { lookbackHours, onProgress: (line) => console.log(`  ${line}`) });
+  const summary = await reconcile(ctx, { lookbackHours, onProgress: (line) => print(`  ${line}`) });
   const jobs = await queue.drain();
-  console.log(
+  print(
     [
       'Summary:',
       `  accounts scanned      ${summary.accountsScanned}`,
@@ -65,6 +66,6 @@ try {
   await opened.close();
   process.exit(summary.errors.length > 0 ? 1 : 0);
 } catch (err) {
-  console.error(err instanceof Error ? err.message : String(err));
+  printError(err instanceof Error ? err.message : String(err));
   process.exit(1);
 }

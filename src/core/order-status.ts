@@ -14,7 +14,8 @@ export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> 
   canceled: ['paid', 'paid_oversold', 'needs_review'],
   paid: ['refunded'],
   paid_oversold: ['refunded'],
-  needs_review: ['paid', 'refunded'],
+  // An operator resolves a review by refunding (Settle does not fulfil an order whose payment did not match).
+  needs_review: ['refunded'],
   refunded: [],
 };
 

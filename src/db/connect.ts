@@ -33,7 +33,10 @@ export type DatabaseTarget = Config['database'] | { kind: 'memory'; from?: PGlit
  * Opens the system of record: a PostgreSQL server when DATABASE_URL is set, otherwise the embedded
  * PostgreSQL (PGlite) under SETTLE_DATA_DIR. `{kind:'memory'}` is an in-memory embedded database (tests).
  */
-export async function openDatabase(target: DatabaseTarget): Promise<OpenedDb> {
+export async function openDatabase(
+  target: DatabaseTarget,
+  onIdleError?: (err: Error) => void,
+): Promise<OpenedDb> {
   if (target.kind === 'server') {
     const types = {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
@@ -42,6 +45,9 @@ export async function openDatabase(target: DatabaseTarget): Promise<OpenedDb> {
           : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
     };
     const pool = new pg.Pool({ connectionString: target.url, max: target.poolMax, types });
+    // An idle pooled connection can be terminated by the server (restart, failover, admin). pg removes it from
+    // the pool; without a listener the 'error' event would crash the process. Queries in flight still fail loudly.
+    pool.on('error', (err) => onIdleError?.(err));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(target.url);
     return {

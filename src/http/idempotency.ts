@@ -10,6 +10,8 @@ import { SettleError } from '../core/errors.js';
 
 const KEY_RE = /^[A-Za-z0-9_.:-]{1,255}$/;
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000;
+/** An in-flight claim older than this is treated as abandoned. */
+export const IN_FLIGHT_STALE_MS = 2 * 60_000;
 
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
@@ -36,6 +38,7 @@ export async function withIdempotency(
   requestBody: unknown,
   handler: () => Promise<StoredResponse>,
   now: Date = new Date(),
+  retried = false,
 ): Promise<StoredResponse & { replayed: boolean }> {
   if (key === undefined) return { ...(await handler()), replayed: false };
   if (!KEY_RE.test(key)) {
@@ -79,6 +82,17 @@ export async function withIdempotency(
       );
     }
     if (row.status === 'in_flight' || row.response_status === null) {
+      // A claim older than IN_FLIGHT_STALE_MS belongs to a request that died (crash, restart): release it once,
+      // so the client's retry runs instead of waiting out the whole TTL.
+      if (now.getTime() - row.created_at.getTime() > IN_FLIGHT_STALE_MS && !retried) {
+        await db
+          .deleteFrom('idempotency_keys')
+          .where('scope', '=', scope)
+          .where('key', '=', key)
+          .where('status', '=', 'in_flight')
+          .execute();
+        return withIdempotency(db, scope, key, requestBody, handler, now, true);
+      }
       throw new SettleError(
         'idempotency_key_in_flight',
         'A request with this Idempotency-Key is still being processed; retry shortly.',
@@ -109,4 +123,13 @@ export async function withIdempotency(
     .where('key', '=', key)
     .execute();
   return { ...result, replayed: false };
+}
+
+/** Deletes keys past the TTL (run periodically; keys are also expired lazily on reuse). */
+export async function purgeIdempotencyKeys(db: Db, now: Date = new Date()): Promise<number> {
+  const res = await db
+    .deleteFrom('idempotency_keys')
+    .where('created_at', '<', new Date(now.getTime() - IDEMPOTENCY_TTL_MS))
+    .executeTakeFirst();
+  return Number(res.numDeletedRows);
 }

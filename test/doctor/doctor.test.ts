@@ -1,7 +1,7 @@
 import type Stripe from 'stripe';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config/config.js';
-import { runDoctor, type DoctorCheck } from '../../src/core/doctor.js';
+import { runDoctor, type DoctorCheck } from '../../src/providers/stripe/doctor.js';
 import { openDatabase, type OpenedDb } from '../../src/db/connect.js';
 import { migrateToLatest } from '../../src/db/migrate.js';
 import { startStripeEmulator, type StripeEmulator } from '../../src/emulators/stripe/index.js';
@@ -180,9 +180,17 @@ describe('runDoctor', () => {
       'STRIPE_WEBHOOK_SECRET is not set; STRIPE_CONNECT_WEBHOOK_SECRET is not set',
     );
 
+    // One secret for both endpoints: the Stripe CLI forwarding setup in test mode, a mistake in live mode.
     const shared = withSecrets(s.config, { platformSecret: 'whsec_same', connectSecret: 'whsec_same' });
+    const cli = await runDoctor({ config: shared, stripe: s.stripe, db: s.db.db });
+    expect(byName(cli, 'stripe.webhook.secrets')).toMatchObject({ ok: true });
+    expect(byName(cli, 'stripe.webhook.secrets').detail).toContain('stripe listen');
+    const liveShared: Config = { ...shared, stripe: { ...shared.stripe, mode: 'live' } };
     expect(
-      byName(await runDoctor({ config: shared, stripe: s.stripe, db: s.db.db }), 'stripe.webhook.secrets'),
+      byName(
+        await runDoctor({ config: liveShared, stripe: s.stripe, db: s.db.db }),
+        'stripe.webhook.secrets',
+      ),
     ).toMatchObject({
       ok: false,
       detail: 'the same secret is configured for both endpoints',

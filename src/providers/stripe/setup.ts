@@ -10,6 +10,7 @@ export const REQUIRED_EVENTS = [
   'charge.refunded',
   'refund.updated',
   'refund.created',
+  'refund.failed',
   'charge.dispute.created',
   'charge.dispute.closed',
   'account.updated',

@@ -1,9 +1,9 @@
 import { sql } from 'kysely';
 import type Stripe from 'stripe';
-import type { Config } from '../config/config.js';
-import type { Db } from '../db/connect.js';
-import { pendingMigrations } from '../db/migrate.js';
-import { REQUIRED_EVENTS, WEBHOOK_PATHS } from '../providers/stripe/setup.js';
+import type { Config } from '../../config/config.js';
+import type { Db } from '../../db/connect.js';
+import { pendingMigrations } from '../../db/migrate.js';
+import { REQUIRED_EVENTS, WEBHOOK_PATHS } from './setup.js';
 
 /**
  * The pre-implementation checklist, executable (`npm run doctor`, docs/doctor.md). Each check says what it found
@@ -132,6 +132,18 @@ function endpointCheck(
   );
 }
 
+/**
+ * `stripe listen --forward-to … --forward-connect-to …` signs both forwards with one secret and registers no
+ * endpoint. In test mode, the same secret in both variables is read as that setup.
+ */
+function usesCliForwarding(config: Config): boolean {
+  return (
+    config.stripe.mode === 'test' &&
+    config.stripe.webhookSecrets.length > 0 &&
+    config.stripe.webhookSecrets.some((s) => config.stripe.connectWebhookSecrets.includes(s))
+  );
+}
+
 function secretsCheck(config: Config): DoctorCheck {
   const name = 'stripe.webhook.secrets';
   const problems: string[] = [];
@@ -150,6 +162,10 @@ function secretsCheck(config: Config): DoctorCheck {
       problems.push(`${v} has a value that does not start with whsec_`);
       fixes.push(`${v} takes the endpoint signing secret (whsec_…), not an API key.`);
     }
+  }
+  if (usesCliForwarding(config)) {
+    if (problems.length > 0) return fail(name, problems.join('; '), fixes.join(' '));
+    return pass(name, 'one secret for both endpoints: Stripe CLI forwarding (stripe listen) in test mode');
   }
   const shared = config.stripe.webhookSecrets.filter((s) => config.stripe.connectWebhookSecrets.includes(s));
   if (shared.length > 0) {
@@ -201,8 +217,17 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
       );
     }
   }
-  checks.push(endpointCheck(config, endpoints, 'platform'));
-  checks.push(endpointCheck(config, endpoints, 'connect'));
+  for (const kind of ['platform', 'connect'] as const) {
+    const c = endpointCheck(config, endpoints, kind);
+    checks.push(
+      !c.ok && endpoints !== null && usesCliForwarding(config)
+        ? pass(
+            c.name,
+            `not registered at PUBLIC_URL; accepted for Stripe CLI forwarding in test mode (register it before going live: ${c.fix})`,
+          )
+        : c,
+    );
+  }
   checks.push(secretsCheck(config));
 
   checks.push(
