@@ -161,7 +161,7 @@ describe('checkout sessions', () => {
     ).toBe('application_fee.created');
   });
 
-  it('destination charge: transfer = amount − fee, application fee, events on the platform endpoint', async () => {
+  it('destination charge: full-amount transfer, application fee collected back, events on the platform endpoint', async () => {
     const session = await h.stripe.checkout.sessions.create(
       sessionParams({
         payment_intent_data: {
@@ -183,7 +183,7 @@ describe('checkout sessions', () => {
     const charge = pi.latest_charge as Stripe.Charge;
     const transfer = await h.stripe.transfers.retrieve(String(charge.transfer));
     expect(transfer.id).toMatch(/^tr_/);
-    expect(transfer.amount).toBe(10000 - 1500);
+    expect(transfer.amount).toBe(10000);
     expect(transfer.destination).toBe(seller.id);
     const fee = await h.stripe.applicationFees.retrieve(String(charge.application_fee));
     expect(fee.amount).toBe(1500);

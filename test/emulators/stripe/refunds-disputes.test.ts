@@ -53,8 +53,9 @@ describe('refunds', () => {
     const fee = await h.stripe.applicationFees.retrieve(String(charge.application_fee));
     expect(fee.amount_refunded).toBe(250);
     const tr = await h.stripe.transfers.retrieve(String(charge.transfer));
-    expect(tr.amount).toBe(9000);
-    expect(tr.amount_reversed).toBe(2250);
+    // The full charge is transferred (the fee is collected back from the seller), so a quarter refund reverses a quarter.
+    expect(tr.amount).toBe(10000);
+    expect(tr.amount_reversed).toBe(2500);
 
     await expect(h.stripe.refunds.create({ charge: charge.id, amount: 8000 })).rejects.toMatchObject({
       statusCode: 400,
@@ -69,7 +70,7 @@ describe('refunds', () => {
     ch = await h.stripe.charges.retrieve(charge.id);
     expect(ch.refunded).toBe(true);
     expect((await h.stripe.applicationFees.retrieve(fee.id)).refunded).toBe(true);
-    expect((await h.stripe.transfers.retrieve(tr.id)).amount_reversed).toBe(9000);
+    expect((await h.stripe.transfers.retrieve(tr.id)).amount_reversed).toBe(10000);
     await expect(h.stripe.refunds.create({ payment_intent: pi.id })).rejects.toMatchObject({
       statusCode: 400,
       code: 'charge_already_refunded',

@@ -211,7 +211,9 @@ function settleConnect(
     engine.emit(platform, 'application_fee.created', appFee, cause);
   }
   if (destination !== null) {
-    const amount = pi.transfer_data?.amount ?? charge.amount - (fee ?? 0);
+    // As Stripe does for destination charges with application_fee_amount: the full amount is transferred to the
+    // connected account and the application fee is then collected from it (docs.stripe.com/connect/destination-charges).
+    const amount = pi.transfer_data?.amount ?? charge.amount;
     const trId = newId('tr', 24);
     const transfer: Stripe.Transfer = {
       id: trId,
