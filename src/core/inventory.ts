@@ -34,6 +34,19 @@ export async function heldQuantity(
   return row.held;
 }
 
+/** Locks the slot row for the rest of the transaction: every change to its inventory is serialized here. */
+async function lockSlot(
+  trx: Executor,
+  slotId: string,
+): Promise<{ capacity: number; sold: number } | undefined> {
+  return trx
+    .selectFrom('slots')
+    .select(['capacity', 'sold'])
+    .where('id', '=', slotId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
 export async function getAvailability(
   db: Executor,
   slotId: string,
@@ -63,12 +76,7 @@ export async function placeHold(
   trx: Executor,
   input: { slotId: string; orderId: string; quantity: number; expiresAt: Date; now: Date },
 ): Promise<string> {
-  const slot = await trx
-    .selectFrom('slots')
-    .select(['capacity', 'sold'])
-    .where('id', '=', input.slotId)
-    .forUpdate()
-    .executeTakeFirst();
+  const slot = await lockSlot(trx, input.slotId);
   if (slot === undefined) throw new SettleError('not_found', `Slot ${input.slotId} does not exist.`);
   const held = await heldQuantity(trx, input.slotId, input.now);
   const available = slot.capacity - slot.sold - held;
@@ -116,12 +124,7 @@ export async function takeInventory(
   trx: Executor,
   input: { slotId: string; orderId: string; quantity: number; now: Date },
 ): Promise<boolean> {
-  const slot = await trx
-    .selectFrom('slots')
-    .select(['capacity', 'sold'])
-    .where('id', '=', input.slotId)
-    .forUpdate()
-    .executeTakeFirst();
+  const slot = await lockSlot(trx, input.slotId);
   if (slot === undefined) return false;
   const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId);
   if (slot.sold + input.quantity + heldByOthers > slot.capacity) return false;

@@ -1,16 +1,10 @@
+import { esc } from '../util/html.js';
+
+export { esc };
 /**
  * Static HTML shells. They contain no data: every page loads /assets/app.js, which reads <body data-page>
  * and renders from the JSON API. Anything interpolated goes through esc(). No inline script or style (CSP).
  */
-
-export function esc(v: unknown): string {
-  return String(v ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
 
 export interface AssetVersions {
   js: string;

@@ -260,3 +260,11 @@ describe('money formatting without floats', () => {
     expect(parseDecimalToMinor('0', 'usd')).toBeNull();
   });
 });
+
+describe('client and server agree on order statuses', () => {
+  it('the embeddable client stops on exactly the server’s terminal statuses', async () => {
+    const { TERMINAL } = await import('../../src/core/order-status.js');
+    const { TERMINAL_STATUSES } = await import('../../src/web/client/checkout.js');
+    expect([...TERMINAL_STATUSES].sort()).toEqual([...TERMINAL].sort());
+  });
+});

@@ -1,16 +1,9 @@
+import { esc } from '../../util/html.js';
+
+export { esc };
 import { currency as currencyOf, formatMoney, isSupportedCurrency } from '../../core/money.js';
 import type Stripe from 'stripe';
 import type { AccountLinkRecord, SessionRecord } from './store.js';
-
-/** HTML-escapes any user-provided string before it reaches a page. */
-export function esc(v: unknown): string {
-  return String(v ?? '')
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;');
-}
 
 export function money(amount: number | null, currency: string | null): string {
   const cur = (currency ?? 'usd').toLowerCase();
