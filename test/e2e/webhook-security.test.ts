@@ -7,9 +7,13 @@ describe('webhook endpoints reject what is not Stripe', () => {
   let payload: string;
   let eventId: string;
   let orderId: string;
+  let accountId: string;
+  let sellerId: string;
   beforeEach(async () => {
     h = await startHarness('embedded');
     const m = await setupMarket(h, { chargeType: 'destination' });
+    accountId = m.accountId;
+    sellerId = m.sellerId;
     h.settle.emulator!.faults.set({ webhookDrop: { types: ['checkout.session.completed'] } });
     const c = await checkout(h, m.slotId);
     orderId = c.orderId;
@@ -143,5 +147,44 @@ describe('webhook endpoints reject what is not Stripe', () => {
       body: '{not json',
     });
     expect(bad.status).toBe(400);
+  });
+
+  it('account.updated events arriving out of order never overwrite newer capability state', async () => {
+    const secret = h.settle.webhookSecrets!.connect[0]!;
+    const account = await h.stripe.accounts.retrieve(accountId);
+    const now = Math.floor(Date.now() / 1000);
+    const event = (id: string, created: number, chargesEnabled: boolean) =>
+      JSON.stringify({
+        id,
+        object: 'event',
+        type: 'account.updated',
+        account: accountId,
+        api_version: '2026-10-28.endive',
+        created,
+        livemode: false,
+        pending_webhooks: 1,
+        request: { id: null, idempotency_key: null },
+        data: { object: { ...account, charges_enabled: chargesEnabled, payouts_enabled: chargesEnabled } },
+      });
+    const newer = event('evt_acct_newer', now + 60, false);
+    const older = event('evt_acct_older', now + 30, true);
+    expect((await post(newer, sign(newer, secret), '/webhooks/stripe/connect')).status).toBe(200);
+    expect((await post(older, sign(older, secret), '/webhooks/stripe/connect')).status).toBe(200);
+    const seller = await h.settle.ctx.db
+      .selectFrom('sellers')
+      .selectAll()
+      .where('id', '=', sellerId)
+      .executeTakeFirstOrThrow();
+    expect(seller).toMatchObject({ charges_enabled: false, payouts_enabled: false });
+    // …and a seller who cannot take charges gets no checkout.
+    const slotRow = await h.settle.ctx.db
+      .selectFrom('slots')
+      .innerJoin('listings', 'listings.id', 'slots.listing_id')
+      .select('slots.id')
+      .where('listings.seller_id', '=', sellerId)
+      .executeTakeFirstOrThrow();
+    const r = await h.api('POST', '/api/checkout', { slotId: slotRow.id, quantity: 1 });
+    expect(r.status).toBe(409);
+    expect(r.body).toMatchObject({ error: { code: 'seller_not_ready' } });
   });
 });
