@@ -139,7 +139,11 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     registerRefundNotice(queue);
     registerRefundJobs(queue, ctx);
 
-    const http = createHttp({ logLevel: config.logLevel, https: publicUrl.startsWith('https://') });
+    const http = createHttp({
+      logLevel: config.logLevel,
+      https: publicUrl.startsWith('https://'),
+      rateLimitPerMinute: config.rateLimitPerMinute,
+    });
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
     await http.register(async (scope) => stripeWebhookRoutes(scope, ctx));

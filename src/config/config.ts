@@ -47,6 +47,7 @@ const schema = z
     SETTLE_FEE_FIXED: int(0, 1_000_000_000).default(0),
     SETTLE_RECONCILE_INTERVAL_SECONDS: int(0, 86_400).default(300),
     SETTLE_QUEUE_POLL_MS: int(10, 60_000).default(500),
+    SETTLE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(60),
     SETTLE_EMULATOR_PORT: int(0, 65535).default(12111),
     SETTLE_DEMO_SEED: bool.default(true),
   })
@@ -76,6 +77,8 @@ export interface Config {
   defaultFee: { bps: number; fixed: number };
   reconcileIntervalSeconds: number;
   queuePollMs: number;
+  /** Per client IP and minute for checkout and cancel; verify and order reads get 10×. 0 disables. */
+  rateLimitPerMinute: number;
   emulatorPort: number;
   demoSeed: boolean;
 }
@@ -165,6 +168,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
     defaultFee: { bps: e.SETTLE_FEE_BPS, fixed: e.SETTLE_FEE_FIXED },
     reconcileIntervalSeconds: e.SETTLE_RECONCILE_INTERVAL_SECONDS,
     queuePollMs: e.SETTLE_QUEUE_POLL_MS,
+    rateLimitPerMinute: e.SETTLE_RATE_LIMIT_PER_MINUTE,
     emulatorPort: e.SETTLE_EMULATOR_PORT,
     demoSeed: e.SETTLE_DEMO_SEED,
   };

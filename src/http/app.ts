@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import rateLimit from '@fastify/rate-limit';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { isSettleError, SettleError } from '../core/errors.js';
 import { REDACT_PATHS } from '../log/logger.js';
@@ -21,6 +22,8 @@ export interface HttpOptions {
   logLevel: string;
   /** Adds HSTS when the public URL is https. */
   https: boolean;
+  /** Per client IP and minute on the routes that opt in (checkout, cancel; 10× for verify and reads). 0 = off. */
+  rateLimitPerMinute?: number;
   bodyLimit?: number;
 }
 
@@ -32,6 +35,12 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     genReqId: () => `req_${randomUUID()}`,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
+
+  // Buyer routes opt in per route (config.rateLimit); webhook ingress is never limited, so provider retries are
+  // never dropped. The limiter is in memory, per process.
+  if ((opts.rateLimitPerMinute ?? 0) > 0) {
+    void app.register(rateLimit, { global: false, max: opts.rateLimitPerMinute ?? 0, timeWindow: 60_000 });
+  }
 
   app.addHook('onSend', async (_req, reply, payload) => {
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
@@ -57,7 +66,9 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
           ? 'payload_too_large'
           : fe.statusCode === 415
             ? 'unsupported_media_type'
-            : 'bad_request';
+            : fe.statusCode === 429
+              ? 'rate_limited'
+              : 'bad_request';
       return reply.status(fe.statusCode).send({ error: { code, message: fe.message ?? 'bad request' } });
     }
     if (isSettleError(err) && err.httpStatus === 503) {

@@ -188,3 +188,32 @@ describe('webhook endpoints reject what is not Stripe', () => {
     expect(r.body).toMatchObject({ error: { code: 'seller_not_ready' } });
   });
 });
+
+describe('rate limits on buyer routes', () => {
+  it('checkout answers 429 rate_limited with Retry-After past the limit; webhook ingress is never limited', async () => {
+    const h = await startHarness('embedded', { env: { SETTLE_RATE_LIMIT_PER_MINUTE: '3' } });
+    try {
+      const m = await setupMarket(h, { chargeType: 'destination', capacity: 50 });
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++)
+        statuses.push((await h.api('POST', '/api/checkout', { slotId: m.slotId, quantity: 1 })).status);
+      expect(statuses).toEqual([201, 201, 201, 429]);
+      const limited = await h.api('POST', '/api/checkout', { slotId: m.slotId, quantity: 1 });
+      expect(limited.body).toMatchObject({ error: { code: 'rate_limited' } });
+      expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+      // Provider retries must never be dropped: many deliveries in a row all get an answer other than 429.
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () =>
+          fetch(`${h.settle.url}/webhooks/stripe`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: '{}',
+          }),
+        ),
+      );
+      expect(results.every((r) => r.status === 400)).toBe(true);
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -27,7 +27,10 @@ export interface Harness {
 }
 
 /** Starts Settle in demo mode (in-process emulator, fast time scale) on the given database backend. */
-export async function startHarness(backend: Backend, opts: { seed?: boolean } = {}): Promise<Harness> {
+export async function startHarness(
+  backend: Backend,
+  opts: { seed?: boolean; env?: Record<string, string> } = {},
+): Promise<Harness> {
   let database: DatabaseTarget;
   let cleanup: () => Promise<void> = async () => undefined;
   if (backend === 'server') {
@@ -52,6 +55,7 @@ export async function startHarness(backend: Backend, opts: { seed?: boolean } = 
       SETTLE_ADMIN_TOKEN: ADMIN_TOKEN,
       SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
       SETTLE_QUEUE_POLL_MS: '25',
+      ...opts.env,
     },
     port: 0,
     database,

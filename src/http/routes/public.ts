@@ -11,6 +11,11 @@ const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a
 
 /** Buyer-facing API: catalogue, availability, checkout, verify, cancel, order status. */
 export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  // Per client IP and minute (SETTLE_RATE_LIMIT_PER_MINUTE); ignored when the limiter is off.
+  const limit = (times: number) => ({
+    rateLimit: { max: ctx.config.rateLimitPerMinute * times, timeWindow: 60_000 },
+  });
+
   app.get('/healthz', async (_req, reply) => {
     try {
       await sql`select 1`.execute(ctx.db);
@@ -90,6 +95,7 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
   }>(
     '/api/checkout',
     {
+      config: limit(1),
       schema: {
         body: {
           type: 'object',
@@ -134,16 +140,20 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
     body: { type: 'object', additionalProperties: false, required: ['orderId'], properties: { orderId: ID } },
   } as const;
 
-  app.post<{ Body: { orderId: string } }>('/api/checkout/verify', { schema: orderBody }, async (req) =>
-    verifyCheckout(ctx, req.body.orderId),
+  app.post<{ Body: { orderId: string } }>(
+    '/api/checkout/verify',
+    { schema: orderBody, config: limit(10) },
+    async (req) => verifyCheckout(ctx, req.body.orderId),
   );
-  app.post<{ Body: { orderId: string } }>('/api/checkout/cancel', { schema: orderBody }, async (req) =>
-    cancelCheckout(ctx, req.body.orderId),
+  app.post<{ Body: { orderId: string } }>(
+    '/api/checkout/cancel',
+    { schema: orderBody, config: limit(1) },
+    async (req) => cancelCheckout(ctx, req.body.orderId),
   );
 
   app.get<{ Params: { id: string } }>(
     '/api/orders/:id',
-    { schema: { params: { type: 'object', properties: { id: ID } } } },
+    { schema: { params: { type: 'object', properties: { id: ID } } }, config: limit(10) },
     async (req) => {
       const o = await getOrder(ctx.db, req.params.id);
       const extra = await ctx.db
@@ -177,7 +187,7 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
 
   app.get<{ Params: { id: string } }>(
     '/api/sellers/:id',
-    { schema: { params: { type: 'object', properties: { id: ID } } } },
+    { schema: { params: { type: 'object', properties: { id: ID } } }, config: limit(1) },
     async (req) => {
       const s = await refreshSeller(ctx, req.params.id);
       return publicSeller(s);
