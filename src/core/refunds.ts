@@ -5,6 +5,7 @@ import { enqueue, type QueueWorker } from '../queue/outbox.js';
 import { accountOf } from './checkout.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
+import { currency, formatMoney } from './money.js';
 
 /**
  * Refunds. The refunded total never exceeds what was paid, even under concurrency: the amount is reserved on
@@ -235,7 +236,7 @@ export async function recordRefundStatus(
             order_id: order.id,
             from_status: order.status,
             to_status: 'refunded',
-            note: `refunded ${Number(sum.s)}`,
+            note: `refunded ${formatMoney({ amount: Number(sum.s), currency: currency(order.currency) })}`,
             via: 'refund',
           })
           .execute();
