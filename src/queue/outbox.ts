@@ -7,11 +7,16 @@ import { silentLogger } from '../log/logger.js';
 /**
  * Durable side-effect queue (transactional outbox) in the system-of-record database.
  *
- * Why not pg-boss or graphile-worker: a job must be inserted in the *same transaction* as the state change
- * that causes it, through the same Kysely connection, on both the PostgreSQL server and the embedded PGlite
- * (single connection, no LISTEN/NOTIFY across processes). Both libraries manage their own pg pool, which
- * PGlite cannot give them. The queue below is small: claim with FOR UPDATE SKIP LOCKED and a lease,
- * exponential backoff with jitter, dead-lettering after max_attempts.
+ * Why not pg-boss (the library the foundation issue prefers): a spike on 2026-11-27 showed pg-boss 12 *does* run
+ * on PGlite through its `db: { executeSql }` adapter (start 111 ms, a job round trip works), and `send(…, { db })`
+ * can insert inside our transaction. What it does not give us: (1) exactly-once per (order, effect) for the
+ * life of the order — `singletonKey` only dedupes while a job is active; (2) a handler's database effect and the
+ * job's completion in one transaction — pg-boss completes a job after the handler returns, so effects are
+ * at-least-once; (3) a queue table inside our own schema, migrated with ours and visible to the operator.
+ * This queue is small and tested for those properties: claim with FOR UPDATE SKIP LOCKED and a lease,
+ * exponential backoff with jitter, dead-lettering after max_attempts. Moving to pg-boss remains possible
+ * behind `enqueue()` / `QueueWorker` if those guarantees are rebuilt on top (deterministic job ids, idempotent
+ * handlers).
  */
 
 export type Executor = Db | Transaction<Database>;
