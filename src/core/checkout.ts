@@ -2,6 +2,7 @@ import type { AppContext } from '../app/context.js';
 import type { Order } from '../db/schema.js';
 import { confirmPayment, type ConfirmResult } from './confirm-payment.js';
 import { SettleError } from './errors.js';
+import { CONFIRMABLE } from './order-status.js';
 import { transitionOrder } from './order-transitions.js';
 import { attachSession, createPendingOrder, getOrder } from './orders.js';
 import type { AccountContext, CheckoutState } from './provider.js';
@@ -136,7 +137,9 @@ export async function verifyCheckout(
   orderId: string,
 ): Promise<{ orderId: string; status: Order['status'] }> {
   const order = await getOrder(ctx.db, orderId);
-  if (order.provider_session_id === null || !['pending', 'processing'].includes(order.status)) {
+  // Every status from which a payment can still be confirmed is re-checked with the provider: a buyer who paid
+  // just as the order expired or was canceled must still see (and get) a paid order.
+  if (order.provider_session_id === null || !CONFIRMABLE.includes(order.status)) {
     return { orderId, status: order.status };
   }
   const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
