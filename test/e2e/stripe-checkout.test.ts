@@ -357,4 +357,29 @@ describe.each(BACKENDS)('Stripe Connect checkout end to end (%s PostgreSQL)', (b
     expect(tampered.status).toBe(400);
     expect(tampered.body).toMatchObject({ error: { code: 'validation_failed' } });
   });
+
+  it('a Stripe outage during checkout: retried with the same key, or 503 with Retry-After and the place released', async () => {
+    h = await startHarness(backend);
+    const m = await setupMarket(h, { chargeType: 'destination', capacity: 1 });
+    const emu = h.settle.emulator!;
+    // One 500: the SDK retries with the same Idempotency-Key and the buyer never notices.
+    emu.faults.set({ api5xx: { next: 1, path: '/v1/checkout/sessions', method: 'POST', status: 500 } });
+    const ok = await h.api<{ orderId: string }>('POST', '/api/checkout', { slotId: m.slotId, quantity: 1 });
+    expect(ok.status).toBe(201);
+    const creates = emu.requests.filter((r) => r.method === 'POST' && r.path === '/v1/checkout/sessions');
+    expect(creates).toHaveLength(2);
+    expect(creates[0]!.idempotencyKey).toBe(`checkout:${ok.body.orderId}`);
+    expect(creates[1]!.idempotencyKey).toBe(creates[0]!.idempotencyKey);
+    await h.api('POST', '/api/checkout/cancel', { orderId: ok.body.orderId });
+    // Stripe down for longer than the retries: a clear 503, nothing half-created, the place free again.
+    emu.faults.set({ api5xx: { next: 10, path: '/v1/checkout/sessions', method: 'POST', status: 503 } });
+    const down = await h.api('POST', '/api/checkout', { slotId: m.slotId, quantity: 1 });
+    expect(down.status).toBe(503);
+    expect(down.body).toMatchObject({ error: { code: 'provider_unavailable' } });
+    expect(down.headers.get('retry-after')).toBe('5');
+    expect(JSON.stringify(down.body)).not.toContain('sk_test');
+    expect((await h.api('GET', `/api/slots/${m.slotId}`)).body).toMatchObject({ held: 0, available: 1 });
+    emu.faults.reset();
+    expect((await h.api('POST', '/api/checkout', { slotId: m.slotId, quantity: 1 })).status).toBe(201);
+  });
 });
