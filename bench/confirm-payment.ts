@@ -136,6 +136,7 @@ async function benchEndToEnd(label: string, database: DatabaseTarget): Promise<v
       SETTLE_ADMIN_TOKEN: 'bench-admin-token-0123456789',
       SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
       SETTLE_QUEUE_POLL_MS: '20',
+      SETTLE_RATE_LIMIT_PER_MINUTE: '0',
     },
     port: 0,
     database,

@@ -82,7 +82,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
   const port = opts.port ?? base.port;
   const actualPort = port === 0 ? await freePort(base.host) : port;
   const demo = base.stripe.secretKey === null;
-  const publicUrl = env['PUBLIC_URL']
+  const publicUrl = base.publicUrlConfigured
     ? base.publicUrl
     : `http://${base.host === '0.0.0.0' ? '127.0.0.1' : base.host}:${actualPort}`;
   const adminToken = base.adminToken ?? randomBytes(18).toString('base64url');
@@ -143,6 +143,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       logLevel: config.logLevel,
       https: publicUrl.startsWith('https://'),
       rateLimitPerMinute: config.rateLimitPerMinute,
+      trustProxy: config.trustProxy,
     });
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
@@ -152,6 +153,18 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
 
     const background = opts.background ?? true;
     if (background) queue.start();
+    // Expired idempotency keys are swept hourly, whether or not the reconciler runs.
+    const purgeTimer = background
+      ? setInterval(() => {
+          purgeIdempotencyKeys(ctx.db, ctx.now()).catch((err: unknown) =>
+            logger.warn(
+              { err: err instanceof Error ? err.message : String(err) },
+              'idempotency key purge failed',
+            ),
+          );
+        }, 3_600_000)
+      : null;
+    purgeTimer?.unref();
     let reconcileTimer: NodeJS.Timeout | null = null;
     let reconciling = false;
     if (background && config.reconcileIntervalSeconds > 0) {
@@ -162,8 +175,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
         if (reconciling) return;
         reconciling = true;
         reconcile(ctx, { lookbackHours })
-          .then(async (s) => {
-            await purgeIdempotencyKeys(ctx.db, ctx.now());
+          .then((s) => {
             if (s.errors.length === 0) lookbackHours = steadyLookback;
             logger.info({ summary: { ...s, errors: s.errors.length } }, 'periodic reconciliation');
           })
@@ -190,6 +202,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       webhookSecrets: secretsOverride ?? null,
       close: async () => {
         if (reconcileTimer !== null) clearInterval(reconcileTimer);
+        if (purgeTimer !== null) clearInterval(purgeTimer);
         await queue.stop();
         await http.close();
         await emulator?.close();

@@ -48,6 +48,7 @@ const schema = z
     SETTLE_RECONCILE_INTERVAL_SECONDS: int(0, 86_400).default(300),
     SETTLE_QUEUE_POLL_MS: int(10, 60_000).default(500),
     SETTLE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(60),
+    SETTLE_TRUST_PROXY: bool.default(false),
     SETTLE_EMULATOR_PORT: int(0, 65535).default(12111),
     SETTLE_DEMO_SEED: bool.default(true),
   })
@@ -79,6 +80,8 @@ export interface Config {
   queuePollMs: number;
   /** Per client IP and minute for checkout and cancel; verify and order reads get 10×. 0 disables. */
   rateLimitPerMinute: number;
+  /** Behind a reverse proxy: take the client IP from X-Forwarded-For (rate limits, logs). */
+  trustProxy: boolean;
   emulatorPort: number;
   demoSeed: boolean;
 }
@@ -169,6 +172,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
     reconcileIntervalSeconds: e.SETTLE_RECONCILE_INTERVAL_SECONDS,
     queuePollMs: e.SETTLE_QUEUE_POLL_MS,
     rateLimitPerMinute: e.SETTLE_RATE_LIMIT_PER_MINUTE,
+    trustProxy: e.SETTLE_TRUST_PROXY,
     emulatorPort: e.SETTLE_EMULATOR_PORT,
     demoSeed: e.SETTLE_DEMO_SEED,
   };

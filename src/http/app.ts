@@ -24,6 +24,8 @@ export interface HttpOptions {
   https: boolean;
   /** Per client IP and minute on the routes that opt in (checkout, cancel; 10× for verify and reads). 0 = off. */
   rateLimitPerMinute?: number;
+  /** Trust X-Forwarded-For from a reverse proxy (SETTLE_TRUST_PROXY). */
+  trustProxy?: boolean;
   bodyLimit?: number;
 }
 
@@ -33,6 +35,7 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     logger: { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     genReqId: () => `req_${randomUUID()}`,
+    trustProxy: opts.trustProxy ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   });
 

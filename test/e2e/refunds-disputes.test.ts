@@ -169,6 +169,14 @@ describe.each(BACKENDS)('refunds, disputes and oversold orders end to end (%s Po
     const lost = await order(h, late.orderId);
     expect(lost).toMatchObject({ status: 'refunded', refundedAmount: 3000 });
     expect(lost.history.map((x) => x.to)).toEqual(['pending', 'paid_oversold', 'refunded']);
+    expect((await h.api('GET', `/api/orders/${late.orderId}`)).body).toMatchObject({
+      status: 'refunded',
+      oversold: true,
+    });
+    expect((await h.api('GET', `/api/orders/${winner.orderId}`)).body).toMatchObject({
+      status: 'paid',
+      oversold: false,
+    });
     const kinds = (
       await h.admin<{ notifications: { kind: string }[] }>(
         'GET',

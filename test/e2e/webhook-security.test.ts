@@ -107,12 +107,33 @@ describe('webhook endpoints reject what is not Stripe', () => {
     expect(await inboxRows()).toBe(1);
   });
 
-  it('a livemode event on a test-mode deployment is rejected', async () => {
+  it('a livemode event on a test-mode deployment is rejected on the platform endpoint and ignored on the Connect endpoint', async () => {
     const secret = h.settle.webhookSecrets!.platform[0]!;
     const live = JSON.stringify({ ...JSON.parse(payload), id: 'evt_live_1', livemode: true });
     const r = await post(live, sign(live, secret));
     expect(r.status).toBe(400);
     expect(((await r.json()) as { error: { code: string } }).error.code).toBe('webhook_livemode_mismatch');
+    // The Connect endpoint legitimately receives both modes for live-connected accounts: acknowledged, ignored.
+    const connectLive = JSON.stringify({
+      ...JSON.parse(payload),
+      id: 'evt_live_2',
+      livemode: true,
+      account: accountId,
+    });
+    const c = await post(
+      connectLive,
+      sign(connectLive, h.settle.webhookSecrets!.connect[0]!),
+      '/webhooks/stripe/connect',
+    );
+    expect(c.status).toBe(200);
+    expect(((await c.json()) as { outcome: string }).outcome).toBe('ignored');
+    expect(
+      await h.settle.ctx.db
+        .selectFrom('webhook_events')
+        .select('id')
+        .where('event_id', 'in', ['evt_live_1', 'evt_live_2'])
+        .execute(),
+    ).toEqual([]);
   });
 
   it('a processing failure is recorded and answered 500; the operator replays it once the cause is fixed', async () => {

@@ -156,6 +156,15 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
     { schema: { params: { type: 'object', properties: { id: ID } } }, config: limit(10) },
     async (req) => {
       const o = await getOrder(ctx.db, req.params.id);
+      const oversold =
+        (
+          await ctx.db
+            .selectFrom('order_events')
+            .select('id')
+            .where('order_id', '=', o.id)
+            .where('to_status', '=', 'paid_oversold')
+            .execute()
+        ).length > 0;
       const extra = await ctx.db
         .selectFrom('listings')
         .innerJoin('slots', 'slots.listing_id', 'listings.id')
@@ -175,6 +184,8 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
         promotionCode: o.promotion_code,
         refundedAmount: o.refunded_amount,
         disputeStatus: o.dispute_status,
+        // true when the buyer paid after the place sold out (such an order is refunded automatically)
+        oversold,
         listing: { id: o.listing_id, title: extra.title },
         slot: { id: o.slot_id, startsAt: extra.starts_at },
         seller: { name: extra.name },
