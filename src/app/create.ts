@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config, type RawEnv } from '../config/config.js';
 import { reconcile } from '../core/reconcile.js';
-import { registerRefundJobs } from '../core/refunds.js';
 import { openDatabase, type DatabaseTarget, type OpenedDb } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import {
@@ -25,10 +24,8 @@ import {
   DEMO_SECRET_KEY,
   registerWebhookEndpoints,
 } from '../providers/stripe/index.js';
-import { registerCoreEffects, registerRefundNotice } from '../queue/effects.js';
-import { QueueWorker } from '../queue/outbox.js';
 import { registerWeb } from '../web/routes.js';
-import type { AppContext } from './context.js';
+import { createContext, type AppContext } from './context.js';
 import { seedDemo } from './seed.js';
 
 export interface StartOptions {
@@ -122,22 +119,8 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       logger,
       ...(secretsOverride ? { secretsOverride } : {}),
     });
-    const queue = new QueueWorker(opened.db, {
-      pollMs: config.queuePollMs,
-      logger: logger.child({ component: 'queue' }),
-    });
-    const ctx: AppContext = {
-      config,
-      db: opened.db,
-      dbKind: opened.kind,
-      logger,
-      provider,
-      queue,
-      now: () => new Date(),
-    };
-    registerCoreEffects(queue);
-    registerRefundNotice(queue);
-    registerRefundJobs(queue, ctx);
+    const ctx = createContext({ config, opened, provider, logger });
+    const queue = ctx.queue;
 
     const http = createHttp({
       logLevel: config.logLevel,

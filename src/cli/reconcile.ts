@@ -1,14 +1,11 @@
 import { print, printError } from './output.js';
 import { loadConfig } from '../config/config.js';
 import { reconcile } from '../core/reconcile.js';
-import { registerRefundJobs } from '../core/refunds.js';
 import { openDatabase } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { silentLogger } from '../log/logger.js';
 import { createStripeProvider } from '../providers/stripe/index.js';
-import { registerCoreEffects, registerRefundNotice } from '../queue/effects.js';
-import { QueueWorker } from '../queue/outbox.js';
-import type { AppContext } from '../app/context.js';
+import { createContext } from '../app/context.js';
 
 /**
  * `npm run reconcile`: lists recent events from Stripe for the platform and every connected account, feeds
@@ -32,19 +29,8 @@ try {
   const opened = await openDatabase(config.database);
   await migrateToLatest(opened.db);
   const { provider } = createStripeProvider(config);
-  const queue = new QueueWorker(opened.db, { logger: silentLogger });
-  const ctx: AppContext = {
-    config,
-    db: opened.db,
-    dbKind: opened.kind,
-    logger: silentLogger,
-    provider,
-    queue,
-    now: () => new Date(),
-  };
-  registerCoreEffects(queue);
-  registerRefundNotice(queue);
-  registerRefundJobs(queue, ctx);
+  const ctx = createContext({ config, opened, provider, logger: silentLogger });
+  const queue = ctx.queue;
   print(
     `Reconciling ${opened.describe} against Stripe (${config.stripe.mode} mode), last ${lookbackHours} h`,
   );
