@@ -189,4 +189,39 @@ describe.each(BACKENDS)('refunds, disputes and oversold orders end to end (%s Po
     const refunds = await h.stripe.refunds.list({ limit: 10 });
     expect(refunds.data.map((r) => r.amount)).toEqual([3000]);
   });
+
+  it('a refund during a Stripe outage stays reserved and pending, then the durable job finishes it with the same key', async () => {
+    h = await startHarness(backend);
+    const { c } = await paidOrder('destination', 5000);
+    h.settle.emulator!.faults.set({ api5xx: { next: 100, path: '/v1/refunds', status: 503 } });
+    const r = await h.admin<{ refundId: string; status: string; providerRefundId: string | null }>(
+      'POST',
+      `/api/admin/orders/${c.orderId}/refunds`,
+      { amount: 2000 },
+    );
+    expect(r.status).toBe(201);
+    expect(r.body).toMatchObject({ status: 'pending', providerRefundId: null });
+    // The amount is reserved: a second refund cannot take more than what is left.
+    expect((await h.admin('POST', `/api/admin/orders/${c.orderId}/refunds`, { amount: 3001 })).status).toBe(
+      409,
+    );
+    h.settle.emulator!.faults.reset();
+    // The queued refund.submit job (normally a minute later) retries with the same idempotency key.
+    await h.settle.ctx.db
+      .updateTable('jobs')
+      .set({ run_at: new Date() })
+      .where('kind', '=', 'refund.submit')
+      .execute();
+    await h.settleDown();
+    const o = await order(h, c.orderId);
+    const refund = (o['refunds'] as { refundId: string; status: string }[]).find(
+      (x) => x.refundId === r.body.refundId,
+    );
+    expect(refund?.status).toBe('succeeded');
+    const keys = h.settle
+      .emulator!.requests.filter((q) => q.path === '/v1/refunds' && q.status === 200)
+      .map((q) => q.idempotencyKey);
+    expect(keys).toEqual([`refund:${r.body.refundId}`]);
+    expect((await h.stripe.refunds.list({ limit: 10 })).data.map((x) => x.amount)).toEqual([2000]);
+  });
 });
