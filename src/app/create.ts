@@ -131,7 +131,16 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
     await http.register(async (scope) => stripeWebhookRoutes(scope, ctx));
-    await http.register(async (scope) => registerWeb(scope));
+    await http.register(async (scope) =>
+      registerWeb(scope, {
+        mode:
+          demo || config.stripe.apiBase !== null
+            ? 'emulator'
+            : config.stripe.mode === 'live'
+              ? 'live'
+              : 'test',
+      }),
+    );
     await http.listen({ port: actualPort, host: config.host });
 
     const background = opts.background ?? true;

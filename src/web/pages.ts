@@ -9,7 +9,17 @@ export { esc };
 export interface AssetVersions {
   js: string;
   css: string;
+  /** Where payments go, for the footer: the local emulator, Stripe test mode, or live. */
+  mode?: PaymentsMode;
 }
+
+export type PaymentsMode = 'emulator' | 'test' | 'live';
+
+const MODE_NOTE: Record<PaymentsMode, string> = {
+  emulator: 'Test mode: payments go to the local Stripe emulator.',
+  test: "Stripe test mode: use Stripe's test cards; no real money moves.",
+  live: 'Payments are processed by Stripe.',
+};
 
 function layout(page: string, title: string, main: string, v: AssetVersions): string {
   return `<!doctype html>
@@ -34,7 +44,7 @@ function layout(page: string, title: string, main: string, v: AssetVersions): st
 <main>
 ${main}
 </main>
-<footer class="footer">Test mode: payments go to the local Stripe emulator. Card data is only ever typed on the provider's page.</footer>
+<footer class="footer">${esc(MODE_NOTE[v.mode ?? 'emulator'])} Card data is only ever typed on the provider's page.</footer>
 <noscript><p class="notice notice-warn">This demo needs JavaScript.</p></noscript>
 </body>
 </html>

@@ -10,6 +10,7 @@ import {
   returnHtml,
   sellerNewHtml,
   type AssetVersions,
+  type PaymentsMode,
 } from './pages.js';
 
 const CSS_PATH = new URL('./assets/app.css', import.meta.url);
@@ -38,10 +39,10 @@ function sendAsset(
  * Registers the demo marketplace: HTML shells for each page and the two assets. The browser bundle is built
  * once here with esbuild (in memory) so `npm start` needs no build step; a build error fails startup loudly.
  */
-export async function registerWeb(app: FastifyInstance): Promise<void> {
+export async function registerWeb(app: FastifyInstance, opts: { mode?: PaymentsMode } = {}): Promise<void> {
   const [bundle, css] = await Promise.all([buildClientBundle(), readFile(CSS_PATH, 'utf8')]);
   const cssHash = createHash('sha256').update(css).digest('hex').slice(0, 12);
-  const v: AssetVersions = { js: bundle.hash, css: cssHash };
+  const v: AssetVersions = { js: bundle.hash, css: cssHash, mode: opts.mode ?? 'emulator' };
 
   const pages: ReadonlyArray<[string, string]> = [
     ['/', marketplaceHtml(v)],

@@ -62,3 +62,18 @@ describe('web routes', () => {
     expect(res.body).toContain('.notice');
   });
 });
+
+describe('the footer says where payments go', () => {
+  it.each([
+    ['emulator', 'local Stripe emulator'],
+    ['test', 'Stripe test mode'],
+    ['live', 'Payments are processed by Stripe.'],
+  ] as const)('%s mode', async (mode, text) => {
+    const a = createHttp({ logLevel: 'silent', https: false });
+    await registerWeb(a, { mode });
+    const res = await a.inject({ url: '/' });
+    expect(res.body).toContain(text);
+    if (mode === 'live') expect(res.body).not.toContain('emulator');
+    await a.close();
+  });
+});
