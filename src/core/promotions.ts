@@ -34,14 +34,8 @@ export function discountFor(p: PromotionCode, subtotal: Money): Money {
  * platform and on every Direct Charge seller's account (their checkout sessions live there).
  */
 export async function offerPromotionCode(ctx: AppContext, spec: PromotionSpec): Promise<void> {
-  await upsertPromotionCode(ctx.db, { ...spec, provider: ctx.provider.id });
+  // Provider first: if a same-named code there has another discount, this throws before Settle's copy changes.
   const platformId = await ctx.provider.ensurePromotionCode(spec, null);
-  await ctx.db
-    .updateTable('promotion_codes')
-    .set({ provider_promotion_code_id: platformId })
-    .where('provider', '=', ctx.provider.id)
-    .where((eb) => eb(eb.fn('upper', ['code']), '=', spec.code.trim().toUpperCase()))
-    .execute();
   const direct = await ctx.db
     .selectFrom('sellers')
     .select('provider_account_id')
@@ -51,6 +45,11 @@ export async function offerPromotionCode(ctx: AppContext, spec: PromotionSpec): 
     .execute();
   for (const s of direct)
     if (s.provider_account_id) await ctx.provider.ensurePromotionCode(spec, s.provider_account_id);
+  await upsertPromotionCode(ctx.db, {
+    ...spec,
+    provider: ctx.provider.id,
+    providerPromotionCodeId: platformId,
+  });
 }
 
 /** Copies every active promotion code onto a Direct Charge seller's account (called when the account is created). */

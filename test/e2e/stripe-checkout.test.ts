@@ -382,4 +382,24 @@ describe.each(BACKENDS)('Stripe Connect checkout end to end (%s PostgreSQL)', (b
     emu.faults.reset();
     expect((await h.api('POST', '/api/checkout', { slotId: m.slotId, quantity: 1 })).status).toBe(201);
   });
+
+  it('a promotion code that already exists at Stripe with another discount is refused, and Settle’s copy is unchanged', async () => {
+    h = await startHarness(backend);
+    await setupMarket(h, { chargeType: 'direct' });
+    const r = await h.admin('POST', '/api/admin/promotion-codes', { code: 'TENOFF', percentOff: 20 });
+    expect(r.status).toBe(400);
+    expect(r.body).toMatchObject({ error: { code: 'promotion_code_invalid' } });
+    const codes = await h.admin<{ promotionCodes: { code: string; percentOff: number }[] }>(
+      'GET',
+      '/api/admin/promotion-codes',
+    );
+    expect(codes.body.promotionCodes.find((p) => p.code === 'TENOFF')?.percentOff).toBe(10);
+    // Offering the same code again with the same discount is idempotent.
+    expect(
+      (await h.admin('POST', '/api/admin/promotion-codes', { code: 'tenoff', percentOff: 10 })).status,
+    ).toBe(201);
+    expect((await h.admin('POST', '/api/admin/promotion-codes', { code: 'X', percentOff: 10 })).status).toBe(
+      400,
+    );
+  });
 });

@@ -450,6 +450,26 @@ export class StripeProvider implements PaymentProvider {
       },
       accountId ?? undefined,
     );
+    // An active code of the same name may already exist with another discount: Settle's copy and Stripe's would
+    // then disagree and every order using it would land in review. Refuse instead.
+    const ref = promo.promotion.coupon;
+    const opts = withAccount(accountId);
+    const coupon =
+      typeof ref === 'string'
+        ? await stripeCall('coupons.retrieve', () => this.stripe.coupons.retrieve(ref, {}, opts))
+        : ref;
+    if (coupon !== null) {
+      const same =
+        spec.percentOff !== undefined
+          ? coupon.percent_off === spec.percentOff
+          : coupon.amount_off === spec.amountOff && coupon.currency === spec.currency?.toLowerCase();
+      if (!same) {
+        throw new SettleError(
+          'promotion_code_invalid',
+          `Promotion code ${spec.code} already exists at Stripe${accountId ? ` on ${accountId}` : ''} with a different discount; deactivate it there or choose another code.`,
+        );
+      }
+    }
     return promo.id;
   }
 }
