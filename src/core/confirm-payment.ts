@@ -64,9 +64,8 @@ interface Expected {
 async function expectedFor(trx: Executor, order: Order, ev: PaymentEvidence): Promise<Expected> {
   const reported = ev.promotionCode?.trim().toUpperCase() ?? null;
   const ordered = order.promotion_code?.toUpperCase() ?? null;
-  if (reported === ordered)
-    return { amount: order.total, discount: order.discount, code: order.promotion_code, reason: null };
-  if (reported === null) {
+  // No code reported, or the one chosen at checkout: the order's own price stands.
+  if (reported === null || reported === ordered) {
     return { amount: order.total, discount: order.discount, code: order.promotion_code, reason: null };
   }
   // The buyer entered a code on the hosted page: price it with Settle's own copy of the code.
