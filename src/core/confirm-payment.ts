@@ -218,11 +218,6 @@ export async function confirmPayment(
   });
 }
 
-/** Rows touched by confirmation, for tests and the operator console. */
-export async function orderHistory(db: Executor, orderId: string) {
-  return db.selectFrom('order_events').selectAll().where('order_id', '=', orderId).orderBy('id').execute();
-}
-
 /** Sum of sold across slots minus what paid orders account for; 0 when inventory and orders agree. */
 export async function inventoryDrift(db: Executor, slotId: string): Promise<number> {
   const row = await db

@@ -16,6 +16,11 @@ export interface Availability {
   available: number;
 }
 
+/** The one definition of an active hold: not released and not yet expired at `now`. */
+function activeHolds(db: Executor, now: Date) {
+  return db.selectFrom('holds').where('released_at', 'is', null).where('expires_at', '>', now);
+}
+
 /** Quantity held by active holds on a slot, optionally excluding one order's own hold. */
 export async function heldQuantity(
   db: Executor,
@@ -23,15 +28,27 @@ export async function heldQuantity(
   now: Date,
   exceptOrderId?: string,
 ): Promise<number> {
-  let q = db
-    .selectFrom('holds')
+  let q = activeHolds(db, now)
     .select(sql<number>`coalesce(sum(quantity), 0)::int`.as('held'))
-    .where('slot_id', '=', slotId)
-    .where('released_at', 'is', null)
-    .where('expires_at', '>', now);
+    .where('slot_id', '=', slotId);
   if (exceptOrderId !== undefined) q = q.where('order_id', '<>', exceptOrderId);
   const row = await q.executeTakeFirstOrThrow();
   return row.held;
+}
+
+/** Held quantity per slot for many slots at once (catalogue pages). Slots without active holds are absent. */
+export async function heldBySlot(
+  db: Executor,
+  slotIds: readonly string[],
+  now: Date,
+): Promise<Map<string, number>> {
+  if (slotIds.length === 0) return new Map();
+  const rows = await activeHolds(db, now)
+    .select(['slot_id', sql<number>`sum(quantity)::int`.as('held')])
+    .where('slot_id', 'in', slotIds)
+    .groupBy('slot_id')
+    .execute();
+  return new Map(rows.map((r) => [r.slot_id, r.held]));
 }
 
 /** Locks the slot row for the rest of the transaction: every change to its inventory is serialized here. */

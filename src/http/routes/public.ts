@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
 import type { AppContext } from '../../app/context.js';
 import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checkout.js';
-import { getAvailability } from '../../core/inventory.js';
+import { getAvailability, heldBySlot } from '../../core/inventory.js';
 import { getOrder } from '../../core/orders.js';
 import { publicSeller, refreshSeller } from '../../core/sellers.js';
 import { withIdempotency } from '../idempotency.js';
@@ -45,19 +45,15 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
       .execute();
     const slots = await ctx.db
       .selectFrom('slots')
-      .select([
-        'id',
-        'listing_id',
-        'starts_at',
-        'capacity',
-        'sold',
-        sql<number>`(select coalesce(sum(h.quantity),0)::int from holds h where h.slot_id = slots.id and h.released_at is null and h.expires_at > ${now})`.as(
-          'held',
-        ),
-      ])
+      .select(['id', 'listing_id', 'starts_at', 'capacity', 'sold'])
       .where('starts_at', '>', now)
       .orderBy('starts_at')
       .execute();
+    const held = await heldBySlot(
+      ctx.db,
+      slots.map((s) => s.id),
+      now,
+    );
     return {
       listings: listings.map((l) => ({
         id: l.id,
@@ -73,8 +69,8 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
             startsAt: s.starts_at,
             capacity: s.capacity,
             sold: s.sold,
-            held: s.held,
-            available: Math.max(0, s.capacity - s.sold - s.held),
+            held: held.get(s.id) ?? 0,
+            available: Math.max(0, s.capacity - s.sold - (held.get(s.id) ?? 0)),
           })),
       })),
     };
