@@ -114,6 +114,12 @@ describe.each(BACKENDS)('refunds, disputes and oversold orders end to end (%s Po
     );
     expect(wrong.status).toBe(401);
     expect((await h.api('GET', '/api/admin/orders')).status).toBe(401);
+    // Bad operator queries are refused with a reason, not answered with an empty list.
+    expect((await h.admin('GET', '/api/admin/orders?status=bogus')).body).toMatchObject({
+      error: { code: 'validation_failed' },
+    });
+    expect((await h.admin('GET', '/api/admin/orders?limit=0')).status).toBe(400);
+    expect((await h.admin('GET', '/api/admin/orders?status=paid&limit=5')).status).toBe(200);
     const free = await h.admin('POST', `/api/admin/orders/${c.orderId}/refunds`, {});
     expect(free.status).toBe(409);
     expect(free.body).toMatchObject({ error: { code: 'order_not_refundable' } });

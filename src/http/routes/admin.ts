@@ -3,6 +3,7 @@ import type { AppContext } from '../../app/context.js';
 import { createListing, createSlot } from '../../core/catalog.js';
 import { replayInboxEvent } from '../../core/inbox.js';
 import { offerPromotionCode } from '../../core/promotions.js';
+import { TRANSITIONS } from '../../core/order-status.js';
 import { getOrder } from '../../core/orders.js';
 import { requestRefund } from '../../core/refunds.js';
 import { onboardingLink, onboardSeller, publicSeller } from '../../core/sellers.js';
@@ -123,20 +124,34 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
     },
   );
 
-  app.get<{ Querystring: { status?: OrderStatus; limit?: string } }>('/api/admin/orders', async (req) => {
-    const limit = Math.min(Math.max(Number(req.query.limit ?? 100) || 100, 1), 500);
-    let q = ctx.db
-      .selectFrom('orders')
-      .innerJoin('listings', 'listings.id', 'orders.listing_id')
-      .innerJoin('sellers', 'sellers.id', 'orders.seller_id')
-      .selectAll('orders')
-      .select(['listings.title', 'sellers.name as seller_name'])
-      .orderBy('orders.created_at', 'desc')
-      .limit(limit);
-    if (req.query.status) q = q.where('orders.status', '=', req.query.status);
-    const rows = await q.execute();
-    return { orders: rows.map(adminOrder) };
-  });
+  app.get<{ Querystring: { status?: OrderStatus; limit?: string } }>(
+    '/api/admin/orders',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: Object.keys(TRANSITIONS) },
+            limit: { type: 'string', pattern: '^(?:[1-9][0-9]{0,2})$' },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const limit = Math.min(Number(req.query.limit ?? 100), 500);
+      let q = ctx.db
+        .selectFrom('orders')
+        .innerJoin('listings', 'listings.id', 'orders.listing_id')
+        .innerJoin('sellers', 'sellers.id', 'orders.seller_id')
+        .selectAll('orders')
+        .select(['listings.title', 'sellers.name as seller_name'])
+        .orderBy('orders.created_at', 'desc')
+        .limit(limit);
+      if (req.query.status) q = q.where('orders.status', '=', req.query.status);
+      const rows = await q.execute();
+      return { orders: rows.map(adminOrder) };
+    },
+  );
 
   app.get<{ Params: { id: string } }>(
     '/api/admin/orders/:id',
@@ -356,22 +371,26 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
     },
   );
 
-  app.get<{ Querystring: { orderId?: string } }>('/api/admin/notifications', async (req) => {
-    let q = ctx.db.selectFrom('notifications').selectAll().orderBy('id', 'desc').limit(200);
-    if (req.query.orderId) q = q.where('order_id', '=', req.query.orderId);
-    const rows = await q.execute();
-    return {
-      notifications: rows.map((n) => ({
-        id: n.id,
-        orderId: n.order_id,
-        kind: n.kind,
-        recipient: n.recipient,
-        subject: n.subject,
-        body: n.body,
-        createdAt: n.created_at,
-      })),
-    };
-  });
+  app.get<{ Querystring: { orderId?: string } }>(
+    '/api/admin/notifications',
+    { schema: { querystring: { type: 'object', properties: { orderId: ID } } } },
+    async (req) => {
+      let q = ctx.db.selectFrom('notifications').selectAll().orderBy('id', 'desc').limit(200);
+      if (req.query.orderId) q = q.where('order_id', '=', req.query.orderId);
+      const rows = await q.execute();
+      return {
+        notifications: rows.map((n) => ({
+          id: n.id,
+          orderId: n.order_id,
+          kind: n.kind,
+          recipient: n.recipient,
+          subject: n.subject,
+          body: n.body,
+          createdAt: n.created_at,
+        })),
+      };
+    },
+  );
 }
 
 function adminOrder(
