@@ -110,6 +110,10 @@ export interface OrdersTable {
   provider_payment_id: string | null;
   confirmed_via: ConfirmedVia | null;
   refunded_amount: Generated<number>;
+  /** What the provider actually charged (set on confirmation); refunds are capped by it. */
+  charged_amount: number | null;
+  /** Digest of the buyer's Idempotency-Key: a re-run of the same checkout finds this order. */
+  checkout_key: string | null;
   dispute_status: string | null;
   expires_at: Timestamp;
   paid_at: Timestamp | null;
@@ -188,6 +192,8 @@ export interface WebhookEventsTable {
   last_error: string | null;
   received_at: CreatedAt;
   processed_at: Timestamp | null;
+  /** Lease of the request processing this row; a duplicate delivery waits for it or takes over when it lapses. */
+  claimed_until: Timestamp | null;
 }
 
 export type JobStatus = 'queued' | 'running' | 'done' | 'dead';
