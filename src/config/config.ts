@@ -43,6 +43,13 @@ const schema = z
     // Stripe requires expires_at 30 min–24 h after session creation; the session is created just after the hold,
     // so the hold must be a little over 30 minutes.
     SETTLE_HOLD_MINUTES: int(31, 1440).default(35),
+    // A delayed payment (bank debit) keeps its place while the provider settles it (SEPA takes up to 14 days).
+    SETTLE_PROCESSING_HOLD_DAYS: int(1, 90).default(14),
+    // Retention of operational rows (orders, payments, refunds, disputes and order history are never purged).
+    SETTLE_RETENTION_WEBHOOK_DAYS: int(1, 3650).default(30),
+    SETTLE_RETENTION_JOBS_DAYS: int(1, 3650).default(30),
+    SETTLE_RETENTION_HOLDS_DAYS: int(1, 3650).default(30),
+    SETTLE_RETENTION_NOTIFICATIONS_DAYS: int(1, 3650).default(180),
     SETTLE_FEE_BPS: int(0, 10_000).default(1000),
     SETTLE_FEE_FIXED: int(0, 1_000_000_000).default(0),
     SETTLE_RECONCILE_INTERVAL_SECONDS: int(0, 86_400).default(300),
@@ -75,6 +82,10 @@ export interface Config {
     maxNetworkRetries: number;
   };
   holdMinutes: number;
+  /** How long a processing (delayed-method) payment keeps its hold. */
+  processingHoldDays: number;
+  /** Days kept before the retention sweep deletes them (see docs/configuration.md). */
+  retention: { webhookEventsDays: number; jobsDays: number; holdsDays: number; notificationsDays: number };
   defaultFee: { bps: number; fixed: number };
   reconcileIntervalSeconds: number;
   queuePollMs: number;
@@ -168,6 +179,13 @@ export function loadConfig(env: RawEnv = process.env): Config {
       maxNetworkRetries: e.STRIPE_MAX_NETWORK_RETRIES,
     },
     holdMinutes: e.SETTLE_HOLD_MINUTES,
+    processingHoldDays: e.SETTLE_PROCESSING_HOLD_DAYS,
+    retention: {
+      webhookEventsDays: e.SETTLE_RETENTION_WEBHOOK_DAYS,
+      jobsDays: e.SETTLE_RETENTION_JOBS_DAYS,
+      holdsDays: e.SETTLE_RETENTION_HOLDS_DAYS,
+      notificationsDays: e.SETTLE_RETENTION_NOTIFICATIONS_DAYS,
+    },
     defaultFee: { bps: e.SETTLE_FEE_BPS, fixed: e.SETTLE_FEE_FIXED },
     reconcileIntervalSeconds: e.SETTLE_RECONCILE_INTERVAL_SECONDS,
     queuePollMs: e.SETTLE_QUEUE_POLL_MS,

@@ -26,7 +26,14 @@ export interface StartedCheckout {
  */
 export async function startCheckout(
   ctx: AppContext,
-  req: { slotId: string; quantity: number; promotionCode?: string | null; email?: string | null },
+  req: {
+    slotId: string;
+    quantity: number;
+    promotionCode?: string | null;
+    email?: string | null;
+    /** Digest of the buyer's Idempotency-Key (scope + key): a re-run of the same request resumes its order. */
+    checkoutKey?: string | null;
+  },
 ): Promise<StartedCheckout> {
   const order = await createPendingOrder(ctx.db, {
     slotId: req.slotId,
