@@ -15,6 +15,7 @@ import {
 import { createHttp } from '../http/app.js';
 import { purgeIdempotencyKeys } from '../http/idempotency.js';
 import { adminRoutes } from '../http/routes/admin.js';
+import { operatorActionRoutes } from '../http/routes/operator-actions.js';
 import { publicRoutes } from '../http/routes/public.js';
 import { stripeWebhookRoutes } from '../http/routes/webhooks.js';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
@@ -130,6 +131,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     });
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
+    await http.register(async (scope) => operatorActionRoutes(scope, ctx));
     await http.register(async (scope) => stripeWebhookRoutes(scope, ctx));
     await http.register(async (scope) =>
       registerWeb(scope, {

@@ -42,8 +42,16 @@ export async function startCheckout(
     buyerEmail: req.email ?? null,
     provider: ctx.provider.id,
     holdMinutes: ctx.config.holdMinutes,
+    checkoutKey: req.checkoutKey ?? null,
     now: ctx.now(),
   });
+  if (order.resumed && order.status !== 'pending') {
+    // The same request already ran to an end (the buyer canceled, or the provider refused): never a second order.
+    throw new SettleError(
+      'checkout_not_open',
+      `This checkout request already ended (order ${order.status}); start a new one with a new Idempotency-Key.`,
+    );
+  }
   try {
     const listing = await ctx.db
       .selectFrom('listings')
@@ -78,6 +86,8 @@ export async function startCheckout(
     await attachSession(ctx.db, order.id, session.sessionId);
     return { orderId: order.id, checkoutUrl: session.url, expiresAt: order.expires_at, status: 'pending' };
   } catch (err) {
+    // A resumed request leaves cleanup to the request that created the order (or to the hold's expiry).
+    if (order.resumed) throw err;
     await transitionOrder(ctx.db, order.id, 'canceled', {
       via: 'checkout',
       note: 'provider checkout could not be created',
@@ -128,6 +138,7 @@ export async function applyCheckoutState(
         via,
         note: 'delayed payment method',
         now: ctx.now(),
+        holdUntil: new Date(ctx.now().getTime() + ctx.config.processingHoldDays * 86_400_000),
       });
     case 'failed':
       return transitionOrder(ctx.db, orderId, 'failed', { via, note: 'payment failed', now: ctx.now() });

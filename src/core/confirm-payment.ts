@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { ConfirmedVia, Order, OrderStatus, ProviderId } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
+import { SettleError } from './errors.js';
 import { newId } from './ids.js';
 import { releaseHold, takeInventory } from './inventory.js';
 import { currency, type Money } from './money.js';
@@ -147,6 +148,7 @@ export async function confirmPayment(
               platform_fee: fee,
             }
           : {}),
+        charged_amount: evidence.amount,
         paid_at: now,
         updated_at: now,
       })
@@ -167,17 +169,8 @@ export async function confirmPayment(
     let status: OrderStatus = target;
     let outcome: ConfirmOutcome = target === 'paid' ? 'confirmed' : 'review';
     if (target === 'paid') {
-      const took = await takeInventory(trx, {
-        slotId: order.slot_id,
-        orderId,
-        quantity: order.quantity,
-        now,
-      });
-      if (!took) {
-        status = 'paid_oversold';
-        outcome = 'oversold';
-        await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', orderId).execute();
-      }
+      status = await fulfilOrTakeBack(trx, order, now);
+      if (status === 'paid_oversold') outcome = 'oversold';
       await probe?.('inventory_taken');
     }
     await releaseHold(trx, orderId, status === 'paid' ? 'consumed' : status, now);
@@ -207,14 +200,122 @@ export async function confirmPayment(
         via: evidence.via,
       })
       .execute();
-
-    const effects =
-      status === 'paid' ? FULFILMENT_EFFECTS : status === 'paid_oversold' ? OVERSOLD_EFFECTS : REVIEW_EFFECTS;
-    for (const kind of effects) {
-      await enqueue(trx, { kind, dedupeKey: `${kind}:${orderId}`, payload: { orderId } });
-    }
+    await queueEffects(trx, orderId, status);
     await probe?.('effects_queued');
     return { orderId, outcome, status };
+  });
+}
+
+/**
+ * Inventory for an order whose payment is accepted (inside the caller's transaction, order row already moved):
+ * takes the places and returns `paid`, or, when the slot cannot take them, moves the order to `paid_oversold`.
+ */
+async function fulfilOrTakeBack(trx: Executor, order: Order, now: Date): Promise<OrderStatus> {
+  const took = await takeInventory(trx, {
+    slotId: order.slot_id,
+    orderId: order.id,
+    quantity: order.quantity,
+    now,
+  });
+  if (took) return 'paid';
+  await trx
+    .updateTable('orders')
+    .set({ status: 'paid_oversold', updated_at: now })
+    .where('id', '=', order.id)
+    .execute();
+  return 'paid_oversold';
+}
+
+/** Queues the side effects of a confirmation outcome (each at most once per order, by its dedupe key). */
+async function queueEffects(trx: Executor, orderId: string, status: OrderStatus): Promise<void> {
+  const effects =
+    status === 'paid' ? FULFILMENT_EFFECTS : status === 'paid_oversold' ? OVERSOLD_EFFECTS : REVIEW_EFFECTS;
+  for (const kind of effects) {
+    await enqueue(trx, {
+      kind,
+      dedupeKey: `${kind}:${orderId}`,
+      payload: { orderId },
+      // An owed refund is retried across provider outages of days, never dead-lettered after minutes.
+      ...(kind === 'refund.oversold' ? { maxAttempts: OWED_REFUND_MAX_ATTEMPTS } : {}),
+    });
+  }
+}
+
+/** With the queue's backoff capped at 15 minutes this keeps retrying an owed refund for about ten days. */
+export const OWED_REFUND_MAX_ATTEMPTS = 1000;
+
+/**
+ * The operator's decision on an order held for review (docs/api.md). `accept`: the payment is accepted as it is;
+ * the order takes its places and is fulfilled exactly as confirmPayment() would have (or becomes paid_oversold
+ * and is refunded when the slot is full). `close`: nothing was charged (a 100 %-off code Settle did not know),
+ * so the order is canceled. Refunding a review goes through the refund service.
+ */
+export async function decideReview(
+  db: Db,
+  orderId: string,
+  decision: 'accept' | 'close',
+  opts: { note?: string; now?: Date } = {},
+): Promise<{ orderId: string; status: OrderStatus }> {
+  const now = opts.now ?? new Date();
+  return db.transaction().execute(async (trx) => {
+    const order = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('id', '=', orderId)
+      .forNoKeyUpdate()
+      .executeTakeFirst();
+    if (order === undefined) throw new SettleError('not_found', `Order ${orderId} does not exist.`);
+    if (order.status !== 'needs_review')
+      throw new SettleError(
+        'review_not_open',
+        `Order is ${order.status}, not waiting for a review decision.`,
+      );
+    const charged = order.charged_amount ?? 0;
+    if (decision === 'close' && (charged > 0 || order.refunded_amount > 0)) {
+      throw new SettleError(
+        'review_not_open',
+        `This order was charged ${charged} (minor units): refund it or accept it instead of closing it.`,
+      );
+    }
+    if (decision === 'accept' && (order.refunded_amount > 0 || charged > order.subtotal)) {
+      throw new SettleError(
+        'review_not_open',
+        order.refunded_amount > 0
+          ? 'A refund was already started for this order; it cannot be accepted.'
+          : `This order was charged ${charged}, more than its price ${order.subtotal}: refund it instead.`,
+      );
+    }
+    let status: OrderStatus = 'canceled';
+    if (decision === 'accept') {
+      // The operator accepts what was actually charged as the price.
+      await trx
+        .updateTable('orders')
+        .set((eb) => ({
+          status: 'paid',
+          review_reason: null,
+          total: charged,
+          discount: eb('subtotal', '-', charged),
+          platform_fee: sql<number>`least(platform_fee, ${charged})`,
+          updated_at: now,
+        }))
+        .where('id', '=', orderId)
+        .execute();
+      status = await fulfilOrTakeBack(trx, order, now);
+    } else {
+      await trx.updateTable('orders').set({ status, updated_at: now }).where('id', '=', orderId).execute();
+    }
+    await trx
+      .insertInto('order_events')
+      .values({
+        order_id: orderId,
+        from_status: 'needs_review',
+        to_status: status,
+        note: opts.note ?? `operator: ${decision}`,
+        via: 'operator',
+      })
+      .execute();
+    if (status !== 'canceled') await queueEffects(trx, orderId, status);
+    return { orderId, status };
   });
 }
 

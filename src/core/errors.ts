@@ -11,12 +11,16 @@ export type ErrorCode =
   | 'slot_unavailable'
   | 'currency_unsupported'
   | 'money_invalid'
+  | 'amount_not_supported'
   | 'promotion_code_invalid'
   | 'idempotency_key_invalid'
   | 'idempotency_key_reused'
   | 'idempotency_key_in_flight'
   | 'refund_exceeds_payment'
   | 'order_not_refundable'
+  | 'checkout_not_open'
+  | 'review_not_open'
+  | 'webhook_in_progress'
   | 'webhook_signature_invalid'
   | 'webhook_livemode_mismatch'
   | 'webhook_payload_invalid'
@@ -33,12 +37,17 @@ const STATUS: Record<ErrorCode, number> = {
   slot_unavailable: 409,
   currency_unsupported: 400,
   money_invalid: 400,
+  amount_not_supported: 400,
   promotion_code_invalid: 400,
   idempotency_key_invalid: 400,
   idempotency_key_reused: 422,
   idempotency_key_in_flight: 409,
   refund_exceeds_payment: 409,
   order_not_refundable: 409,
+  checkout_not_open: 409,
+  review_not_open: 409,
+  // A concurrent delivery of the same event is still being processed: not acknowledged, so the provider retries.
+  webhook_in_progress: 503,
   webhook_signature_invalid: 400,
   webhook_livemode_mismatch: 400,
   webhook_payload_invalid: 400,

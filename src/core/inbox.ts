@@ -1,19 +1,26 @@
 import type { AppContext } from '../app/context.js';
-import type { WebhookEvent } from '../db/schema.js';
 import { SettleError } from './errors.js';
 import { applyEvent } from './payment-events.js';
 import type { VerifiedEvent } from './provider.js';
 
-export type IngestOutcome = 'processed' | 'ignored' | 'duplicate' | 'in_progress';
+export type IngestOutcome = 'processed' | 'ignored' | 'duplicate';
 
-/** An inbox row still 'received' after this long is assumed abandoned (crash) and may be processed again. */
-const STALE_MS = 2 * 60_000;
+/** How long one request may process an inbox row before a duplicate delivery may take it over (crash). */
+const LEASE_MS = 60_000;
+/** How long a concurrent duplicate waits for the first delivery's outcome before answering 503 (the provider retries). */
+const DUPLICATE_WAIT_MS = 5_000;
+const POLL_MS = 50;
 
 /**
  * The webhook inbox. A verified event is recorded (unique per provider and event id) before it is processed;
  * a duplicate of a processed event is acknowledged without reprocessing; a processing failure is recorded
  * (status failed, attempts, last error) and rethrown so the caller answers 5xx and the provider retries.
  * Reconciliation feeds missed events through the same function.
+ *
+ * Only the holder of the row's lease processes it. A duplicate delivery that arrives while another request
+ * holds the lease waits for that outcome; it never acknowledges an event that is not processed: when the
+ * holder is still at work after DUPLICATE_WAIT_MS it answers webhook_in_progress (503), and a lease left by a
+ * crashed process lapses after LEASE_MS, so the next delivery (or replay, or reconciliation) processes it.
  */
 export async function ingestEvent(
   ctx: AppContext,
@@ -31,28 +38,44 @@ export async function ingestEvent(
       livemode: ev.livemode,
       event_created: ev.createdAt,
       payload: JSON.stringify(ev.raw),
+      claimed_until: new Date(ctx.now().getTime() + LEASE_MS),
     })
     .onConflict((oc) => oc.columns(['provider', 'event_id']).doNothing())
-    .returningAll()
+    .returning('id')
     .executeTakeFirst();
-  let row: WebhookEvent;
-  if (inserted !== undefined) {
-    row = inserted;
-  } else {
-    row = await ctx.db
+  if (inserted !== undefined) return processInboxRow(ctx, inserted.id, ev, via);
+
+  const deadline = Date.now() + DUPLICATE_WAIT_MS;
+  for (;;) {
+    const now = ctx.now();
+    const claimed = await ctx.db
+      .updateTable('webhook_events')
+      .set({ claimed_until: new Date(now.getTime() + LEASE_MS) })
+      .where('provider', '=', ev.provider)
+      .where('event_id', '=', ev.eventId)
+      .where('status', 'in', ['received', 'failed'])
+      .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+      .returning('id')
+      .executeTakeFirst();
+    if (claimed !== undefined) return processInboxRow(ctx, claimed.id, ev, via);
+    const row = await ctx.db
       .selectFrom('webhook_events')
-      .selectAll()
+      .select('status')
       .where('provider', '=', ev.provider)
       .where('event_id', '=', ev.eventId)
       .executeTakeFirstOrThrow();
     if (row.status === 'processed' || row.status === 'ignored') return 'duplicate';
-    const fresh = ctx.now().getTime() - row.received_at.getTime() < STALE_MS;
-    if (row.status === 'received' && fresh && row.attempts === 0) return 'in_progress';
+    if (Date.now() > deadline) {
+      throw new SettleError(
+        'webhook_in_progress',
+        `Event ${ev.eventId} is being processed by another request; retry later.`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, POLL_MS));
   }
-  return processInboxRow(ctx, row.id, ev, via);
 }
 
-/** Processes (or re-processes) an inbox row and records the result. */
+/** Processes (or re-processes) an inbox row and records the result. The caller holds the row's lease. */
 export async function processInboxRow(
   ctx: AppContext,
   id: number,
@@ -68,6 +91,7 @@ export async function processInboxRow(
         processed_at: ctx.now(),
         attempts: eb('attempts', '+', 1),
         last_error: null,
+        claimed_until: null,
       }))
       .where('id', '=', id)
       .execute();
@@ -80,6 +104,7 @@ export async function processInboxRow(
         status: 'failed',
         attempts: eb('attempts', '+', 1),
         last_error: message.slice(0, 2000),
+        claimed_until: null,
       }))
       .where('id', '=', id)
       .execute();
@@ -91,10 +116,23 @@ export async function processInboxRow(
   }
 }
 
-/** Operator replay of a stored (already verified) event. */
+/** Operator replay of a stored (already verified) event; it takes the row's lease like a delivery would. */
 export async function replayInboxEvent(ctx: AppContext, id: number): Promise<'processed' | 'ignored'> {
   const row = await ctx.db.selectFrom('webhook_events').selectAll().where('id', '=', id).executeTakeFirst();
   if (row === undefined) throw new SettleError('not_found', `Inbox event ${id} does not exist.`);
+  const now = ctx.now();
+  const claimed = await ctx.db
+    .updateTable('webhook_events')
+    .set({ claimed_until: new Date(now.getTime() + LEASE_MS) })
+    .where('id', '=', id)
+    .where((eb) => eb.or([eb('claimed_until', 'is', null), eb('claimed_until', '<', now)]))
+    .returning('id')
+    .executeTakeFirst();
+  if (claimed === undefined)
+    throw new SettleError(
+      'webhook_in_progress',
+      `Event ${row.event_id} is being processed right now; retry later.`,
+    );
   const ev = await ctx.provider.normalizeEvent(
     row.endpoint === 'connect' ? 'connect' : 'platform',
     row.payload,

@@ -21,17 +21,22 @@ function activeHolds(db: Executor, now: Date) {
   return db.selectFrom('holds').where('released_at', 'is', null).where('expires_at', '>', now);
 }
 
-/** Quantity held by active holds on a slot, optionally excluding one order's own hold. */
+/**
+ * Quantity held by active holds on a slot, optionally excluding one order's own hold and counting only holds
+ * placed before `placedBefore`.
+ */
 export async function heldQuantity(
   db: Executor,
   slotId: string,
   now: Date,
   exceptOrderId?: string,
+  placedBefore?: Date,
 ): Promise<number> {
   let q = activeHolds(db, now)
     .select(sql<number>`coalesce(sum(quantity), 0)::int`.as('held'))
     .where('slot_id', '=', slotId);
   if (exceptOrderId !== undefined) q = q.where('order_id', '<>', exceptOrderId);
+  if (placedBefore !== undefined) q = q.where('created_at', '<', placedBefore);
   const row = await q.executeTakeFirstOrThrow();
   return row.held;
 }
@@ -51,8 +56,13 @@ export async function heldBySlot(
   return new Map(rows.map((r) => [r.slot_id, r.held]));
 }
 
-/** Locks the slot row for the rest of the transaction: every change to its inventory is serialized here. */
-async function lockSlot(
+/**
+ * Locks the slot row for the rest of the transaction: every change to its inventory is serialized here.
+ * Lock order: a transaction locks the slot before it writes any row that references it (orders, holds), because
+ * such a write takes a KEY SHARE lock on the slot and two transactions would then deadlock upgrading it.
+ * FOR NO KEY UPDATE is enough (the slot's key never changes) and does not conflict with those KEY SHARE locks.
+ */
+export async function lockSlot(
   trx: Executor,
   slotId: string,
 ): Promise<{ capacity: number; sold: number } | undefined> {
@@ -60,7 +70,7 @@ async function lockSlot(
     .selectFrom('slots')
     .select(['capacity', 'sold'])
     .where('id', '=', slotId)
-    .forUpdate()
+    .forNoKeyUpdate()
     .executeTakeFirst();
 }
 
@@ -136,6 +146,12 @@ export async function releaseHold(
  * Takes `quantity` from the slot for a paid order, atomically. The slot row is locked, other orders' active
  * holds are respected (a late payer does not take a place someone else is still paying for), and the final
  * conditional UPDATE guarantees sold ≤ capacity even if everything above were wrong.
+ *
+ * Who wins when (docs/scenarios.md): a checkout can only be paid while it is open, and it is open exactly as
+ * long as its hold, so a confirmed payment was made within its hold even when the confirmation arrives later
+ * (a late webhook, a bank debit that settles days after). Holds placed after this order's hold lapsed were
+ * placed on a place this buyer had already paid for: they do not take precedence. Holds that existed while this
+ * order's hold was active were counted against capacity together with it, so they do.
  */
 export async function takeInventory(
   trx: Executor,
@@ -143,7 +159,18 @@ export async function takeInventory(
 ): Promise<boolean> {
   const slot = await lockSlot(trx, input.slotId);
   if (slot === undefined) return false;
-  const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId);
+  const own = await trx
+    .selectFrom('holds')
+    .select(['expires_at', 'released_at'])
+    .where('order_id', '=', input.orderId)
+    .executeTakeFirst();
+  const lapsedAt =
+    own === undefined
+      ? undefined
+      : own.released_at !== null && own.released_at < own.expires_at
+        ? own.released_at
+        : own.expires_at;
+  const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId, lapsedAt);
   if (slot.sold + input.quantity + heldByOthers > slot.capacity) return false;
   const res = await trx
     .updateTable('slots')
@@ -152,4 +179,18 @@ export async function takeInventory(
     .where(sql<boolean>`sold + ${input.quantity} <= capacity`)
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
+}
+
+/**
+ * A payment that is processing (bank debit) keeps its place until the provider settles it: the hold is
+ * extended (and re-activated if it had lapsed) to `until`. Released holds stay released.
+ */
+export async function extendHold(trx: Executor, orderId: string, until: Date): Promise<void> {
+  await trx
+    .updateTable('holds')
+    .set({ expires_at: until })
+    .where('order_id', '=', orderId)
+    .where('released_at', 'is', null)
+    .where('expires_at', '<', until)
+    .execute();
 }

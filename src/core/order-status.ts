@@ -14,8 +14,9 @@ export const TRANSITIONS: Readonly<Record<OrderStatus, readonly OrderStatus[]>> 
   canceled: ['paid', 'paid_oversold', 'needs_review'],
   paid: ['refunded'],
   paid_oversold: ['refunded'],
-  // An operator resolves a review by refunding (Settle does not fulfil an order whose payment did not match).
-  needs_review: ['refunded'],
+  // The operator decides a review (decideReview): accept (fulfil, or oversold when the slot is full), refund, or
+  // close when nothing was charged.
+  needs_review: ['paid', 'paid_oversold', 'refunded', 'canceled'],
   refunded: [],
 };
 

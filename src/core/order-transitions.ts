@@ -1,6 +1,6 @@
 import type { Db } from '../db/connect.js';
 import type { OrderStatus } from '../db/schema.js';
-import { releaseHold } from './inventory.js';
+import { extendHold, releaseHold } from './inventory.js';
 import { sourcesFor } from './order-status.js';
 
 export interface TransitionResult {
@@ -18,7 +18,13 @@ export async function transitionOrder(
   db: Db,
   orderId: string,
   to: Exclude<OrderStatus, 'paid' | 'paid_oversold'>,
-  opts: { via?: string; note?: string; now?: Date } = {},
+  opts: {
+    via?: string;
+    note?: string;
+    now?: Date;
+    /** For `processing`: the order keeps its place until then (see extendHold). */
+    holdUntil?: Date;
+  } = {},
 ): Promise<TransitionResult> {
   const now = opts.now ?? new Date();
   const from = sourcesFor(to);
@@ -45,6 +51,7 @@ export async function transitionOrder(
       return { orderId, changed: false, status: current.status };
     }
     if (to === 'expired' || to === 'canceled' || to === 'failed') await releaseHold(trx, orderId, to, now);
+    if (to === 'processing' && opts.holdUntil !== undefined) await extendHold(trx, orderId, opts.holdUntil);
     await trx
       .insertInto('order_events')
       .values({

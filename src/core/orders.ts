@@ -2,7 +2,7 @@ import type { Db } from '../db/connect.js';
 import type { Order, ProviderId } from '../db/schema.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
-import { placeHold } from './inventory.js';
+import { lockSlot, placeHold } from './inventory.js';
 import { currency, multiply, platformFee, type Money } from './money.js';
 import { discountFor, findPromotionCode } from './promotions.js';
 
@@ -14,6 +14,8 @@ export interface OrderRequest {
   provider: ProviderId;
   /** Hold lifetime; the provider checkout expires at the same instant. */
   holdMinutes: number;
+  /** Digest of the buyer's Idempotency-Key; the same key finds the order it already created. */
+  checkoutKey?: string | null;
   now?: Date;
 }
 
@@ -21,12 +23,27 @@ export interface OrderRequest {
  * Prices an order from the catalogue (never from the client), checks the seller can take charges, and
  * creates the pending order with its hold in one transaction. Throws SettleError 404/409/400 with a reason.
  */
-export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Order> {
+export async function createPendingOrder(
+  db: Db,
+  req: OrderRequest,
+): Promise<Order & { resumed: boolean }> {
   const now = req.now ?? new Date();
   if (!Number.isSafeInteger(req.quantity) || req.quantity < 1 || req.quantity > 100) {
     throw new SettleError('validation_failed', 'quantity must be an integer between 1 and 100.');
   }
   return db.transaction().execute(async (trx) => {
+    // The slot is locked before the order row that references it is written (see lockSlot): concurrent checkouts
+    // for one slot queue here instead of deadlocking.
+    if ((await lockSlot(trx, req.slotId)) === undefined)
+      throw new SettleError('not_found', `Slot ${req.slotId} does not exist.`);
+    if (req.checkoutKey) {
+      const existing = await trx
+        .selectFrom('orders')
+        .selectAll()
+        .where('checkout_key', '=', req.checkoutKey)
+        .executeTakeFirst();
+      if (existing !== undefined) return { ...existing, resumed: true };
+    }
     const row = await trx
       .selectFrom('slots')
       .innerJoin('listings', 'listings.id', 'slots.listing_id')
@@ -105,6 +122,7 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
         dispute_status: null,
         expires_at: expiresAt,
         paid_at: null,
+        checkout_key: req.checkoutKey ?? null,
         updated_at: now,
       })
       .returningAll()
@@ -114,7 +132,7 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
       .insertInto('order_events')
       .values({ order_id: id, from_status: null, to_status: 'pending', note: null, via: 'checkout' })
       .execute();
-    return order;
+    return { ...order, resumed: false };
   });
 }
 

@@ -1,7 +1,10 @@
 import type { AppContext } from '../app/context.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
 import { ingestEvent } from './inbox.js';
+import { sql } from 'kysely';
+import type { Order } from '../db/schema.js';
 import { transitionOrder } from './order-transitions.js';
+import { redriveOwedRefund } from './refunds.js';
 
 export interface ReconcileSummary {
   accountsScanned: number;
@@ -11,6 +14,10 @@ export interface ReconcileSummary {
   eventsFailed: number;
   ordersSwept: number;
   ordersChanged: number;
+  /** Owed or unsent refunds whose jobs were put back in the queue. */
+  refundsRedriven: number;
+  /** Dead jobs put back in the queue. */
+  jobsRedriven: number;
   errors: string[];
 }
 
@@ -37,6 +44,8 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     eventsFailed: 0,
     ordersSwept: 0,
     ordersChanged: 0,
+    refundsRedriven: 0,
+    jobsRedriven: 0,
     errors: [],
   };
   const sellers = await ctx.db
@@ -55,7 +64,7 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
         s.eventsSeen += 1;
         try {
           const r = await ingestEvent(ctx, ev, 'reconcile');
-          if (r === 'duplicate' || r === 'in_progress') s.eventsAlreadyHandled += 1;
+          if (r === 'duplicate') s.eventsAlreadyHandled += 1;
           else s.eventsApplied += 1;
         } catch (err) {
           s.eventsFailed += 1;
@@ -70,39 +79,111 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     say(`events ${accountId ?? 'platform'}: ${seen} seen`);
   }
 
-  const stale = await ctx.db
-    .selectFrom('orders')
-    .selectAll()
-    .where('status', 'in', ['pending', 'processing'])
-    .where('expires_at', '<', ctx.now())
-    .orderBy('expires_at')
-    .limit(500)
-    .execute();
-  for (const order of stale) {
-    s.ordersSwept += 1;
-    try {
-      if (order.provider_session_id === null) {
-        const r = await transitionOrder(ctx.db, order.id, 'expired', {
-          via: 'reconcile',
-          note: 'no checkout session',
-        });
-        if (r.changed) s.ordersChanged += 1;
-        continue;
-      }
-      const account = accountOf(order);
-      let state = await ctx.provider.retrieveCheckout(order.provider_session_id, account);
-      if (state.outcome === 'open') {
-        // Past our hold but still open at the provider: end it, then read again (the buyer may have just paid).
-        await ctx.provider.expireCheckout(order.provider_session_id, account);
-        state = await ctx.provider.retrieveCheckout(order.provider_session_id, account);
-      }
-      const effective = state;
-      const r = await applyCheckoutState(ctx, order.id, effective, 'reconcile');
-      if (r.status !== order.status) s.ordersChanged += 1;
-    } catch (err) {
-      s.errors.push(`order ${order.id}: ${err instanceof Error ? err.message : String(err)}`);
+  // Every order past its expiry that is still pending or processing, paged by (expires_at, id): orders that
+  // stay processing for days never crowd out the rest.
+  let cursor: { expiresAt: Date; id: string } | null = null;
+  for (;;) {
+    let q = ctx.db
+      .selectFrom('orders')
+      .selectAll()
+      .where('status', 'in', ['pending', 'processing'])
+      .where('expires_at', '<', ctx.now())
+      .orderBy('expires_at')
+      .orderBy('id')
+      .limit(SWEEP_PAGE);
+    if (cursor !== null) {
+      const c = cursor;
+      q = q.where((eb) =>
+        eb.or([
+          eb('expires_at', '>', c.expiresAt),
+          eb.and([eb('expires_at', '=', c.expiresAt), eb('id', '>', c.id)]),
+        ]),
+      );
     }
+    const page = await q.execute();
+    for (const order of page) {
+      s.ordersSwept += 1;
+      try {
+        if (await sweepOrder(ctx, order)) s.ordersChanged += 1;
+      } catch (err) {
+        s.errors.push(`order ${order.id}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    const last = page.at(-1);
+    if (last === undefined || page.length < SWEEP_PAGE) break;
+    cursor = { expiresAt: last.expires_at, id: last.id };
   }
+  const redriven = await redriveStoppedWork(ctx);
+  s.refundsRedriven = redriven.refunds;
+  s.jobsRedriven = redriven.jobs;
+  if (redriven.refunds + redriven.jobs > 0) ctx.queue.nudge();
   say(`orders past expiry: ${s.ordersSwept} swept, ${s.ordersChanged} changed`);
+  say(
+    `stopped work re-driven: ${s.refundsRedriven} owed or pending refund(s), ${s.jobsRedriven} dead job(s)`,
+  );
   return s;
+}
+
+const SWEEP_PAGE = 200;
+/** A dead job is re-driven once it has rested this long, so a job that keeps failing retries about hourly. */
+const DEAD_JOB_REST_MS = 3_600_000;
+
+/** Reads one stale order's checkout from the provider and applies it. Returns true when the order changed. */
+async function sweepOrder(ctx: AppContext, order: Order): Promise<boolean> {
+  if (order.provider_session_id === null) {
+    const r = await transitionOrder(ctx.db, order.id, 'expired', {
+      via: 'reconcile',
+      note: 'no checkout session',
+    });
+    return r.changed;
+  }
+  const account = accountOf(order);
+  let state = await ctx.provider.retrieveCheckout(order.provider_session_id, account);
+  if (state.outcome === 'open') {
+    // Past our hold but still open at the provider: end it, then read again (the buyer may have just paid).
+    await ctx.provider.expireCheckout(order.provider_session_id, account);
+    state = await ctx.provider.retrieveCheckout(order.provider_session_id, account);
+  }
+  const r = await applyCheckoutState(ctx, order.id, state, 'reconcile');
+  return r.status !== order.status;
+}
+
+/**
+ * Work that stopped without finishing: owed refunds of oversold orders whose job ended, refunds reserved but
+ * never accepted by the provider whose submit job ended, and dead jobs (after a rest). All of them are idempotent
+ * by their keys, so running them again can only finish what is missing.
+ */
+async function redriveStoppedWork(ctx: AppContext): Promise<{ refunds: number; jobs: number }> {
+  const now = ctx.now();
+  let refunds = 0;
+  const owed = await ctx.db
+    .selectFrom('orders')
+    .select('id')
+    .where('status', '=', 'paid_oversold')
+    .where(sql<boolean>`refunded_amount < coalesce(charged_amount, total)`)
+    .where('provider_payment_id', 'is not', null)
+    .execute();
+  for (const o of owed) if (await redriveOwedRefund(ctx.db, o.id, now)) refunds += 1;
+  const unsent = await ctx.db
+    .selectFrom('refunds')
+    .select('id')
+    .where('status', '=', 'pending')
+    .where('provider_refund_id', 'is', null)
+    .execute();
+  for (const r of unsent) {
+    const res = await ctx.db
+      .updateTable('jobs')
+      .set({ status: 'queued', attempts: 0, run_at: now, locked_until: null, finished_at: null })
+      .where('dedupe_key', '=', `refund.submit:${r.id}`)
+      .where('status', 'in', ['done', 'dead'])
+      .executeTakeFirst();
+    refunds += Number(res.numUpdatedRows);
+  }
+  const jobs = await ctx.db
+    .updateTable('jobs')
+    .set({ status: 'queued', attempts: 0, run_at: now, locked_until: null, finished_at: null })
+    .where('status', '=', 'dead')
+    .where('finished_at', '<', new Date(now.getTime() - DEAD_JOB_REST_MS))
+    .executeTakeFirst();
+  return { refunds, jobs: Number(jobs.numUpdatedRows) };
 }

@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import type { AppContext } from '../app/context.js';
-import type { Refund } from '../db/schema.js';
-import { enqueue, type QueueWorker } from '../queue/outbox.js';
+import type { Order, Refund } from '../db/schema.js';
+import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
+import { enqueue, type Executor, type QueueWorker } from '../queue/outbox.js';
 import { accountOf } from './checkout.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
@@ -20,48 +21,68 @@ export interface RefundRequest {
   orderId: string;
   /** Minor units; omitted = the whole remaining amount. */
   amount?: number;
-  reason: 'requested_by_operator' | 'oversold';
+  reason: 'requested_by_operator' | 'oversold' | 'review';
   /** One key per refund intent; a repeated request with the same key returns the same refund. */
   idempotencyKey: string;
 }
 
+/** What can be refunded at most: what the provider actually charged (falls back to the total for old rows). */
+export function chargedOf(order: Pick<Order, 'charged_amount' | 'total'>): number {
+  return order.charged_amount ?? order.total;
+}
+
 export async function requestRefund(ctx: AppContext, req: RefundRequest): Promise<Refund> {
   const reserved = await ctx.db.transaction().execute(async (trx) => {
+    // The order row is locked first: concurrent requests for one order (same key or not) are serialized here,
+    // so a repeated key finds the refund its twin created instead of failing on the unique index.
+    const order = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('id', '=', req.orderId)
+      .forNoKeyUpdate()
+      .executeTakeFirst();
+    if (order === undefined) throw new SettleError('not_found', `Order ${req.orderId} does not exist.`);
     const existing = await trx
       .selectFrom('refunds')
       .selectAll()
       .where('idempotency_key', '=', req.idempotencyKey)
       .executeTakeFirst();
-    if (existing !== undefined) return { refund: existing, fresh: false };
-    const order = await trx
-      .selectFrom('orders')
-      .selectAll()
-      .where('id', '=', req.orderId)
-      .forUpdate()
-      .executeTakeFirst();
-    if (order === undefined) throw new SettleError('not_found', `Order ${req.orderId} does not exist.`);
+    if (existing !== undefined) {
+      if (existing.order_id !== req.orderId)
+        throw new SettleError('idempotency_key_reused', 'This refund key belongs to another order.');
+      return { refund: existing, fresh: false };
+    }
     if (!(REFUNDABLE as readonly string[]).includes(order.status)) {
       throw new SettleError(
         'order_not_refundable',
         `Order is ${order.status}; only paid orders can be refunded.`,
       );
     }
-    if (order.provider_payment_id === null || order.total === 0) {
+    const charged = chargedOf(order);
+    if (order.provider_payment_id === null || charged === 0) {
       throw new SettleError(
         'order_not_refundable',
-        'Nothing was charged for this order (100 % discount), so there is nothing to refund.',
+        order.status === 'needs_review'
+          ? 'Nothing was charged for this order, so there is nothing to refund; close the review instead.'
+          : 'Nothing was charged for this order (100 % discount), so there is nothing to refund.',
       );
     }
-    const remaining = order.total - order.refunded_amount;
+    const remaining = charged - order.refunded_amount;
     const amount = req.amount ?? remaining;
     if (!Number.isSafeInteger(amount) || amount <= 0) {
+      if (req.amount === undefined)
+        throw new SettleError('refund_exceeds_payment', 'This order is already fully refunded.', {
+          details: { remaining: 0 },
+        });
       throw new SettleError('validation_failed', 'amount must be a positive integer number of minor units.');
     }
+    // Never above what was actually charged, even with concurrent requests (the row is locked, and the
+    // conditional UPDATE would refuse anyway).
     const res = await trx
       .updateTable('orders')
       .set((eb) => ({ refunded_amount: eb('refunded_amount', '+', amount), updated_at: ctx.now() }))
       .where('id', '=', req.orderId)
-      .where(sql<boolean>`refunded_amount + ${amount} <= total`)
+      .where(sql<boolean>`refunded_amount + ${amount} <= coalesce(charged_amount, total)`)
       .executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) {
       throw new SettleError(
@@ -88,12 +109,14 @@ export async function requestRefund(ctx: AppContext, req: RefundRequest): Promis
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    // Durable follow-up: if this process dies before the provider answers, the job finishes the refund.
+    // Durable follow-up: if this process dies before the provider answers, or the provider is down for hours,
+    // the job finishes the refund with the same idempotency key.
     await enqueue(trx, {
       kind: 'refund.submit',
       dedupeKey: `refund.submit:${refund.id}`,
       payload: { refundId: refund.id },
       runAt: new Date(ctx.now().getTime() + 60_000),
+      maxAttempts: OWED_REFUND_MAX_ATTEMPTS,
     });
     return { refund, fresh: true };
   });
@@ -175,7 +198,12 @@ export async function recordRefundStatus(
     else throw new Error('recordRefundStatus needs a refund id');
     const ownerRow = await owner.executeTakeFirst();
     if (ownerRow === undefined) throw new SettleError('not_found', 'refund not found');
-    await trx.selectFrom('orders').select('id').where('id', '=', ownerRow.order_id).forUpdate().execute();
+    await trx
+      .selectFrom('orders')
+      .select('id')
+      .where('id', '=', ownerRow.order_id)
+      .forNoKeyUpdate()
+      .execute();
     let q = trx.selectFrom('refunds').selectAll().forUpdate();
     if (update.refundId) q = q.where('id', '=', update.refundId);
     else if (update.providerRefundId) q = q.where('provider_refund_id', '=', update.providerRefundId);
@@ -202,6 +230,8 @@ export async function recordRefundStatus(
         .set((eb) => ({ refunded_amount: eb('refunded_amount', '-', refund.amount), updated_at: ctx.now() }))
         .where('id', '=', refund.order_id)
         .execute();
+      // A refused attempt of an owed refund does not end what is owed: the owed-refund job runs again.
+      if (refund.reason === 'oversold') await redriveOwedRefund(trx, refund.order_id, ctx.now());
     }
     if (refund.status === 'pending' && status === 'succeeded') {
       const sum = await trx
@@ -214,9 +244,8 @@ export async function recordRefundStatus(
         .selectFrom('orders')
         .selectAll()
         .where('id', '=', refund.order_id)
-        .forUpdate()
         .executeTakeFirstOrThrow();
-      if (Number(sum.s) >= order.total && order.status !== 'refunded') {
+      if (Number(sum.s) >= chargedOf(order) && order.status !== 'refunded') {
         await trx
           .updateTable('orders')
           .set({ status: 'refunded', updated_at: ctx.now() })
@@ -251,35 +280,93 @@ export async function recordRefundStatus(
   });
 }
 
-/** Registers the refund jobs: oversold auto-refund and the durable refund submitter. */
+/**
+ * The automatic refund owed to a buyer who paid for a place that was already gone (paid_oversold). Owed until the
+ * order is refunded: a provider refusal marks that attempt failed (its reservation released) and the job retries
+ * with a fresh attempt after the queue's backoff; an outage leaves the attempt pending and the same key is
+ * retried. It ends when the order is refunded or an operator refunded it by hand (the attention list in the
+ * operator console shows such orders while attempts fail).
+ */
+async function settleOwedRefund(ctx: AppContext, orderId: string): Promise<void> {
+  const order = await ctx.db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', orderId)
+    .executeTakeFirstOrThrow();
+  if (order.status !== 'paid_oversold') return; // refunded (or never oversold): nothing owed
+  if (chargedOf(order) === 0 || order.provider_payment_id === null) return; // nothing was charged
+  const attempts = await ctx.db
+    .selectFrom('refunds')
+    .selectAll()
+    .where('order_id', '=', orderId)
+    .orderBy('created_at')
+    .execute();
+  // Attempts in flight (reserved, not yet accepted by the provider) are re-sent with their own keys first.
+  for (const r of attempts) {
+    if (r.status === 'pending' && r.provider_refund_id === null) await submitRefund(ctx, r.id);
+  }
+  const fresh = await ctx.db
+    .selectFrom('orders')
+    .selectAll()
+    .where('id', '=', orderId)
+    .executeTakeFirstOrThrow();
+  const owed = chargedOf(fresh) - fresh.refunded_amount;
+  if (owed > 0) {
+    const n = attempts.filter((r) => r.reason === 'oversold').length;
+    const refund = await requestRefund(ctx, {
+      orderId,
+      reason: 'oversold',
+      idempotencyKey: n === 0 ? `oversold:${orderId}` : `oversold:${orderId}:${n}`,
+    });
+    if (refund.status === 'failed')
+      throw new Error(`provider refused the owed refund (${refund.failure_reason ?? 'no reason'}); retrying`);
+    if (refund.status === 'pending' && refund.provider_refund_id === null)
+      throw new Error('refund not yet accepted by the provider; retrying');
+  }
+  const stuck = await ctx.db
+    .selectFrom('refunds')
+    .select('id')
+    .where('order_id', '=', orderId)
+    .where('status', '=', 'pending')
+    .where('provider_refund_id', 'is', null)
+    .executeTakeFirst();
+  if (stuck !== undefined) throw new Error('refund not yet accepted by the provider; retrying');
+}
+
+/** Registers the refund jobs: the owed (oversold) refund and the durable refund submitter. */
 export function registerRefundJobs(worker: QueueWorker, ctx: AppContext): void {
-  worker.register(
-    'refund.oversold',
-    async ({ payload }) => {
-      const orderId = String(payload['orderId']);
-      const order = await ctx.db
-        .selectFrom('orders')
-        .select(['total', 'provider_payment_id'])
-        .where('id', '=', orderId)
-        .executeTakeFirstOrThrow();
-      if (order.total === 0 || order.provider_payment_id === null) return; // nothing was charged
-      const refund = await requestRefund(ctx, {
-        orderId,
-        reason: 'oversold',
-        idempotencyKey: `oversold:${orderId}`,
-      });
-      if (refund.status === 'pending' && refund.provider_refund_id === null)
-        throw new Error('refund not yet accepted by the provider; retrying');
-    },
-    { transactional: false },
-  );
+  worker.register('refund.oversold', ({ payload }) => settleOwedRefund(ctx, String(payload['orderId'])), {
+    transactional: false,
+  });
   worker.register(
     'refund.submit',
     async ({ payload }) => {
       const refund = await submitRefund(ctx, String(payload['refundId']));
       if (refund.status === 'pending' && refund.provider_refund_id === null)
         throw new Error('refund not yet accepted by the provider; retrying');
+      // A refused attempt of an owed refund: make sure the owed-refund job runs again.
+      if (refund.status === 'failed' && refund.reason === 'oversold')
+        await redriveOwedRefund(ctx.db, refund.order_id, ctx.now());
     },
     { transactional: false },
   );
+}
+
+/** Puts an order's owed-refund job back in the queue (after a refusal, or when reconciliation finds it stopped). */
+export async function redriveOwedRefund(db: Executor, orderId: string, now: Date): Promise<boolean> {
+  const key = `refund.oversold:${orderId}`;
+  const inserted = await enqueue(db, {
+    kind: 'refund.oversold',
+    dedupeKey: key,
+    payload: { orderId },
+    maxAttempts: OWED_REFUND_MAX_ATTEMPTS,
+  });
+  if (inserted) return true;
+  const res = await db
+    .updateTable('jobs')
+    .set({ status: 'queued', attempts: 0, run_at: now, locked_until: null, finished_at: null })
+    .where('dedupe_key', '=', key)
+    .where('status', 'in', ['done', 'dead'])
+    .executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
 }

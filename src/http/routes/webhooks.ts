@@ -44,6 +44,14 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: AppContext)
       );
       return reply.status(200).send({ received: true, outcome });
     } catch (err) {
+      if (isSettleError(err) && err.code === 'webhook_in_progress') {
+        // Another delivery of this event holds it: not acknowledged, so the provider delivers it again later.
+        req.log.info({ endpoint, eventId: verified.eventId }, 'webhook already being processed');
+        return reply
+          .status(503)
+          .header('retry-after', '5')
+          .send({ error: { code: err.code, message: err.message } });
+      }
       req.log.error(
         {
           endpoint,
