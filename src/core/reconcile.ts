@@ -79,8 +79,31 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     say(`events ${accountId ?? 'platform'}: ${seen} seen`);
   }
 
-  // Every order past its expiry that is still pending or processing, paged by (expires_at, id): orders that
-  // stay processing for days never crowd out the rest.
+  const swept = await sweepStaleOrders(ctx);
+  s.ordersSwept = swept.swept;
+  s.ordersChanged = swept.changed;
+  s.errors.push(...swept.errors);
+  const redriven = await redriveStoppedWork(ctx);
+  s.refundsRedriven = redriven.refunds;
+  s.jobsRedriven = redriven.jobs;
+  if (redriven.refunds + redriven.jobs > 0) ctx.queue.nudge();
+  say(`orders past expiry: ${s.ordersSwept} swept, ${s.ordersChanged} changed`);
+  say(
+    `stopped work re-driven: ${s.refundsRedriven} owed or pending refund(s), ${s.jobsRedriven} dead job(s)`,
+  );
+  return s;
+}
+
+const SWEEP_PAGE = 200;
+
+/**
+ * Every order past its expiry that is still pending or processing, paged by (expires_at, id), so orders that
+ * stay processing for days never crowd out the rest: each is read from the provider and applied.
+ */
+export async function sweepStaleOrders(
+  ctx: AppContext,
+): Promise<{ swept: number; changed: number; errors: string[] }> {
+  const out = { swept: 0, changed: 0, errors: [] as string[] };
   let cursor: { expiresAt: Date; id: string } | null = null;
   for (;;) {
     let q = ctx.db
@@ -102,29 +125,18 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     }
     const page = await q.execute();
     for (const order of page) {
-      s.ordersSwept += 1;
+      out.swept += 1;
       try {
-        if (await sweepOrder(ctx, order)) s.ordersChanged += 1;
+        if (await sweepOrder(ctx, order)) out.changed += 1;
       } catch (err) {
-        s.errors.push(`order ${order.id}: ${err instanceof Error ? err.message : String(err)}`);
+        out.errors.push(`order ${order.id}: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
     const last = page.at(-1);
-    if (last === undefined || page.length < SWEEP_PAGE) break;
+    if (last === undefined || page.length < SWEEP_PAGE) return out;
     cursor = { expiresAt: last.expires_at, id: last.id };
   }
-  const redriven = await redriveStoppedWork(ctx);
-  s.refundsRedriven = redriven.refunds;
-  s.jobsRedriven = redriven.jobs;
-  if (redriven.refunds + redriven.jobs > 0) ctx.queue.nudge();
-  say(`orders past expiry: ${s.ordersSwept} swept, ${s.ordersChanged} changed`);
-  say(
-    `stopped work re-driven: ${s.refundsRedriven} owed or pending refund(s), ${s.jobsRedriven} dead job(s)`,
-  );
-  return s;
 }
-
-const SWEEP_PAGE = 200;
 /** A dead job is re-driven once it has rested this long, so a job that keeps failing retries about hourly. */
 const DEAD_JOB_REST_MS = 3_600_000;
 

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestRefund } from '../../src/core/refunds.js';
-import { reconcile } from '../../src/core/reconcile.js';
+import { reconcile, sweepStaleOrders } from '../../src/core/reconcile.js';
 import { confirmPayment } from '../../src/core/confirm-payment.js';
 import { BACKENDS } from '../helpers/db.js';
 import { checkout, order, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
@@ -327,6 +328,126 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     expect(await transitions('paid')).toBe(1);
   });
 
+  it('the last place raced: a paying buyer whose hold lapsed and one with a live hold confirm at once; one wins', async () => {
+    h = await startHarness(backend);
+    const m = await setupMarket(h, { chargeType: 'destination', capacity: 1, unitAmount: 3000 });
+    h.settle.emulator!.faults.set({ webhookDrop: { probability: 1 } });
+    const a = await checkout(h, m.slotId);
+    await h.settle.ctx.db
+      .updateTable('holds')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .where('order_id', '=', a.orderId)
+      .execute();
+    const b = await checkout(h, m.slotId);
+    await h.settle.emulator!.paySession(a.sessionId, { card_number: '4242424242424242' });
+    await h.settle.emulator!.paySession(b.sessionId, { card_number: '4242424242424242' });
+    h.settle.emulator!.faults.reset();
+    // Both buyers' return pages verify at the same moment, ten times each.
+    await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        h.api('POST', '/api/checkout/verify', { orderId: i % 2 === 0 ? a.orderId : b.orderId }),
+      ),
+    );
+    await h.settleDown();
+    const statuses = [(await order(h, a.orderId)).status, (await order(h, b.orderId)).status].sort();
+    expect(statuses).toEqual(['paid', 'refunded']);
+    expect(await transitions('paid')).toBe(1);
+    expect(await transitions('paid_oversold')).toBe(1);
+    expect((await h.api('GET', `/api/slots/${m.slotId}`)).body).toMatchObject({ sold: 1 });
+    expect((await emulatorRefunds()).map((r) => r.amount)).toEqual([3000]);
+  });
+
+  it.skipIf(backend === 'embedded')(
+    'defect 8: the sweep pages past 500 processing orders; an unseen failed debit becomes failed',
+    async () => {
+      h = await startHarness(backend);
+      const m = await setupMarket(h, { chargeType: 'destination', capacity: 10, unitAmount: 1000 });
+      const emu = h.settle.emulator!;
+      emu.faults.set({ webhookDrop: { probability: 1 } });
+      const listing = await h.settle.ctx.db
+        .selectFrom('listings')
+        .selectAll()
+        .where('id', '=', m.listingId)
+        .executeTakeFirstOrThrow();
+      // 501 bank debits still processing, their checkouts long expired (cheaply: sessions made with the SDK).
+      const longAgo = new Date(Date.now() - 2 * 3_600_000);
+      for (let i = 0; i < 501; i++) {
+        const orderId = `ord_sweep${String(i).padStart(4, '0')}`;
+        const session = await h.stripe.checkout.sessions.create({
+          mode: 'payment',
+          line_items: [
+            { price_data: { currency: 'usd', unit_amount: 1000, product_data: { name: 'x' } }, quantity: 1 },
+          ],
+          metadata: { orderId },
+          client_reference_id: orderId,
+          success_url: 'http://127.0.0.1/ok',
+          cancel_url: 'http://127.0.0.1/cancel',
+          payment_intent_data: { on_behalf_of: m.accountId, transfer_data: { destination: m.accountId } },
+        });
+        await emu.paySession(session.id, { payment_method: 'delayed' });
+        await h.settle.ctx.db
+          .insertInto('orders')
+          .values({
+            id: orderId,
+            seller_id: m.sellerId,
+            listing_id: m.listingId,
+            slot_id: m.slotId,
+            quantity: 1,
+            currency: 'usd',
+            unit_amount: listing.unit_amount,
+            subtotal: 1000,
+            discount: 0,
+            total: 1000,
+            platform_fee: 100,
+            promotion_code: null,
+            status: 'processing',
+            review_reason: null,
+            buyer_email: null,
+            provider: 'stripe',
+            charge_type: 'destination',
+            provider_account_id: m.accountId,
+            provider_session_id: session.id,
+            provider_payment_id: null,
+            confirmed_via: null,
+            dispute_status: null,
+            expires_at: new Date(longAgo.getTime() + i),
+            paid_at: null,
+            updated_at: longAgo,
+          })
+          .execute();
+      }
+      // A card payment whose webhook was lost, and a debit that failed unseen: both past expiry, after the 501.
+      const paid = await checkout(h, m.slotId);
+      await emu.paySession(paid.sessionId, { card_number: '4242424242424242' });
+      const failedDebit = await checkout(h, m.slotId);
+      await emu.paySession(failedDebit.sessionId, { payment_method: 'delayed' });
+      await emu.completeDelayedPayment(failedDebit.sessionId, 'failed');
+      await h.settle.ctx.db
+        .updateTable('orders')
+        .set({ status: 'processing' })
+        .where('id', '=', failedDebit.orderId)
+        .execute();
+      await h.settle.ctx.db
+        .updateTable('orders')
+        .set({ expires_at: new Date(Date.now() - 60_000) })
+        .where('id', 'in', [paid.orderId, failedDebit.orderId])
+        .execute();
+      // The sweep alone: reconcile() also lists events, which would find the lost webhooks another way.
+      const summary = await sweepStaleOrders(h.settle.ctx);
+      expect(summary.errors).toEqual([]);
+      expect(summary.swept).toBe(503);
+      expect((await order(h, paid.orderId)).status).toBe('paid');
+      expect((await order(h, failedDebit.orderId)).status).toBe('failed');
+      const still = await h.settle.ctx.db
+        .selectFrom('orders')
+        .select('id')
+        .where('status', '=', 'processing')
+        .execute();
+      expect(still).toHaveLength(501);
+    },
+    120_000,
+  );
+
   it('confirmation sources raced: one webhook and twenty verifies at once make one paid transition', async () => {
     h = await startHarness(backend);
     const m = await setupMarket(h, { chargeType: 'direct', capacity: 3 });
@@ -360,15 +481,8 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     });
     expect(first.status).toBe(201);
     // As if the first request were still in flight after three minutes (its answer never stored).
-    await h.settle.ctx.db
-      .updateTable('idempotency_keys')
-      .set({
-        status: 'in_flight',
-        response_status: null,
-        response_body: null,
-        created_at: new Date(Date.now() - 180_000),
-      })
-      .execute();
+    await sql`update idempotency_keys set status = 'in_flight', response_status = null, response_body = null,
+      created_at = now() - interval '3 minutes'`.execute(h.settle.ctx.db);
     const second = await h.api<{ orderId: string; checkoutUrl: string }>('POST', '/api/checkout', body, {
       'idempotency-key': key,
     });
