@@ -195,12 +195,16 @@ export async function order(h: Harness, orderId: string) {
   ).body;
 }
 
+/**
+ * How many times the order was fulfilled, counted as transitions to `paid` in its history: nothing caps that
+ * count (unlike the booking notification, whose dedupe key is unique), so a double confirmation shows as 2.
+ */
 export async function fulfilments(h: Harness, orderId: string): Promise<number> {
   const rows = await h.settle.ctx.db
-    .selectFrom('notifications')
+    .selectFrom('order_events')
     .select('id')
     .where('order_id', '=', orderId)
-    .where('kind', '=', 'booking_confirmed')
+    .where('to_status', '=', 'paid')
     .execute();
   return rows.length;
 }
