@@ -143,6 +143,7 @@ export function adminHtml(v: AssetVersions): string {
   </div>
   <nav class="tabs" role="tablist">
     <button type="button" role="tab" data-tab="orders">Orders</button>
+    <button type="button" role="tab" data-tab="attention">Needs action</button>
     <button type="button" role="tab" data-tab="disputes">Disputes</button>
     <button type="button" role="tab" data-tab="webhooks">Webhook inbox</button>
     <button type="button" role="tab" data-tab="mailbox">Mailbox</button>

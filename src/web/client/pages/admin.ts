@@ -5,7 +5,7 @@ import { byId, formatDate, h, notice, replace, statusPill, type Child } from '..
 import { formatMinor, minorToDecimal, parseDecimalToMinor } from '../money.js';
 
 type Row = Record<string, unknown>;
-type Tab = 'orders' | 'disputes' | 'webhooks' | 'mailbox';
+type Tab = 'orders' | 'attention' | 'disputes' | 'webhooks' | 'mailbox';
 
 const REFRESH_MS = 5000;
 
@@ -108,6 +108,8 @@ class Console {
     switch (tab) {
       case 'orders':
         return this.ordersTable();
+      case 'attention':
+        return this.attention();
       case 'disputes':
         return this.disputesTable();
       case 'webhooks':
@@ -316,6 +318,131 @@ class Console {
         h('p', {}, yes, ' ', no),
         msg,
       );
+    };
+    ask();
+    return box;
+  }
+
+  /** What needs a person (GET /api/admin/attention): reviews to decide, owed refunds, refusals, dead work. */
+  private async attention(): Promise<HTMLElement> {
+    const a = await this.get<Row>('/api/admin/attention');
+    const reviews = rows(field(a, 'reviews')).map((o) => {
+      const id = str(o, 'orderId');
+      const open = h('button', { type: 'button', className: 'link' }, id);
+      open.addEventListener('click', () => void this.openOrder(id));
+      return h(
+        'tr',
+        { 'data-review-order': id },
+        td(open),
+        td(str(o, 'reason')),
+        h('td', { className: 'num' }, amount(o, 'total')),
+        h('td', { className: 'num' }, field(o, 'charged') === null ? '—' : amount(o, 'charged')),
+        td(this.reviewActions(id, num(o, 'charged'))),
+      );
+    });
+    const owed = rows(field(a, 'owedRefunds')).map((o) =>
+      h(
+        'tr',
+        { 'data-owed-order': str(o, 'orderId') },
+        td(h('code', {}, str(o, 'orderId'))),
+        h('td', { className: 'num' }, amount(o, 'owed')),
+        h('td', { className: 'num' }, str(o, 'failedAttempts')),
+        td(h('small', {}, str(o, 'lastError'))),
+      ),
+    );
+    const refused = rows(field(a, 'refusedRefunds')).map((r) =>
+      h(
+        'tr',
+        {},
+        td(h('code', {}, str(r, 'orderId'))),
+        h('td', { className: 'num' }, amount(r, 'amount')),
+        td(str(r, 'reason')),
+        td(h('small', {}, str(r, 'failureReason'))),
+      ),
+    );
+    const dead = rows(field(a, 'deadJobs')).map((j) =>
+      h(
+        'tr',
+        {},
+        td(h('code', {}, str(j, 'kind'))),
+        td(str(j, 'attempts')),
+        td(h('small', {}, str(j, 'lastError'))),
+      ),
+    );
+    const failed = rows(field(a, 'failedWebhookEvents')).map((e) =>
+      h(
+        'tr',
+        {},
+        td(h('code', {}, str(e, 'type'))),
+        td(h('code', {}, str(e, 'eventId'))),
+        td(h('small', {}, str(e, 'lastError'))),
+      ),
+    );
+    return h(
+      'div',
+      { 'data-testid': 'attention' },
+      h('h3', {}, 'Orders in review'),
+      table(
+        ['Order', 'Reason', 'Price', 'Charged', 'Decision'],
+        reviews,
+        'No order is waiting for a review.',
+      ),
+      h('h3', {}, 'Owed refunds (retried automatically until the buyer is refunded)'),
+      table(['Order', 'Owed', 'Refused attempts', 'Last error'], owed, 'No owed refund is outstanding.'),
+      h('h3', {}, 'Refunds the provider refused'),
+      table(['Order', 'Amount', 'Reason', 'Provider said'], refused, 'None.'),
+      h('h3', {}, 'Dead jobs (re-driven by reconciliation)'),
+      table(['Kind', 'Attempts', 'Last error'], dead, 'None.'),
+      h('h3', {}, 'Webhook events whose processing failed'),
+      table(['Type', 'Event', 'Last error'], failed, 'None.'),
+    );
+  }
+
+  /** Accept / refund / close for one review, each behind a confirm step. */
+  private reviewActions(orderId: string, charged: number): HTMLElement {
+    const box = h('div', { className: 'inline' });
+    const choices: { decision: 'accept' | 'refund' | 'close'; label: string }[] =
+      charged > 0
+        ? [
+            { decision: 'accept', label: 'Accept payment' },
+            { decision: 'refund', label: 'Refund' },
+          ]
+        : [
+            { decision: 'accept', label: 'Accept' },
+            { decision: 'close', label: 'Close' },
+          ];
+    const ask = (): void => {
+      const buttons = choices.map(({ decision, label }) => {
+        const b = h('button', { type: 'button', 'data-decision': decision }, label);
+        b.addEventListener('click', () => confirmStep(decision, label));
+        return b;
+      });
+      replace(box, ...buttons);
+    };
+    const confirmStep = (decision: 'accept' | 'refund' | 'close', label: string): void => {
+      const yes = h(
+        'button',
+        { type: 'button', className: 'danger', 'data-testid': 'confirm-decision' },
+        `Confirm: ${label.toLowerCase()}`,
+      );
+      const no = h('button', { type: 'button' }, 'Back');
+      no.addEventListener('click', ask);
+      yes.addEventListener('click', () => {
+        yes.disabled = true;
+        this.post(`/api/admin/orders/${encodeURIComponent(orderId)}/review`, { decision })
+          .then((r) => {
+            replace(
+              this.flash,
+              notice('ok', `Order ${orderId}: ${decision} → ${str(r, 'status') || 'refund started'}.`),
+            );
+            void this.load(true);
+          })
+          .catch((err: unknown) => {
+            yes.disabled = false;
+            replace(this.flash, notice('error', errorText(err)));
+          });
+      });
+      replace(box, yes, ' ', no);
     };
     ask();
     return box;
