@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { requestRefund } from '../../src/core/refunds.js';
+import { ingestEvent } from '../../src/core/inbox.js';
 import { reconcile, sweepStaleOrders } from '../../src/core/reconcile.js';
 import { confirmPayment } from '../../src/core/confirm-payment.js';
 import { BACKENDS } from '../helpers/db.js';
@@ -469,6 +470,61 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
       'notify.seller_notice',
     ]);
     expect((await h.api('GET', `/api/slots/${m.slotId}`)).body).toMatchObject({ sold: 1 });
+  });
+
+  it('a duplicate delivery while the first is processing waits for its outcome; a lapsed lease is taken over', async () => {
+    h = await startHarness(backend);
+    const m = await setupMarket(h, { chargeType: 'destination', capacity: 3 });
+    const emu = h.settle.emulator!;
+    emu.faults.set({ webhookDrop: { probability: 1 } });
+    const c = await checkout(h, m.slotId);
+    await emu.paySession(c.sessionId, { card_number: '4242424242424242' });
+    emu.faults.reset();
+    const events = await h.stripe.events.list({ type: 'checkout.session.completed', limit: 10 });
+    const raw = events.data.find((e) => (e.data.object as { id?: string }).id === c.sessionId);
+    if (raw === undefined) throw new Error('no completed event');
+    const ev = await h.settle.ctx.provider.normalizeEvent('platform', raw);
+    // The first delivery is slow (the provider read takes 1.5 s); the duplicate arrives meanwhile.
+    emu.faults.set({ apiLatencyMs: 1500, apiLatencyPath: '/v1/checkout/sessions' });
+    const reads = () =>
+      emu.requests.filter(
+        (r) => r.method === 'GET' && r.path.startsWith(`/v1/checkout/sessions/${c.sessionId}`),
+      ).length;
+    const before = reads();
+    const first = ingestEvent(h.settle.ctx, ev, 'webhook');
+    await new Promise((r) => setTimeout(r, 200));
+    const second = await ingestEvent(h.settle.ctx, ev, 'webhook');
+    expect(await first).toBe('processed');
+    expect(second).toBe('duplicate');
+    expect(reads() - before).toBe(1);
+    emu.faults.reset();
+    expect((await order(h, c.orderId)).status).toBe('paid');
+
+    // A delivery whose process died mid-way: the row stays `received` with a lapsed lease; the next delivery runs it.
+    const d = await checkout(h, m.slotId);
+    emu.faults.set({ webhookDrop: { probability: 1 } });
+    await emu.paySession(d.sessionId, { card_number: '4242424242424242' });
+    emu.faults.reset();
+    const list = await h.stripe.events.list({ type: 'checkout.session.completed', limit: 10 });
+    const rawD = list.data.find((e) => (e.data.object as { id?: string }).id === d.sessionId);
+    if (rawD === undefined) throw new Error('no completed event');
+    const evD = await h.settle.ctx.provider.normalizeEvent('platform', rawD);
+    await h.settle.ctx.db
+      .insertInto('webhook_events')
+      .values({
+        provider: 'stripe',
+        endpoint: 'platform',
+        account: '',
+        event_id: evD.eventId,
+        type: evD.type,
+        livemode: false,
+        event_created: evD.createdAt,
+        payload: JSON.stringify(rawD),
+        claimed_until: new Date(Date.now() - 1000),
+      })
+      .execute();
+    expect(await ingestEvent(h.settle.ctx, evD, 'webhook')).toBe('processed');
+    expect((await order(h, d.orderId)).status).toBe('paid');
   });
 
   it('an idempotent checkout re-run after its claim went stale resumes the same order, never a second one', async () => {
