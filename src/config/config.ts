@@ -12,6 +12,58 @@ const bool = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+/** Bits an operator token must be able to carry (estimated from its length and character classes). */
+export const MIN_ADMIN_TOKEN_BITS = 80;
+
+/**
+ * A rough upper bound of a secret's entropy: length × log2(size of the character classes it uses), where a
+ * hex-only string counts 16 symbols. A random token reaches it; a typed one (`aaaa…`, `abcabc…`) is caught by
+ * `looksTyped()` instead.
+ */
+export function estimateSecretBits(secret: string): number {
+  if (secret.length === 0) return 0;
+  let pool: number;
+  if (/^[0-9a-f]+$/.test(secret) || /^[0-9A-F]+$/.test(secret)) pool = 16;
+  else {
+    pool = 0;
+    if (/[a-z]/.test(secret)) pool += 26;
+    if (/[A-Z]/.test(secret)) pool += 26;
+    if (/[0-9]/.test(secret)) pool += 10;
+    if (/[^A-Za-z0-9]/.test(secret)) pool += 32;
+  }
+  return secret.length * Math.log2(pool);
+}
+
+/**
+ * True for a string a person or a counter made rather than a random source: fewer than 6 distinct characters,
+ * a repeated pattern (`abcabcabc…`), or mostly repeats and ±1 steps (`aaaa…`, `abcdef…`, `0123…`).
+ */
+export function looksTyped(s: string): boolean {
+  if (new Set(s).size < 6) return true;
+  for (let p = 1; p <= s.length / 2; p++) {
+    let periodic = true;
+    for (let i = p; i < s.length && periodic; i++) periodic = s[i] === s[i - p];
+    if (periodic) return true;
+  }
+  let steps = 0;
+  for (let i = 1; i < s.length; i++) {
+    if (Math.abs(s.charCodeAt(i) - s.charCodeAt(i - 1)) <= 1) steps++;
+  }
+  return steps >= (3 * (s.length - 1)) / 4;
+}
+
+/** Why `token` is not acceptable as SETTLE_ADMIN_TOKEN, or null. Never echoes the token. */
+export function adminTokenProblem(token: string): string | null {
+  if (!/^[\x21-\x7e]+$/.test(token))
+    return 'must be printable ASCII without spaces (it is sent as an Authorization: Bearer header)';
+  if (looksTyped(token) || estimateSecretBits(token) < MIN_ADMIN_TOKEN_BITS)
+    return `is too easy to guess: use a random value of at least ${MIN_ADMIN_TOKEN_BITS} bits, e.g. \`openssl rand -base64 32\` (a repeated or sequential string is refused)`;
+  return null;
+}
+
+/** A webhook signing secret: `whsec_` followed by its content (the prefix alone is a truncated paste). */
+const WEBHOOK_SECRET_RE = /^whsec_[A-Za-z0-9_+/=-]*[A-Za-z0-9][A-Za-z0-9_+/=-]*$/;
+
 const schema = z
   .object({
     PORT: int(0, 65535).default(3000),
@@ -26,6 +78,7 @@ const schema = z
     DATABASE_POOL_MAX: int(1, 500).default(10),
     SETTLE_DATA_DIR: z.string().min(1).default('.settle'),
 
+    // Strength (adminTokenProblem) is checked with the other cross-variable rules in loadConfig.
     SETTLE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 
     STRIPE_SECRET_KEY: z
@@ -128,12 +181,32 @@ export function loadConfig(env: RawEnv = process.env): Config {
   const mode = key === null ? null : key.includes('_live_') ? 'live' : 'test';
   const webhookSecrets = splitSecrets(e.STRIPE_WEBHOOK_SECRET);
   const connectWebhookSecrets = splitSecrets(e.STRIPE_CONNECT_WEBHOOK_SECRET);
-  for (const s of [...webhookSecrets, ...connectWebhookSecrets]) {
-    if (!s.startsWith('whsec_'))
-      problems.push(
-        '  STRIPE_WEBHOOK_SECRET / STRIPE_CONNECT_WEBHOOK_SECRET: each secret must start with whsec_ (not an API key)',
-      );
+  for (const [name, secrets] of [
+    ['STRIPE_WEBHOOK_SECRET', webhookSecrets],
+    ['STRIPE_CONNECT_WEBHOOK_SECRET', connectWebhookSecrets],
+  ] as const) {
+    for (const s of secrets) {
+      if (!s.startsWith('whsec_'))
+        problems.push(
+          `  ${name}: each secret must start with whsec_ (an endpoint signing secret, not an API key)`,
+        );
+      else if (!WEBHOOK_SECRET_RE.test(s))
+        problems.push(
+          `  ${name}: a secret must have content after whsec_ (letters, digits, _ + / = -): copy the whole signing secret`,
+        );
+    }
   }
+  if (e.SETTLE_ADMIN_TOKEN !== undefined) {
+    const problem = adminTokenProblem(e.SETTLE_ADMIN_TOKEN);
+    if (problem !== null) problems.push(`  SETTLE_ADMIN_TOKEN: ${problem}`);
+  }
+  // Each registered endpoint has its own signing secret. The Stripe CLI (`stripe listen`) signs both forwards with
+  // one secret, which is fine in test mode; with a live key one secret on both means one endpoint is misconfigured
+  // (the same rule as the doctor's stripe.webhook.secrets check).
+  if (mode === 'live' && webhookSecrets.some((s) => connectWebhookSecrets.includes(s)))
+    problems.push(
+      '  STRIPE_WEBHOOK_SECRET / STRIPE_CONNECT_WEBHOOK_SECRET: the same secret is set for both endpoints; with a live key each endpoint has its own signing secret (Dashboard → Webhooks → endpoint → Signing secret)',
+    );
   if (key !== null) {
     if (webhookSecrets.length === 0)
       problems.push(

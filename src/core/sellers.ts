@@ -74,14 +74,25 @@ export async function refreshSeller(ctx: AppContext, sellerId: string): Promise<
     .executeTakeFirstOrThrow();
 }
 
+/**
+ * What a buyer (or the seller's own onboarding-return page) may see: name, charge type and onboarding state.
+ * Never the provider account id, e-mail or fee terms (`GET /api/sellers/:id` is public).
+ */
 export function publicSeller(s: Seller) {
   return {
     id: s.id,
     name: s.name,
     chargeType: s.charge_type,
-    accountId: s.provider_account_id,
     detailsSubmitted: s.details_submitted,
     chargesEnabled: s.charges_enabled,
     payoutsEnabled: s.payouts_enabled,
+  };
+}
+
+/** The operator's view (operator routes only): the public view plus the provider account id. */
+export function adminSeller(s: Seller) {
+  return {
+    ...publicSeller(s),
+    accountId: s.provider_account_id,
   };
 }

@@ -1,8 +1,13 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import rateLimit from '@fastify/rate-limit';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import { isSettleError, SettleError } from '../core/errors.js';
-import { REDACT_PATHS } from '../log/logger.js';
+import { createLogger, redactEmails, serializeError, type Logger } from '../log/logger.js';
 
 /**
  * Security headers on every response. The CSP allows only our own scripts and styles; forms may post to
@@ -18,6 +23,31 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'permissions-policy': 'camera=(), microphone=(), geolocation=(), payment=()',
 };
 
+/**
+ * Schema fragments for the free-text strings routes accept. PostgreSQL refuses a NUL (0x00) in text, so it must
+ * be a 400 from the schema, never a database error; other control characters have no business in a name, title,
+ * e-mail or code either (a description may keep tab, line feed and carriage return).
+ */
+const SINGLE_LINE = '^[^\\u0000-\\u001F\\u007F]*$';
+const MULTI_LINE = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$';
+
+export function textSchema(minLength: number, maxLength: number, opts: { multiline?: boolean } = {}) {
+  return {
+    type: 'string',
+    minLength,
+    maxLength,
+    pattern: opts.multiline === true ? MULTI_LINE : SINGLE_LINE,
+  } as const;
+}
+
+export const EMAIL_SCHEMA = {
+  type: 'string',
+  maxLength: 254,
+  pattern: '^[^@\\s\\u0000-\\u001F\\u007F]+@[^@\\s\\u0000-\\u001F\\u007F]+$',
+} as const;
+
+export const CURRENCY_SCHEMA = { type: 'string', pattern: '^[A-Za-z]{3}$' } as const;
+
 export interface HttpOptions {
   logLevel: string;
   /** Adds HSTS when the public URL is https. */
@@ -27,12 +57,56 @@ export interface HttpOptions {
   /** Trust X-Forwarded-For from a reverse proxy (SETTLE_TRUST_PROXY). */
   trustProxy?: boolean;
   bodyLimit?: number;
+  /**
+   * The application logger; request lines are written through a child of it (its level, destination and
+   * redaction). Without one, a logger is created at `logLevel` with the same options (src/log/logger.ts).
+   */
+  logger?: Logger;
+}
+
+/** Query parameter names are kept when they look like names; anything else is shown as `[param]`. */
+const PARAM_NAME = /^[A-Za-z0-9_.[\]-]{1,40}$/;
+
+/**
+ * The URL as it may be logged: order ids (bearer capabilities) in the path are replaced, every query value is
+ * dropped (a `?token=` credential, `?order=ord_…`, a session id) and only parameter names are kept.
+ */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  const path = redactEmails(
+    (q === -1 ? url : url.slice(0, q)).replace(/ord_[A-Za-z0-9]*/g, 'ord_[redacted]'),
+  );
+  if (q === -1) return path;
+  const names = url
+    .slice(q + 1)
+    .split('&')
+    .filter((p) => p.length > 0)
+    .map((p) => {
+      const name = p.split('=')[0] ?? '';
+      return `${PARAM_NAME.test(name) ? name : '[param]'}=[redacted]`;
+    });
+  return names.length > 0 ? `${path}?${names.join('&')}` : path;
+}
+
+/** The `req` serializer of the request log: method, redacted URL, host and client address. */
+export function serializeRequest(req: FastifyRequest): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: redactUrl(req.url),
+    host: req.host,
+    remoteAddress: req.ip,
+  };
 }
 
 /** Creates the Fastify instance with error mapping, security headers and redacted request logging. */
 export function createHttp(opts: HttpOptions): FastifyInstance {
+  // Same redaction and error scrubbing as the application log; URLs lose credentials and order ids.
+  const loggerInstance: FastifyBaseLogger = (opts.logger ?? createLogger(opts.logLevel)).child(
+    {},
+    { serializers: { req: serializeRequest, err: serializeError } },
+  );
   const app = Fastify({
-    logger: { level: opts.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    loggerInstance,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     genReqId: () => `req_${randomUUID()}`,
     trustProxy: opts.trustProxy ?? false,
@@ -108,13 +182,18 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
   return app;
 }
 
+/** The credential of `Authorization: Bearer <token>`, or null. */
+export function bearerToken(req: FastifyRequest): string | null {
+  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+  return m?.[1] ?? null;
+}
+
 /** Bearer-token guard for operator routes (register as an onRequest hook, before body parsing); constant-time comparison. */
 export function requireAdmin(token: string | null) {
   const expected = token === null ? null : Buffer.from(token);
   return async (req: FastifyRequest): Promise<void> => {
-    const header = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(header);
-    const given = m?.[1] !== undefined ? Buffer.from(m[1]) : null;
+    const presented = bearerToken(req);
+    const given = presented !== null ? Buffer.from(presented) : null;
     if (
       expected === null ||
       given === null ||

@@ -6,10 +6,10 @@ import { offerPromotionCode } from '../../core/promotions.js';
 import { TRANSITIONS } from '../../core/order-status.js';
 import { getOrder } from '../../core/orders.js';
 import { requestRefund } from '../../core/refunds.js';
-import { onboardingLink, onboardSeller, publicSeller } from '../../core/sellers.js';
+import { adminSeller, onboardingLink, onboardSeller } from '../../core/sellers.js';
 import type { InboxStatus, OrderStatus } from '../../db/schema.js';
-import { requireAdmin } from '../app.js';
-import { withIdempotency } from '../idempotency.js';
+import { bearerToken, CURRENCY_SCHEMA, EMAIL_SCHEMA, requireAdmin, textSchema } from '../app.js';
+import { clientScope, idempotencyDigest, withIdempotency } from '../idempotency.js';
 
 const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a-z0-9]+$' } as const;
 const idParams = { type: 'object', properties: { id: ID } } as const;
@@ -36,8 +36,8 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
           additionalProperties: false,
           required: ['name', 'email', 'chargeType'],
           properties: {
-            name: { type: 'string', minLength: 1, maxLength: 200 },
-            email: { type: 'string', maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' },
+            name: textSchema(1, 200),
+            email: EMAIL_SCHEMA,
             chargeType: { type: 'string', enum: ['direct', 'destination'] },
             feeBps: { type: 'integer', minimum: 0, maximum: 10000 },
             feeFixed: { type: 'integer', minimum: 0, maximum: 1000000000 },
@@ -45,12 +45,12 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
         },
       },
     },
-    async (req, reply) => reply.status(201).send(publicSeller(await onboardSeller(ctx, req.body))),
+    async (req, reply) => reply.status(201).send(adminSeller(await onboardSeller(ctx, req.body))),
   );
 
   app.get('/api/admin/sellers', async () => {
     const rows = await ctx.db.selectFrom('sellers').selectAll().orderBy('created_at').execute();
-    return { sellers: rows.map(publicSeller) };
+    return { sellers: rows.map(adminSeller) };
   });
 
   app.post<{ Params: { id: string } }>(
@@ -71,9 +71,9 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
           required: ['sellerId', 'title', 'currency', 'unitAmount'],
           properties: {
             sellerId: ID,
-            title: { type: 'string', minLength: 1, maxLength: 200 },
-            description: { type: 'string', maxLength: 2000 },
-            currency: { type: 'string', minLength: 3, maxLength: 3 },
+            title: textSchema(1, 200),
+            description: textSchema(0, 2000, { multiline: true }),
+            currency: CURRENCY_SCHEMA,
             unitAmount: { type: 'integer', minimum: 0, maximum: 100000000000 },
           },
         },
@@ -102,7 +102,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
           additionalProperties: false,
           required: ['startsAt', 'capacity'],
           properties: {
-            startsAt: { type: 'string', minLength: 10, maxLength: 40 },
+            startsAt: textSchema(10, 40),
             capacity: { type: 'integer', minimum: 0, maximum: 100000 },
           },
         },
@@ -220,23 +220,25 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
       const header = req.headers['idempotency-key'];
       const key = typeof header === 'string' ? header : undefined;
       const body = req.body ?? {};
+      // The stored answer is bound to the operator token that made it: another token never replays it.
+      const scope = clientScope(`POST /api/admin/orders/${req.params.id}/refunds`, bearerToken(req));
       const result = await withIdempotency(
         ctx.db,
-        `POST /api/admin/orders/${req.params.id}/refunds`,
-        key,
-        body,
+        { scope, key, body, policy: 'client-bound', now: ctx.now() },
         async () => {
           const refund = await requestRefund(ctx, {
             orderId: req.params.id,
             ...(body.amount !== undefined ? { amount: body.amount } : {}),
             reason: 'requested_by_operator',
-            // Without a client key every request is a new refund intent.
+            // The refund intent is bound the same way (scope + key), so another token's key finds no refund
+            // to return; without a client key every request is a new refund intent.
             idempotencyKey:
-              key !== undefined ? `op:${req.params.id}:${key}` : `op:${req.params.id}:${req.id}`,
+              key !== undefined
+                ? `op:${req.params.id}:${idempotencyDigest(scope, key)}`
+                : `op:${req.params.id}:${req.id}`,
           });
           return { status: 201, body: adminRefund(refund) };
         },
-        ctx.now(),
       );
       ctx.queue.nudge();
       return reply.status(result.status).send(result.body);
@@ -255,7 +257,7 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
             code: { type: 'string', pattern: '^[A-Za-z0-9_-]{2,40}$' },
             percentOff: { type: 'number', exclusiveMinimum: 0, maximum: 100, multipleOf: 0.01 },
             amountOff: { type: 'integer', minimum: 1, maximum: 100000000000 },
-            currency: { type: 'string', minLength: 3, maxLength: 3 },
+            currency: CURRENCY_SCHEMA,
           },
           oneOf: [{ required: ['percentOff'] }, { required: ['amountOff', 'currency'] }],
         },

@@ -5,7 +5,8 @@ import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checko
 import { getAvailability, heldBySlot } from '../../core/inventory.js';
 import { getOrder } from '../../core/orders.js';
 import { publicSeller, refreshSeller } from '../../core/sellers.js';
-import { withIdempotency } from '../idempotency.js';
+import { EMAIL_SCHEMA, textSchema } from '../app.js';
+import { idempotencyDigest, withIdempotency } from '../idempotency.js';
 
 const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a-z0-9]+$' } as const;
 
@@ -100,21 +101,26 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
           properties: {
             slotId: ID,
             quantity: { type: 'integer', minimum: 1, maximum: 100 },
-            promotionCode: { type: 'string', minLength: 1, maxLength: 40 },
-            email: { type: 'string', maxLength: 254, pattern: '^[^@\\s]+@[^@\\s]+$' },
+            promotionCode: textSchema(1, 40),
+            email: EMAIL_SCHEMA,
           },
         },
       },
     },
     async (req, reply) => {
-      const key = req.headers['idempotency-key'];
+      const header = req.headers['idempotency-key'];
+      const key = typeof header === 'string' ? header : undefined;
+      // Buyers are anonymous: the scope is the route, and only unguessable keys are accepted.
+      const scope = 'POST /api/checkout';
       const result = await withIdempotency(
         ctx.db,
-        'POST /api/checkout',
-        typeof key === 'string' ? key : undefined,
-        req.body,
+        { scope, key, body: req.body, policy: 'unguessable', now: ctx.now() },
         async () => {
-          const started = await startCheckout(ctx, req.body);
+          const started = await startCheckout(ctx, {
+            ...req.body,
+            // A re-run of the same request (same scope and key) resumes the order it already created.
+            checkoutKey: key !== undefined ? idempotencyDigest(scope, key) : null,
+          });
           return {
             status: 201,
             body: {
@@ -125,7 +131,6 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
             },
           };
         },
-        ctx.now(),
       );
       if (result.replayed) reply.header('idempotent-replayed', 'true');
       return reply.status(result.status).send(result.body);

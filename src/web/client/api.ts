@@ -1,6 +1,12 @@
-import { CheckoutError, postJson } from './checkout.js';
+import { CheckoutError, newIdempotencyKey, postJson } from './checkout.js';
 
 /** JSON helpers for the demo pages (the embeddable client is checkout.ts). */
+
+/**
+ * A random UUID v4 for an `Idempotency-Key` header (works on plain http too, where `crypto.randomUUID()` is
+ * missing). Public routes accept only such unguessable keys.
+ */
+export { newIdempotencyKey };
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

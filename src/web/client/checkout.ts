@@ -143,9 +143,28 @@ export interface StartCheckoutOptions {
   retries?: number;
   /** Delay between those attempts (ms), default 400. */
   retryDelayMs?: number;
-  /** Key generator, default `crypto.randomUUID()`. */
+  /**
+   * Key generator, default `newIdempotencyKey()` (a random UUID v4). Settle accepts only unguessable keys on
+   * `POST /api/checkout` (a UUID v4, or at least 128 random bits as ≥ 32 hex or ≥ 22 base64url characters) and
+   * answers anything else with `400 idempotency_key_invalid`.
+   */
   newKey?: () => string;
   sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * A random UUID v4 for `Idempotency-Key`: `crypto.randomUUID()` where the page is a secure context, otherwise
+ * built from `crypto.getRandomValues()` (available on plain http too), never from `Math.random()`. The key is the
+ * only thing that keeps one buyer's checkout from another's, so it must be unguessable.
+ */
+export function newIdempotencyKey(): string {
+  const c = globalThis.crypto;
+  if (typeof c.randomUUID === 'function') return c.randomUUID();
+  const b = c.getRandomValues(new Uint8Array(16));
+  b[6] = ((b[6] ?? 0) & 0x0f) | 0x40; // version 4
+  b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // RFC 4122 variant
+  const hex = Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 interface IntentEntry {
@@ -199,7 +218,7 @@ export function startCheckout(
   let entry = intents.get(fp);
   if (entry?.inFlight) return entry.inFlight;
   if (!entry) {
-    entry = { key: (opts.newKey ?? (() => crypto.randomUUID()))(), inFlight: null };
+    entry = { key: (opts.newKey ?? newIdempotencyKey)(), inFlight: null };
     intents.set(fp, entry);
   }
   const current = entry;
