@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config, type RawEnv } from '../config/config.js';
 import { reconcile } from '../core/reconcile.js';
+import { runRetentionSweep } from '../core/retention.js';
 import { openDatabase, type DatabaseTarget, type OpenedDb } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import {
@@ -13,7 +14,6 @@ import {
   type StripeEmulatorOptions,
 } from '../emulators/stripe/index.js';
 import { createHttp } from '../http/app.js';
-import { purgeIdempotencyKeys } from '../http/idempotency.js';
 import { adminRoutes } from '../http/routes/admin.js';
 import { operatorActionRoutes } from '../http/routes/operator-actions.js';
 import { publicRoutes } from '../http/routes/public.js';
@@ -128,6 +128,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       https: publicUrl.startsWith('https://'),
       rateLimitPerMinute: config.rateLimitPerMinute,
       trustProxy: config.trustProxy,
+      logger,
     });
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
@@ -147,15 +148,21 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
 
     const background = opts.background ?? true;
     if (background) queue.start();
-    // Expired idempotency keys are swept hourly, whether or not the reconciler runs.
+    // The retention sweep (done jobs, old inbox events, released holds, notifications, expired idempotency keys;
+    // src/core/retention.ts) runs hourly, whether or not the reconciler runs. It logs its counts.
+    let sweeping = false;
     const purgeTimer = background
       ? setInterval(() => {
-          purgeIdempotencyKeys(ctx.db, ctx.now()).catch((err: unknown) =>
-            logger.warn(
-              { err: err instanceof Error ? err.message : String(err) },
-              'idempotency key purge failed',
-            ),
-          );
+          if (sweeping) return;
+          sweeping = true;
+          runRetentionSweep(ctx)
+            .catch((err: unknown) =>
+              logger.warn(
+                { err: err instanceof Error ? err.message : String(err) },
+                'retention sweep failed',
+              ),
+            )
+            .finally(() => (sweeping = false));
         }, 3_600_000)
       : null;
     purgeTimer?.unref();

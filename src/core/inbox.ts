@@ -5,6 +5,14 @@ import type { VerifiedEvent } from './provider.js';
 
 export type IngestOutcome = 'processed' | 'ignored' | 'duplicate';
 
+/**
+ * JSON for a jsonb column. PostgreSQL's jsonb refuses the \u0000 escape, so a verified event carrying a NUL in a
+ * string (a buyer's name, say) would fail to be recorded and be retried for days; the stored copy gets U+FFFD there.
+ */
+export function storableJson(value: unknown): string {
+  return JSON.stringify(value).replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1\\ufffd');
+}
+
 /** How long one request may process an inbox row before a duplicate delivery may take it over (crash). */
 const LEASE_MS = 60_000;
 /** How long a concurrent duplicate waits for the first delivery's outcome before answering 503 (the provider retries). */
@@ -37,7 +45,7 @@ export async function ingestEvent(
       type: ev.type,
       livemode: ev.livemode,
       event_created: ev.createdAt,
-      payload: JSON.stringify(ev.raw),
+      payload: storableJson(ev.raw),
       claimed_until: new Date(ctx.now().getTime() + LEASE_MS),
     })
     .onConflict((oc) => oc.columns(['provider', 'event_id']).doNothing())

@@ -147,11 +147,11 @@ export async function releaseHold(
  * holds are respected (a late payer does not take a place someone else is still paying for), and the final
  * conditional UPDATE guarantees sold ≤ capacity even if everything above were wrong.
  *
- * Who wins when (docs/scenarios.md): a checkout can only be paid while it is open, and it is open exactly as
- * long as its hold, so a confirmed payment was made within its hold even when the confirmation arrives later
- * (a late webhook, a bank debit that settles days after). Holds placed after this order's hold lapsed were
- * placed on a place this buyer had already paid for: they do not take precedence. Holds that existed while this
- * order's hold was active were counted against capacity together with it, so they do.
+ * Who wins when (docs/scenarios.md): first come, first served by hold. A checkout can only be paid while it is
+ * open, and it is open exactly as long as its hold, so a confirmed payment was made within its hold even when the
+ * confirmation arrives later (a late webhook, a bank debit that settles days after). Only active holds placed
+ * before this order's own hold take precedence over it; a checkout started later (perhaps on a place this order's
+ * lapsed hold had freed) never does, and is the one oversold and refunded if both pay.
  */
 export async function takeInventory(
   trx: Executor,
@@ -161,16 +161,10 @@ export async function takeInventory(
   if (slot === undefined) return false;
   const own = await trx
     .selectFrom('holds')
-    .select(['expires_at', 'released_at'])
+    .select('created_at')
     .where('order_id', '=', input.orderId)
     .executeTakeFirst();
-  const lapsedAt =
-    own === undefined
-      ? undefined
-      : own.released_at !== null && own.released_at < own.expires_at
-        ? own.released_at
-        : own.expires_at;
-  const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId, lapsedAt);
+  const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId, own?.created_at);
   if (slot.sold + input.quantity + heldByOthers > slot.capacity) return false;
   const res = await trx
     .updateTable('slots')

@@ -95,25 +95,60 @@ describe.each(BACKENDS)('confirmPayment on %s PostgreSQL', (backend) => {
     expect(await inventoryDrift(t.db, slot.id)).toBe(0);
   });
 
-  it('an active hold of another buyer is respected: a late payer is oversold, the holder still gets the place', async () => {
+  it('holds are first come, first served: a later checkout never takes precedence over an earlier paid one', async () => {
     t = await freshDb(backend);
     const { slot } = await marketplace(t.db, { capacity: 1 });
-    const late = await createPendingOrder(t.db, {
+    // The first buyer paid within their hold, but the confirmation arrives after it lapsed; meanwhile a second
+    // buyer started a checkout on the place that lapse freed.
+    const first = await createPendingOrder(t.db, {
       slotId: slot.id,
       quantity: 1,
       provider: 'stripe',
       holdMinutes: 30,
       now: new Date(Date.now() - 3_600_000),
     });
-    const holder = await createPendingOrder(t.db, {
+    const later = await createPendingOrder(t.db, {
       slotId: slot.id,
       quantity: 1,
       provider: 'stripe',
       holdMinutes: 30,
     });
-    expect((await confirmPayment(t.db, late.id, evidenceFor(late))).outcome).toBe('oversold');
-    expect((await confirmPayment(t.db, holder.id, evidenceFor(holder))).outcome).toBe('confirmed');
+    expect((await confirmPayment(t.db, first.id, evidenceFor(first))).outcome).toBe('confirmed');
+    expect((await confirmPayment(t.db, later.id, evidenceFor(later))).outcome).toBe('oversold');
     expect(await getAvailability(t.db, slot.id)).toMatchObject({ sold: 1, held: 0, available: 0 });
+  });
+
+  it('an earlier active hold of another buyer is respected: it keeps its place over a later one', async () => {
+    t = await freshDb(backend);
+    const { slot } = await marketplace(t.db, { capacity: 2 });
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    // c's hold lapsed; a was placed while c's hold was active; b was placed after c's hold lapsed.
+    const c = await createPendingOrder(t.db, {
+      slotId: slot.id,
+      quantity: 1,
+      provider: 'stripe',
+      holdMinutes: 31,
+      now: hourAgo,
+    });
+    const a = await createPendingOrder(t.db, {
+      slotId: slot.id,
+      quantity: 1,
+      provider: 'stripe',
+      holdMinutes: 120,
+      now: new Date(hourAgo.getTime() + 60_000),
+    });
+    const b = await createPendingOrder(t.db, {
+      slotId: slot.id,
+      quantity: 1,
+      provider: 'stripe',
+      holdMinutes: 30,
+    });
+    // c's late confirmation: a (earlier, active) counts against it, b (later) does not.
+    expect((await confirmPayment(t.db, c.id, evidenceFor(c))).outcome).toBe('confirmed');
+    // b pays before a: a's earlier hold is still respected, so b is the one oversold.
+    expect((await confirmPayment(t.db, b.id, evidenceFor(b))).outcome).toBe('oversold');
+    expect((await confirmPayment(t.db, a.id, evidenceFor(a))).outcome).toBe('confirmed');
+    expect(await getAvailability(t.db, slot.id)).toMatchObject({ capacity: 2, sold: 2 });
   });
 
   for (const step of ['status_updated', 'inventory_taken', 'effects_queued'] as const) {

@@ -527,6 +527,42 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     expect((await order(h, d.orderId)).status).toBe('paid');
   });
 
+  it('a signed event carrying a NUL character is recorded and acknowledged, not a 500 retried for days', async () => {
+    h = await startHarness(backend);
+    const event = {
+      id: `evt_nul${randomUUID().replace(/-/g, '').slice(0, 20)}`,
+      object: 'event',
+      api_version: '2025-09-30.clover',
+      created: Math.floor(Date.now() / 1000),
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type: 'customer.created',
+      data: { object: { id: 'cus_nul', object: 'customer', name: 'Ann\u0000Lee' } },
+    };
+    const body = JSON.stringify(event);
+    expect(body).toContain('Ann\\u0000Lee');
+    const res = await fetch(`${h.settle.url}/webhooks/stripe`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'stripe-signature': h.stripe.webhooks.generateTestHeaderString({
+          payload: body,
+          secret: h.settle.webhookSecrets!.platform[0]!,
+        }),
+      },
+      body,
+    });
+    expect(res.status).toBe(200);
+    const row = await h.settle.ctx.db
+      .selectFrom('webhook_events')
+      .select(['status', 'payload'])
+      .where('event_id', '=', event.id)
+      .executeTakeFirstOrThrow();
+    expect(row.status).toBe('ignored');
+    expect(JSON.stringify(row.payload)).toContain('Ann\ufffdLee');
+  });
+
   it('an idempotent checkout re-run after its claim went stale resumes the same order, never a second one', async () => {
     h = await startHarness(backend);
     const m = await setupMarket(h, { chargeType: 'destination', capacity: 5 });

@@ -4,7 +4,7 @@ import type { AppContext } from '../../app/context.js';
 import { decideReview } from '../../core/confirm-payment.js';
 import { getOrder } from '../../core/orders.js';
 import { requestRefund } from '../../core/refunds.js';
-import { requireAdmin } from '../app.js';
+import { requireAdmin, textSchema } from '../app.js';
 
 const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a-z0-9]+$' } as const;
 
@@ -28,7 +28,7 @@ export async function operatorActionRoutes(app: FastifyInstance, ctx: AppContext
           required: ['decision'],
           properties: {
             decision: { type: 'string', enum: ['accept', 'refund', 'close'] },
-            note: { type: 'string', minLength: 1, maxLength: 500, pattern: '^[^\\u0000]*$' },
+            note: textSchema(1, 500, { multiline: true }),
           },
         },
       },

@@ -1,5 +1,5 @@
 import { bearer, clearAdminToken, getAdminToken, setAdminToken } from '../admin-token.js';
-import { errorText, getJson, post } from '../api.js';
+import { errorText, getJson, newIdempotencyKey, post } from '../api.js';
 import { CheckoutError } from '../checkout.js';
 import { byId, formatDate, h, notice, replace, statusPill, type Child } from '../dom.js';
 import { formatMinor, minorToDecimal, parseDecimalToMinor } from '../money.js';
@@ -275,7 +275,7 @@ class Console {
       replace(box, h('h3', {}, 'Refund'), form);
     };
     const confirmStep = (amountMinor: number | null): void => {
-      const key = crypto.randomUUID();
+      const key = newIdempotencyKey();
       const shown = formatMinor(amountMinor ?? remaining, currency);
       const yes = h(
         'button',
