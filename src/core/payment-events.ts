@@ -1,11 +1,25 @@
 import type { AppContext } from '../app/context.js';
-import { enqueue } from '../queue/outbox.js';
+import type { Order } from '../db/schema.js';
+import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
 import { newId } from './ids.js';
-import type { VerifiedEvent } from './provider.js';
+import type { NormalizedEvent, VerifiedEvent } from './provider.js';
 import { recordRefundStatus } from './refunds.js';
 
 export type EventResult = 'processed' | 'ignored';
+
+type DisputeData = Extract<NormalizedEvent, { kind: 'dispute.created' | 'dispute.closed' }>['dispute'];
+
+/** What a dispute notice reports: the dispute was opened, or closed with this outcome. */
+export type DisputeNoticeEvent = 'opened' | 'won' | 'lost';
+
+/**
+ * The account whose events may move an order: the seller's connected account for a Direct Charge (the session,
+ * payment, refunds and disputes live there), the platform (null) for a Destination Charge.
+ */
+function owningAccount(order: Pick<Order, 'charge_type' | 'provider_account_id'>): string | null {
+  return order.charge_type === 'direct' ? order.provider_account_id : null;
+}
 
 /**
  * Applies one verified provider event. Every branch is idempotent (conditional updates, unique keys), so a
@@ -31,8 +45,7 @@ export async function applyEvent(
         .executeTakeFirst();
       if (order === undefined) return 'ignored'; // not one of ours (another integration on the same account)
       // A Direct Charge session lives on the seller's account: only a Connect event for that account may move it.
-      const expectedAccount = order.charge_type === 'direct' ? order.provider_account_id : null;
-      if ((ev.accountId ?? null) !== expectedAccount) {
+      if ((ev.accountId ?? null) !== owningAccount(order)) {
         ctx.logger.warn(
           { eventId: ev.eventId, orderId, account: ev.accountId },
           'checkout event from an account that does not own the order; ignored',
@@ -54,12 +67,23 @@ export async function applyEvent(
       const r = e.refund;
       const known = await ctx.db
         .selectFrom('refunds')
-        .select('id')
+        .innerJoin('orders', 'orders.id', 'refunds.order_id')
+        .select(['refunds.id', 'refunds.order_id', 'orders.charge_type', 'orders.provider_account_id'])
         .where((eb) =>
-          r.refundId ? eb('id', '=', r.refundId) : eb('provider_refund_id', '=', r.providerRefundId),
+          r.refundId
+            ? eb('refunds.id', '=', r.refundId)
+            : eb('refunds.provider_refund_id', '=', r.providerRefundId),
         )
         .executeTakeFirst();
       if (known === undefined) return 'ignored'; // a refund made outside Settle (dashboard): nothing to reconcile against
+      // The refund lives on the account that owns the payment; an event from any other account is not about it.
+      if ((ev.accountId ?? null) !== owningAccount(known)) {
+        ctx.logger.warn(
+          { eventId: ev.eventId, refundId: known.id, orderId: known.order_id, account: ev.accountId },
+          'refund event from an account that does not own the refund; ignored',
+        );
+        return 'ignored';
+      }
       await recordRefundStatus(ctx, {
         refundId: known.id,
         providerRefundId: r.providerRefundId,
@@ -69,73 +93,34 @@ export async function applyEvent(
       return 'processed';
     }
     case 'dispute.created':
-    case 'dispute.closed': {
-      const d = e.dispute;
-      const order =
-        d.paymentId === null
-          ? undefined
-          : await ctx.db
-              .selectFrom('orders')
-              .select(['id'])
-              .where('provider', '=', ev.provider)
-              .where('provider_payment_id', '=', d.paymentId)
-              .executeTakeFirst();
-      await ctx.db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('disputes')
-          .values({
-            id: newId('dsp'),
-            order_id: order?.id ?? null,
-            provider: ev.provider,
-            provider_dispute_id: d.providerDisputeId,
-            provider_payment_id: d.paymentId,
-            amount: d.amount,
-            currency: d.currency,
-            reason: d.reason,
-            status: d.status,
-            outcome: d.outcome,
-            updated_at: ev.createdAt,
-          })
-          .onConflict((oc) =>
-            oc
-              .columns(['provider', 'provider_dispute_id'])
-              .doUpdateSet({ status: d.status, outcome: d.outcome, updated_at: ev.createdAt })
-              .where(
-                // Never let an older event overwrite a newer state (a closed dispute stays closed).
-                (eb) =>
-                  eb.and([eb('disputes.updated_at', '<=', ev.createdAt), eb('disputes.outcome', 'is', null)]),
-              ),
-          )
-          .execute();
-        if (order !== undefined) {
-          const status = d.outcome ?? 'open';
-          await trx
-            .updateTable('orders')
-            .set({ dispute_status: status, updated_at: ctx.now() })
-            .where('id', '=', order.id)
-            .execute();
-          await trx
-            .insertInto('order_events')
-            .values({
-              order_id: order.id,
-              from_status: null,
-              to_status: `dispute_${status}`,
-              note: d.reason,
-              via,
-            })
-            .execute();
-          await enqueue(trx, {
-            kind: 'notify.dispute',
-            dedupeKey: `notify.dispute:${d.providerDisputeId}:${status}`,
-            payload: { orderId: order.id, disputeId: d.providerDisputeId },
-          });
-        }
-      });
-      ctx.queue.nudge();
-      return 'processed';
-    }
+    case 'dispute.closed':
+      return applyDisputeEvent(ctx, ev, e.dispute, via);
     case 'account.updated': {
       const a = e.account;
+      // Only the connected account itself may change its seller's state: Stripe sends a connected account's
+      // account.updated to Connect endpoints with `event.account` set to that account. A payload naming another
+      // account, or a platform-endpoint event (the platform's own account), never touches a seller.
+      if (ev.endpoint !== 'connect' || ev.accountId !== a.accountId) {
+        const seller = await ctx.db
+          .selectFrom('sellers')
+          .select('id')
+          .where('provider', '=', ev.provider)
+          .where('provider_account_id', '=', a.accountId)
+          .executeTakeFirst();
+        if (seller !== undefined || ev.endpoint === 'connect') {
+          ctx.logger.warn(
+            {
+              eventId: ev.eventId,
+              endpoint: ev.endpoint,
+              account: ev.accountId,
+              payloadAccount: a.accountId,
+              sellerId: seller?.id,
+            },
+            'account.updated not sent by the account it describes; ignored',
+          );
+        }
+        return 'ignored';
+      }
       // Ignore events older than the state we already hold (out-of-order account.updated deliveries).
       await ctx.db
         .updateTable('sellers')
@@ -156,4 +141,141 @@ export async function applyEvent(
     case 'ignored':
       return 'ignored';
   }
+}
+
+/**
+ * Applies a dispute event. The disputes row is the truth: its upsert never lets an older event overwrite a newer
+ * state (a closed dispute stays closed), and the order's `dispute_status` is derived from all of the order's
+ * disputes afterwards, so events arriving in any order (reconciliation replays newest first) end in the same
+ * state. The history row and the seller's notice are written only when the dispute actually changed (it is new, or
+ * it closed), once per dispute and outcome.
+ */
+async function applyDisputeEvent(
+  ctx: AppContext,
+  ev: VerifiedEvent,
+  d: DisputeData,
+  via: 'webhook' | 'reconcile',
+): Promise<EventResult> {
+  const result = await ctx.db.transaction().execute(async (trx): Promise<EventResult> => {
+    // The order row is locked first, so dispute events of one order (two disputes, or duplicate deliveries)
+    // are applied one at a time and each derives the order's state from committed dispute rows.
+    const order =
+      d.paymentId === null
+        ? undefined
+        : await trx
+            .selectFrom('orders')
+            .select(['id', 'dispute_status', 'charge_type', 'provider_account_id'])
+            .where('provider', '=', ev.provider)
+            .where('provider_payment_id', '=', d.paymentId)
+            .forUpdate()
+            .executeTakeFirst();
+    if (order !== undefined && (ev.accountId ?? null) !== owningAccount(order)) {
+      ctx.logger.warn(
+        { eventId: ev.eventId, orderId: order.id, account: ev.accountId },
+        'dispute event from an account that does not own the payment; ignored',
+      );
+      return 'ignored';
+    }
+    const before = await trx
+      .selectFrom('disputes')
+      .select(['id', 'order_id', 'outcome'])
+      .where('provider', '=', ev.provider)
+      .where('provider_dispute_id', '=', d.providerDisputeId)
+      .forUpdate()
+      .executeTakeFirst();
+    await trx
+      .insertInto('disputes')
+      .values({
+        id: newId('dsp'),
+        order_id: order?.id ?? null,
+        provider: ev.provider,
+        provider_dispute_id: d.providerDisputeId,
+        provider_payment_id: d.paymentId,
+        amount: d.amount,
+        currency: d.currency,
+        reason: d.reason,
+        status: d.status,
+        outcome: d.outcome,
+        updated_at: ev.createdAt,
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['provider', 'provider_dispute_id'])
+          .doUpdateSet({ status: d.status, outcome: d.outcome, updated_at: ev.createdAt })
+          .where(
+            // Never let an older event overwrite a newer state (a closed dispute stays closed).
+            (eb) =>
+              eb.and([eb('disputes.updated_at', '<=', ev.createdAt), eb('disputes.outcome', 'is', null)]),
+          ),
+      )
+      .execute();
+    if (order === undefined) return 'processed'; // a payment Settle does not know: recorded, nothing to move
+    if (before !== undefined && before.order_id === null) {
+      // Recorded before its order could be matched: attach it now.
+      await trx.updateTable('disputes').set({ order_id: order.id }).where('id', '=', before.id).execute();
+    }
+    const after = await trx
+      .selectFrom('disputes')
+      .select(['outcome', 'amount', 'currency', 'reason'])
+      .where('provider', '=', ev.provider)
+      .where('provider_dispute_id', '=', d.providerDisputeId)
+      .executeTakeFirstOrThrow();
+
+    const derived = await orderDisputeStatus(trx, order.id);
+    if (derived !== order.dispute_status) {
+      await trx
+        .updateTable('orders')
+        .set({ dispute_status: derived, updated_at: ctx.now() })
+        .where('id', '=', order.id)
+        .execute();
+    }
+
+    const changed = before === undefined || before.outcome !== after.outcome;
+    if (!changed) return 'processed'; // a duplicate, or an older event than the state already recorded
+    const state = after.outcome ?? 'open';
+    const notice: DisputeNoticeEvent = after.outcome ?? 'opened';
+    await trx
+      .insertInto('order_events')
+      .values({
+        order_id: order.id,
+        from_status: null,
+        to_status: `dispute_${state}`,
+        note: `${d.providerDisputeId}${after.reason !== null ? ` (${after.reason})` : ''}`,
+        via,
+      })
+      .execute();
+    await enqueue(trx, {
+      kind: 'notify.dispute',
+      dedupeKey: `notify.dispute:${d.providerDisputeId}:${state}`,
+      payload: {
+        orderId: order.id,
+        disputeId: d.providerDisputeId,
+        event: notice,
+        amount: after.amount,
+        currency: after.currency,
+        reason: after.reason,
+      },
+    });
+    return 'processed';
+  });
+  ctx.queue.nudge();
+  return result;
+}
+
+/**
+ * The order's dispute status from its disputes: `open` while any dispute is open, otherwise the outcome of the
+ * dispute that closed last; null when the order has none.
+ */
+async function orderDisputeStatus(trx: Executor, orderId: string): Promise<'open' | 'won' | 'lost' | null> {
+  const rows = await trx
+    .selectFrom('disputes')
+    .select(['outcome'])
+    .where('order_id', '=', orderId)
+    .orderBy('updated_at', 'desc')
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .execute();
+  if (rows.length === 0) return null;
+  if (rows.some((r) => r.outcome === null)) return 'open';
+  return rows[0]?.outcome ?? null;
 }

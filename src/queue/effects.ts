@@ -1,11 +1,16 @@
-import type { Order } from '../db/schema.js';
+import type { DisputeNoticeEvent } from '../core/payment-events.js';
+import type { Job, Order } from '../db/schema.js';
 import { formatMoney, currency } from '../core/money.js';
 import type { Executor, JobHandler, QueueWorker } from './outbox.js';
 
 /**
- * Side-effect handlers. Each is idempotent per (order, effect): notifications carry a unique dedupe key and
- * are written in the same transaction that marks the job done, so a retried job never sends twice.
- * In the demo, "sending" means recording in the notifications mailbox the operator can read.
+ * Side-effect handlers. Each notification is recorded in the same transaction that marks its job done, under a
+ * dedupe key that names the event it notifies about: the job's own `dedupe_key`, which is unique per event
+ * (`notify.dispute:dp_1:won`, `notify.refund:ref_1`, `notify.buyer_receipt:ord_1`). A retried job never records
+ * twice, and two events of one order (a dispute opened, then won; a second dispute) never collide.
+ * What a notice says comes from the event (the job payload, or the row the event is about), not from the order's
+ * state when the job happens to run. In the demo, "sending" means recording in the notifications mailbox the
+ * operator can read.
  */
 
 export interface Mail {
@@ -49,14 +54,87 @@ async function loadOrder(trx: Executor, payload: Record<string, unknown>) {
 const amount = (o: Pick<Order, 'total' | 'currency'>): string =>
   formatMoney({ amount: o.total, currency: currency(o.currency) });
 
+/** Formats an amount the provider reported; a currency Settle does not price in is shown as reported. */
+function moneyOrRaw(minor: number, code: string): string {
+  try {
+    return formatMoney({ amount: minor, currency: currency(code) });
+  } catch {
+    return `${minor} ${code.toUpperCase()} (minor units)`;
+  }
+}
+
+/** The notification's dedupe key: the job's, which names the event (one job per event, by its unique key). */
+const noticeKey = (job: Pick<Job, 'dedupe_key'>): string => job.dedupe_key;
+
+type OrderRow = Awaited<ReturnType<typeof loadOrder>>;
+
 function mailer(
   kind: string,
-  build: (o: Awaited<ReturnType<typeof loadOrder>>) => Omit<Mail, 'kind' | 'dedupeKey' | 'orderId'>,
+  build: (
+    o: OrderRow,
+    payload: Record<string, unknown>,
+    job: Job,
+  ) => Omit<Mail, 'kind' | 'dedupeKey' | 'orderId'>,
 ): JobHandler {
-  return async ({ trx, payload }) => {
+  return async ({ trx, payload, job }) => {
     const o = await loadOrder(trx, payload);
-    await recordNotification(trx, { ...build(o), kind, orderId: o.id, dedupeKey: `${kind}:${o.id}` });
+    await recordNotification(trx, {
+      ...build(o, payload, job),
+      kind,
+      orderId: o.id,
+      dedupeKey: noticeKey(job),
+    });
   };
+}
+
+const DISPUTE_EVENTS: readonly DisputeNoticeEvent[] = ['opened', 'won', 'lost'];
+
+/**
+ * What a dispute job notifies about: `event` in its payload, or (jobs queued before the payload carried it) the
+ * state named by its dedupe key, `notify.dispute:<dispute>:<open|won|lost>`. Never the order's current state.
+ */
+function disputeEvent(payload: Record<string, unknown>, job: Pick<Job, 'dedupe_key'>): DisputeNoticeEvent {
+  const fromPayload = DISPUTE_EVENTS.find((e) => e === payload['event']);
+  if (fromPayload !== undefined) return fromPayload;
+  const suffix = job.dedupe_key.slice(job.dedupe_key.lastIndexOf(':') + 1);
+  const fromKey = suffix === 'open' ? 'opened' : DISPUTE_EVENTS.find((e) => e === suffix);
+  if (fromKey === undefined) throw new Error(`dispute job ${job.dedupe_key} does not say what happened`);
+  return fromKey;
+}
+
+function disputeNotice(
+  o: OrderRow,
+  payload: Record<string, unknown>,
+  job: Job,
+): Omit<Mail, 'kind' | 'dedupeKey' | 'orderId'> {
+  const event = disputeEvent(payload, job);
+  const disputeId = typeof payload['disputeId'] === 'string' ? payload['disputeId'] : 'unknown';
+  const disputed =
+    typeof payload['amount'] === 'number' && typeof payload['currency'] === 'string'
+      ? moneyOrRaw(payload['amount'], payload['currency'])
+      : amount(o);
+  const reason = typeof payload['reason'] === 'string' ? `, reason: ${payload['reason']}` : '';
+  const ref = `dispute ${disputeId}${reason}`;
+  switch (event) {
+    case 'opened':
+      return {
+        recipient: o.seller_email,
+        subject: `Dispute opened on order ${o.id}`,
+        body: `The buyer disputed ${disputed} for ${o.title} (${ref}). Respond with evidence before the deadline.`,
+      };
+    case 'won':
+      return {
+        recipient: o.seller_email,
+        subject: `Dispute won on order ${o.id}`,
+        body: `The dispute of ${disputed} for ${o.title} was closed in your favour (${ref}); the disputed amount is returned to you.`,
+      };
+    case 'lost':
+      return {
+        recipient: o.seller_email,
+        subject: `Dispute lost on order ${o.id}`,
+        body: `The dispute of ${disputed} for ${o.title} was closed in the buyer's favour (${ref}); the disputed amount stays with the buyer.`,
+      };
+  }
 }
 
 export const OPERATOR_RECIPIENT = 'operator@settle.local';
@@ -104,19 +182,12 @@ export function registerCoreEffects(worker: QueueWorker): void {
         body: `Payment evidence did not match the order: ${o.review_reason ?? 'unknown reason'}.`,
       })),
     )
-    .register(
-      'notify.dispute',
-      mailer('seller_dispute', (o) => ({
-        recipient: o.seller_email,
-        subject: `Dispute opened on order ${o.id}`,
-        body: `The buyer disputed ${amount(o)} for ${o.title}. Status: ${o.dispute_status ?? 'open'}.`,
-      })),
-    );
+    .register('notify.dispute', mailer('seller_dispute', disputeNotice));
 }
 
 /** Buyer notice when a refund succeeds (one per refund). */
 export function registerRefundNotice(worker: QueueWorker): void {
-  worker.register('notify.refund', async ({ trx, payload }) => {
+  worker.register('notify.refund', async ({ trx, payload, job }) => {
     const o = await loadOrder(trx, payload);
     const refundId = String(payload['refundId']);
     const r = await trx
@@ -130,7 +201,7 @@ export function registerRefundNotice(worker: QueueWorker): void {
       recipient: o.buyer_email ?? 'buyer@unknown',
       subject: `Refund for ${o.title}`,
       body: `We refunded ${formatMoney({ amount: r.amount, currency: currency(r.currency) })} for order ${o.id}.`,
-      dedupeKey: `buyer_refund:${refundId}`,
+      dedupeKey: noticeKey(job),
     });
   });
 }
