@@ -99,7 +99,8 @@ const schema = z
     // A delayed payment (bank debit) keeps its place while the provider settles it (SEPA takes up to 14 days).
     SETTLE_PROCESSING_HOLD_DAYS: int(1, 90).default(14),
     // Retention of operational rows (orders, payments, refunds, disputes and order history are never purged).
-    SETTLE_RETENTION_WEBHOOK_DAYS: int(1, 3650).default(30),
+    // At least 4: above Stripe's 3-day retry horizon and the reconciler's 72 h look-back.
+    SETTLE_RETENTION_WEBHOOK_DAYS: int(4, 3650).default(30),
     SETTLE_RETENTION_JOBS_DAYS: int(1, 3650).default(30),
     SETTLE_RETENTION_HOLDS_DAYS: int(1, 3650).default(30),
     SETTLE_RETENTION_NOTIFICATIONS_DAYS: int(1, 3650).default(180),

@@ -200,7 +200,7 @@ export async function confirmPayment(
         via: evidence.via,
       })
       .execute();
-    await queueEffects(trx, orderId, status);
+    await queueEffects(trx, orderId, status, reviewReason);
     await probe?.('effects_queued');
     return { orderId, outcome, status };
   });
@@ -227,14 +227,19 @@ async function fulfilOrTakeBack(trx: Executor, order: Order, now: Date): Promise
 }
 
 /** Queues the side effects of a confirmation outcome (each at most once per order, by its dedupe key). */
-async function queueEffects(trx: Executor, orderId: string, status: OrderStatus): Promise<void> {
+async function queueEffects(
+  trx: Executor,
+  orderId: string,
+  status: OrderStatus,
+  reviewReason: string | null = null,
+): Promise<void> {
   const effects =
     status === 'paid' ? FULFILMENT_EFFECTS : status === 'paid_oversold' ? OVERSOLD_EFFECTS : REVIEW_EFFECTS;
   for (const kind of effects) {
     await enqueue(trx, {
       kind,
       dedupeKey: `${kind}:${orderId}`,
-      payload: { orderId },
+      payload: reviewReason !== null ? { orderId, reason: reviewReason } : { orderId },
       // An owed refund is retried across provider outages of days, never dead-lettered after minutes.
       ...(kind === 'refund.oversold' ? { maxAttempts: OWED_REFUND_MAX_ATTEMPTS } : {}),
     });

@@ -4,6 +4,8 @@ import { ingestEvent } from './inbox.js';
 import { sql } from 'kysely';
 import type { Order } from '../db/schema.js';
 import { transitionOrder } from './order-transitions.js';
+import { enqueue } from '../queue/outbox.js';
+import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
 import { redriveOwedRefund } from './refunds.js';
 
 export interface ReconcileSummary {
@@ -183,13 +185,20 @@ async function redriveStoppedWork(ctx: AppContext): Promise<{ refunds: number; j
     .where('provider_refund_id', 'is', null)
     .execute();
   for (const r of unsent) {
+    const key = `refund.submit:${r.id}`;
+    const inserted = await enqueue(ctx.db, {
+      kind: 'refund.submit',
+      dedupeKey: key,
+      payload: { refundId: r.id },
+      maxAttempts: OWED_REFUND_MAX_ATTEMPTS,
+    });
     const res = await ctx.db
       .updateTable('jobs')
       .set({ status: 'queued', attempts: 0, run_at: now, locked_until: null, finished_at: null })
-      .where('dedupe_key', '=', `refund.submit:${r.id}`)
+      .where('dedupe_key', '=', key)
       .where('status', 'in', ['done', 'dead'])
       .executeTakeFirst();
-    refunds += Number(res.numUpdatedRows);
+    refunds += (inserted ? 1 : 0) + Number(res.numUpdatedRows);
   }
   const jobs = await ctx.db
     .updateTable('jobs')

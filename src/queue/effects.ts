@@ -176,10 +176,11 @@ export function registerCoreEffects(worker: QueueWorker): void {
     )
     .register(
       'notify.operator_review',
-      mailer('operator_review', (o) => ({
+      mailer('operator_review', (o, payload) => ({
         recipient: OPERATOR_RECIPIENT,
         subject: `Order ${o.id} needs review`,
-        body: `Payment evidence did not match the order: ${o.review_reason ?? 'unknown reason'}.`,
+        // The reason travels in the job: a decision may have cleared it from the order by the time this runs.
+        body: `Payment evidence did not match the order: ${typeof payload['reason'] === 'string' ? payload['reason'] : (o.review_reason ?? 'unknown reason')}.`,
       })),
     )
     .register('notify.dispute', mailer('seller_dispute', disputeNotice));
