@@ -45,6 +45,7 @@ try {
       `  already handled       ${summary.eventsAlreadyHandled}`,
       `  events failed         ${summary.eventsFailed}`,
       `  orders swept/changed  ${summary.ordersSwept}/${summary.ordersChanged}`,
+      `  re-driven             ${summary.refundsRedriven} refund(s), ${summary.jobsRedriven} dead job(s)`,
       `  side effects run      ${jobs.succeeded} (failed ${jobs.failed}, dead ${jobs.dead})`,
       ...summary.errors.map((e) => `  error: ${e}`),
     ].join('\n'),
