@@ -1,5 +1,6 @@
 import type { Db } from '../db/connect.js';
 import type { ChargeType, Listing, ProviderId, Seller, Slot } from '../db/schema.js';
+import { assertProviderAmount } from './currency-rules.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
 import { assertMinor, currency, type FeePolicy } from './money.js';
@@ -40,8 +41,11 @@ export async function createListing(
   db: Db,
   input: { sellerId: string; title: string; description?: string; currency: string; unitAmount: number },
 ): Promise<Listing> {
-  await getSeller(db, input.sellerId);
+  const seller = await getSeller(db, input.sellerId);
   if (input.title.trim() === '') throw new SettleError('validation_failed', 'title must not be empty.');
+  const unit = { amount: assertMinor(input.unitAmount, 'unitAmount'), currency: currency(input.currency) };
+  // A price the seller's provider cannot charge (Stripe: KWD 1.005, last digit not 0) is refused here, not at checkout.
+  assertProviderAmount(seller.provider, unit, 'The unit price');
   return db
     .insertInto('listings')
     .values({
@@ -49,8 +53,8 @@ export async function createListing(
       seller_id: input.sellerId,
       title: input.title.trim(),
       description: input.description ?? '',
-      currency: currency(input.currency),
-      unit_amount: assertMinor(input.unitAmount, 'unitAmount'),
+      currency: unit.currency,
+      unit_amount: unit.amount,
     })
     .returningAll()
     .executeTakeFirstOrThrow();
@@ -98,6 +102,12 @@ export async function upsertPromotionCode(
   if (!/^[A-Z0-9_-]{2,40}$/.test(code))
     throw new SettleError('validation_failed', 'code must be 2–40 letters, digits, _ or -.');
   const provider = input.provider ?? 'stripe';
+  if (input.amountOff !== undefined) {
+    if (input.currency === undefined)
+      throw new SettleError('validation_failed', 'currency is required with amountOff.');
+    const off = { amount: assertMinor(input.amountOff, 'amountOff'), currency: currency(input.currency) };
+    assertProviderAmount(provider, off, 'The amount off');
+  }
   const existing = await db
     .selectFrom('promotion_codes')
     .select('id')

@@ -5,7 +5,12 @@ import { SettleError } from './errors.js';
  * fils for KWD). Floats never represent money anywhere in Settle.
  */
 
-/** ISO 4217 exponents for the currencies Settle accepts. Anything else is refused with a clear error. */
+/**
+ * ISO 4217 exponents (the maintenance agency's list one, `CcyMnrUnts`) for the currencies Settle accepts. Anything
+ * else is refused with a clear error. These are Settle's own minor units: what the catalogue, orders and the UI hold.
+ * A provider that counts some currency differently (Stripe: ISK and UGX in hundredths, MGA in whole ariary) says so
+ * in src/core/currency-rules.ts, and its adapter converts at its boundary.
+ */
 const EXPONENTS: Readonly<Record<string, number>> = Object.freeze({
   // zero-decimal
   bif: 0,
@@ -15,7 +20,6 @@ const EXPONENTS: Readonly<Record<string, number>> = Object.freeze({
   jpy: 0,
   kmf: 0,
   krw: 0,
-  mga: 0,
   pyg: 0,
   rwf: 0,
   ugx: 0,
@@ -25,6 +29,8 @@ const EXPONENTS: Readonly<Record<string, number>> = Object.freeze({
   xof: 0,
   xpf: 0,
   isk: 0,
+  // two-decimal in ISO 4217 although Stripe lists it as zero-decimal (currency-rules.ts converts)
+  mga: 2,
   // three-decimal
   bhd: 3,
   jod: 3,
@@ -80,6 +86,11 @@ export function currency(code: string): Currency {
     );
   }
   return c as Currency;
+}
+
+/** Every currency Settle accepts, in the order of the table above. */
+export function supportedCurrencies(): Currency[] {
+  return Object.keys(EXPONENTS) as Currency[];
 }
 
 export function isSupportedCurrency(code: string): boolean {

@@ -27,6 +27,13 @@ describe('money', () => {
     expect(() => currency('xyz')).toThrow(/not supported/);
   });
 
+  it("holds ISO 4217 minor units, not a provider's: ISK 0, UGX 0, MGA 2, HUF 2, TWD 2", () => {
+    // Stripe counts ISK/UGX in hundredths and MGA in whole ariary: src/core/currency-rules.ts converts.
+    expect(['isk', 'ugx', 'mga', 'huf', 'twd'].map((c) => exponent(currency(c)))).toEqual([0, 0, 2, 2, 2]);
+    expect(formatDecimal(money(5000, 'isk'))).toBe('5000');
+    expect(parseDecimal('1234.50', 'mga')).toEqual(money(123_450, 'mga'));
+  });
+
   it('formats without floating point', () => {
     expect(formatDecimal(money(1999, 'usd'))).toBe('19.99');
     expect(formatDecimal(money(5, 'usd'))).toBe('0.05');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { reconcile } from '../../src/core/reconcile.js';
 import { BACKENDS } from '../helpers/db.js';
@@ -204,28 +205,27 @@ describe.each(BACKENDS)('Stripe Connect checkout end to end (%s PostgreSQL)', (b
   });
 
   for (const zeroStatus of ['no_payment_required', 'paid'] as const) {
-    it(`100% promotion code with the session reporting payment_status '${zeroStatus}' confirms with no payment and no fee`, async () => {
+    it(`100% promotion code entered through Settle, the session reporting payment_status '${zeroStatus}', confirms with no payment and no fee`, async () => {
       h = await startHarness(backend);
       h.settle.emulator!.setZeroAmountPaymentStatus(zeroStatus);
       const m = await setupMarket(h, { chargeType: 'direct' });
-      const viaApi = await checkout(h, m.slotId, { promotionCode: 'FREE100' });
-      const onPage = await checkout(h, m.slotId);
-      expect((await h.settle.emulator!.paySession(viaApi.sessionId, {})).status).toBe(303);
+      const free = await checkout(h, m.slotId, { promotionCode: 'FREE100' });
+      // The same code typed on Stripe's page instead is refused: codes are entered on Settle's page only.
+      const plain = await checkout(h, m.slotId);
       expect(
-        (await h.settle.emulator!.paySession(onPage.sessionId, { promotion_code: 'FREE100' })).status,
-      ).toBe(303);
+        (await h.settle.emulator!.paySession(plain.sessionId, { promotion_code: 'FREE100' })).status,
+      ).toBe(400);
+      expect((await h.settle.emulator!.paySession(free.sessionId, {})).status).toBe(303);
       await h.settleDown();
-      for (const id of [viaApi.orderId, onPage.orderId]) {
-        const o = await order(h, id);
-        expect(o).toMatchObject({
-          status: 'paid',
-          total: 0,
-          platformFee: 0,
-          providerPaymentId: null,
-          promotionCode: 'FREE100',
-        });
-        expect(await fulfilments(h, id)).toBe(1);
-      }
+      expect(await order(h, free.orderId)).toMatchObject({
+        status: 'paid',
+        total: 0,
+        platformFee: 0,
+        providerPaymentId: null,
+        promotionCode: 'FREE100',
+      });
+      expect(await fulfilments(h, free.orderId)).toBe(1);
+      expect(await order(h, plain.orderId)).toMatchObject({ status: 'pending', total: 5000 });
     });
   }
 
@@ -254,28 +254,73 @@ describe.each(BACKENDS)('Stripe Connect checkout end to end (%s PostgreSQL)', (b
     });
   });
 
-  it('10% promotion code: chosen at checkout or typed on the hosted page, amounts and fee are right', async () => {
+  it('10% promotion code entered through Settle: amounts round half up and the fee is on the discounted price', async () => {
     h = await startHarness(backend);
     const m = await setupMarket(h, { chargeType: 'destination', unitAmount: 4999, feeBps: 1000 });
     const a = await checkout(h, m.slotId, { promotionCode: 'tenoff' });
     await h.settle.emulator!.paySession(a.sessionId, { card_number: '4242424242424242' });
-    const b = await checkout(h, m.slotId);
-    await h.settle.emulator!.paySession(b.sessionId, {
-      card_number: '4242424242424242',
-      promotion_code: 'TENOFF',
-    });
     await h.settleDown();
-    // 4999 − round_half_up(499.9) = 4499; fee at checkout: 10 % of 4499 = 450.
+    // 4999 − round_half_up(499.9) = 4499; fee: 10 % of 4499 = 450.
     expect(await order(h, a.orderId)).toMatchObject({
       status: 'paid',
       subtotal: 4999,
       discount: 500,
       total: 4499,
       platformFee: 450,
+      promotionCode: 'TENOFF',
     });
-    const ob = await order(h, b.orderId);
-    expect(ob).toMatchObject({ status: 'paid', discount: 500, total: 4499, promotionCode: 'TENOFF' });
   });
+
+  for (const chargeType of ['direct', 'destination'] as const) {
+    it(`${chargeType}: the platform fee follows the discount (10% code, 9 000 order, 10% fee → 810), and the hosted page takes no code`, async () => {
+      h = await startHarness(backend);
+      const m = await setupMarket(h, { chargeType, unitAmount: 9000, feeBps: 1000 });
+      const c = await checkout(h, m.slotId, { promotionCode: 'TENOFF' });
+      const stripeOpts = chargeType === 'direct' ? { stripeAccount: m.accountId } : {};
+      const session = await h.stripe.checkout.sessions.retrieve(c.sessionId, {}, stripeOpts);
+      expect(session).toMatchObject({ amount_total: 8100, allow_promotion_codes: null });
+      // Stripe's page offers no code field; a code posted to it anyway is refused and nothing changes.
+      expect(await (await fetch(c.checkoutUrl)).text()).not.toContain('name="promotion_code"');
+      const typed = await h.settle.emulator!.paySession(c.sessionId, {
+        card_number: '4242424242424242',
+        promotion_code: 'TENOFF',
+      });
+      expect(typed.status).toBe(400);
+      expect(
+        (await h.settle.emulator!.paySession(c.sessionId, { card_number: '4242424242424242' })).status,
+      ).toBe(303);
+      await h.settleDown();
+      const o = await order(h, c.orderId);
+      expect(o).toMatchObject({
+        status: 'paid',
+        subtotal: 9000,
+        discount: 900,
+        total: 8100,
+        platformFee: 810,
+        promotionCode: 'TENOFF',
+      });
+      const intent = await h.stripe.paymentIntents.retrieve(String(o['providerPaymentId']), {}, stripeOpts);
+      expect(intent.amount).toBe(8100);
+      expect(intent.application_fee_amount).toBe(810);
+
+      // Without a code at Settle, the buyer cannot reach a discount whose fee Settle did not compute.
+      const plain = await checkout(h, m.slotId);
+      expect(await (await fetch(plain.checkoutUrl)).text()).not.toContain('name="promotion_code"');
+      expect(
+        (
+          await h.settle.emulator!.paySession(plain.sessionId, {
+            card_number: '4242424242424242',
+            promotion_code: 'TENOFF',
+          })
+        ).status,
+      ).toBe(400);
+      expect(await order(h, plain.orderId)).toMatchObject({
+        status: 'pending',
+        total: 9000,
+        platformFee: 900,
+      });
+    });
+  }
 
   it('a declined card leaves the order pending and the place held; expiry releases it', async () => {
     h = await startHarness(backend);
@@ -327,9 +372,11 @@ describe.each(BACKENDS)('Stripe Connect checkout end to end (%s PostgreSQL)', (b
     h = await startHarness(backend);
     const m = await setupMarket(h, { chargeType: 'direct' });
     const body = { slotId: m.slotId, quantity: 1 };
+    // A key with enough entropy to be unguessable, as the embeddable client sends.
+    const key = randomUUID();
     const [a, b] = await Promise.all([
-      h.api<{ orderId: string }>('POST', '/api/checkout', body, { 'idempotency-key': 'double-click-1' }),
-      h.api<{ orderId: string }>('POST', '/api/checkout', body, { 'idempotency-key': 'double-click-1' }),
+      h.api<{ orderId: string }>('POST', '/api/checkout', body, { 'idempotency-key': key }),
+      h.api<{ orderId: string }>('POST', '/api/checkout', body, { 'idempotency-key': key }),
     ]);
     const statuses = [a.status, b.status].sort();
     // One order; the twin either waits its turn (409 in flight) or replays the same answer.
@@ -337,21 +384,14 @@ describe.each(BACKENDS)('Stripe Connect checkout end to end (%s PostgreSQL)', (b
     if (statuses[1] === 201) expect(a.body.orderId).toBe(b.body.orderId);
     else expect(statuses[1]).toBe(409);
     const replay = await h.api<{ orderId: string }>('POST', '/api/checkout', body, {
-      'idempotency-key': 'double-click-1',
+      'idempotency-key': key,
     });
     expect(replay.status).toBe(201);
     expect(replay.headers.get('idempotent-replayed')).toBe('true');
     const orders = await h.settle.ctx.db.selectFrom('orders').select('id').execute();
     expect(orders).toHaveLength(1);
     expect(
-      (
-        await h.api(
-          'POST',
-          '/api/checkout',
-          { ...body, quantity: 2 },
-          { 'idempotency-key': 'double-click-1' },
-        )
-      ).status,
+      (await h.api('POST', '/api/checkout', { ...body, quantity: 2 }, { 'idempotency-key': key })).status,
     ).toBe(422);
     const tampered = await h.api('POST', '/api/checkout', { ...body, amount: 1, currency: 'usd' });
     expect(tampered.status).toBe(400);

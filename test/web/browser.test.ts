@@ -193,6 +193,8 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
     await form.getByRole('button', { name: 'Buy' }).dblclick();
     await page.waitForURL(/\/c\/pay\/cs_/);
     expect(await page.locator('[data-testid=total]').textContent()).toContain('130.00');
+    // Promotion codes are entered on the marketplace (Settle prices the fee on them); Stripe's page has no code field.
+    expect(await page.locator('input[name=promotion_code]').count()).toBe(0);
     const orderId = await pay(page);
     await finalState(page, 'paid');
     expect(await page.locator('[data-testid=state-title]').textContent()).toContain('Confirmed');
@@ -237,6 +239,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
     const slot = await slotOf('Restorative evening');
     await buy(page, slot.id, { promo: 'free100' });
     expect(await page.locator('[data-testid=total]').textContent()).toContain('0.00');
+    expect(await page.locator('input[name=promotion_code]').count()).toBe(0);
     await pay(page);
     await finalState(page, 'paid');
     await page.locator('[data-testid=order-summary]').waitFor();

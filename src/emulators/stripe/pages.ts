@@ -1,15 +1,13 @@
 import { esc } from '../../util/html.js';
 
 export { esc };
-import { currency as currencyOf, formatMoney, isSupportedCurrency } from '../../core/money.js';
 import type Stripe from 'stripe';
+import { formatAmount } from './currencies.js';
 import type { AccountLinkRecord, SessionRecord } from './store.js';
 
+/** An API amount as Stripe's hosted page shows it (Stripe's own units: ISK 500000 is ISK 5,000). */
 export function money(amount: number | null, currency: string | null): string {
-  const cur = (currency ?? 'usd').toLowerCase();
-  // Minor units per the currency's exponent (JPY 0, USD 2, KWD 3), never divided by a hard-coded 100.
-  if (!isSupportedCurrency(cur)) return `${String(amount ?? 0)} ${cur.toUpperCase()} (minor units)`;
-  return formatMoney({ amount: amount ?? 0, currency: currencyOf(cur) });
+  return formatAmount(amount ?? 0, currency ?? 'usd');
 }
 
 function layout(title: string, body: string): string {

@@ -6,6 +6,7 @@ import type {
   RefundResult,
   SellerAccountState,
 } from '../../core/provider.js';
+import { fromStripeAmount } from './amounts.js';
 
 /** Id of an expandable field, whether Stripe returned the id or the expanded object. */
 export function idOf(v: string | { id: string } | null | undefined): string | null {
@@ -48,27 +49,32 @@ export function promotionCodeIdOf(session: Stripe.Checkout.Session): string | nu
   return d === undefined ? null : idOf(d.promotion_code);
 }
 
-/** Builds CheckoutState from a session plus what had to be fetched separately (fee, customer-facing code). */
+/**
+ * Builds CheckoutState from a session plus what had to be fetched separately (fee, customer-facing code). Amounts
+ * are converted from Stripe's API units (the session total and `extra.applicationFee`) into Settle's minor units.
+ */
 export function toCheckoutState(
   session: Stripe.Checkout.Session,
   extra: {
     accountId: string | null;
+    /** The PaymentIntent's application_fee_amount, in Stripe's units. */
     applicationFee: number;
     promotionCode: string | null;
     outcome?: CheckoutOutcome;
   },
 ): CheckoutState {
   const outcome = extra.outcome ?? checkoutOutcome(session);
+  const currency = (session.currency ?? '').toLowerCase();
   return {
     provider: 'stripe',
     sessionId: session.id,
     orderId: orderIdOf(session),
     accountId: extra.accountId,
     outcome,
-    amountTotal: session.amount_total ?? 0,
-    currency: (session.currency ?? '').toLowerCase(),
+    amountTotal: fromStripeAmount(session.amount_total ?? 0, currency),
+    currency,
     paymentId: idOf(session.payment_intent),
-    applicationFee: outcome === 'zero_amount' ? 0 : extra.applicationFee,
+    applicationFee: outcome === 'zero_amount' ? 0 : fromStripeAmount(extra.applicationFee, currency),
     promotionCode: extra.promotionCode,
   };
 }
@@ -92,7 +98,7 @@ export function toRefundEvent(refund: Stripe.Refund): NormalizedEvent {
     refund: {
       providerRefundId: refund.id,
       paymentId: idOf(refund.payment_intent),
-      amount: refund.amount,
+      amount: fromStripeAmount(refund.amount, refund.currency),
       status: refundStatus(refund.status),
       refundId: refund.metadata?.['refundId'] ?? null,
     },
@@ -108,7 +114,7 @@ export function toDisputeEvent(
     dispute: {
       providerDisputeId: dispute.id,
       paymentId: idOf(dispute.payment_intent),
-      amount: dispute.amount,
+      amount: fromStripeAmount(dispute.amount, dispute.currency),
       currency: dispute.currency.toLowerCase(),
       reason: dispute.reason === '' ? null : dispute.reason,
       status: dispute.status,

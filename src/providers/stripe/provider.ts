@@ -16,6 +16,7 @@ import type {
   VerifiedEvent,
 } from '../../core/provider.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
+import { toStripeAmount } from './amounts.js';
 import { stripeCall, toSettleError } from './errors.js';
 import {
   idOf,
@@ -120,9 +121,19 @@ export class StripeProvider implements PaymentProvider {
 
   // ---------------------------------------------------------------- checkout
 
+  /**
+   * Creates the hosted Checkout Session. A promotion code is applied only when Settle priced the order with it
+   * (`discounts`); the session never sets `allow_promotion_codes`, so the hosted page has no code field. Settle
+   * computes the platform fee on the price the buyer pays, and `application_fee_amount` is fixed when the session is
+   * created: a code typed on Stripe's page would leave the fee computed on the undiscounted price.
+   */
   async createCheckout(input: CreateCheckoutInput): Promise<HostedCheckout> {
     const { account } = input;
-    const fee = input.applicationFee > 0 ? { application_fee_amount: input.applicationFee } : {};
+    const unitAmount = toStripeAmount(input.lineItem.unitAmount, input.currency, 'The unit price');
+    const fee =
+      input.applicationFee > 0
+        ? { application_fee_amount: toStripeAmount(input.applicationFee, input.currency, 'The platform fee') }
+        : {};
     const paymentIntentData: Stripe.Checkout.SessionCreateParams.PaymentIntentData =
       account.chargeType === 'direct'
         ? { ...fee, metadata: { orderId: input.orderId } }
@@ -138,7 +149,7 @@ export class StripeProvider implements PaymentProvider {
         {
           price_data: {
             currency: input.currency.toLowerCase(),
-            unit_amount: input.lineItem.unitAmount,
+            unit_amount: unitAmount,
             product_data: { name: input.lineItem.name },
           },
           quantity: input.lineItem.quantity,
@@ -150,10 +161,9 @@ export class StripeProvider implements PaymentProvider {
       success_url: input.successUrl,
       cancel_url: input.cancelUrl,
       payment_intent_data: paymentIntentData,
-      // `discounts` and `allow_promotion_codes` are mutually exclusive.
       ...(input.promotionCodeProviderId !== null
         ? { discounts: [{ promotion_code: input.promotionCodeProviderId }] }
-        : { allow_promotion_codes: true }),
+        : {}),
       ...(input.customerEmail !== null ? { customer_email: input.customerEmail } : {}),
     };
     const session = await stripeCall('checkout.sessions.create', () =>
@@ -263,18 +273,20 @@ export class StripeProvider implements PaymentProvider {
    *   the seller's share back proportionally) and `refund_application_fee: true` (return the fee share).
    */
   async refund(input: RefundInput): Promise<RefundResult> {
+    // The refund amount is converted in the payment's own currency, read from Stripe (RefundInput carries none).
+    const opts = onAccount(input.account);
+    const payment = await stripeCall('paymentIntents.retrieve', () =>
+      this.stripe.paymentIntents.retrieve(input.paymentId, {}, opts),
+    );
     const params: Stripe.RefundCreateParams = {
       payment_intent: input.paymentId,
-      amount: input.amount,
+      amount: toStripeAmount(input.amount, payment.currency, 'The refund amount'),
       metadata: { orderId: input.orderId, refundId: input.refundId },
       refund_application_fee: true,
       ...(input.account.chargeType === 'destination' ? { reverse_transfer: true } : {}),
     };
     const refund = await stripeCall('refunds.create', () =>
-      this.stripe.refunds.create(params, {
-        ...onAccount(input.account),
-        idempotencyKey: input.idempotencyKey,
-      }),
+      this.stripe.refunds.create(params, { ...opts, idempotencyKey: input.idempotencyKey }),
     );
     this.log.info(
       {
@@ -440,12 +452,17 @@ export class StripeProvider implements PaymentProvider {
   }
 
   async ensurePromotionCode(spec: PromotionSpec, accountId: string | null): Promise<string> {
+    // A fixed amount off is a Stripe amount: converted (and checked) like every other.
+    const amountOff =
+      spec.amountOff !== undefined
+        ? toStripeAmount(spec.amountOff, spec.currency ?? '', 'The amount off')
+        : undefined;
     const promo = await ensurePromotionCode(
       this.stripe,
       {
         code: spec.code,
         ...(spec.percentOff !== undefined ? { percentOff: spec.percentOff } : {}),
-        ...(spec.amountOff !== undefined ? { amountOff: spec.amountOff } : {}),
+        ...(amountOff !== undefined ? { amountOff } : {}),
         ...(spec.currency !== undefined ? { currency: spec.currency } : {}),
       },
       accountId ?? undefined,
@@ -462,7 +479,7 @@ export class StripeProvider implements PaymentProvider {
       const same =
         spec.percentOff !== undefined
           ? coupon.percent_off === spec.percentOff
-          : coupon.amount_off === spec.amountOff && coupon.currency === spec.currency?.toLowerCase();
+          : coupon.amount_off === amountOff && coupon.currency === spec.currency?.toLowerCase();
       if (!same) {
         throw new SettleError(
           'promotion_code_invalid',

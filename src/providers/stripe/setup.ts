@@ -25,6 +25,7 @@ export interface PromotionCodeSpec {
   code: string;
   /** Exactly one of percentOff / amountOff. */
   percentOff?: number;
+  /** In Stripe's API units (StripeProvider.ensurePromotionCode converts Settle's amounts before calling this). */
   amountOff?: number;
   /** Required with amountOff. */
   currency?: string;

@@ -243,13 +243,25 @@ describe('checkout sessions', () => {
   });
 
   it('promotion codes are refused when the session does not allow them; discounts + allow_promotion_codes is a 400', async () => {
+    const allowing = await h.stripe.checkout.sessions.create(sessionParams({ allow_promotion_codes: true }));
+    expect(await (await fetch(allowing.url ?? '')).text()).toContain('name="promotion_code"');
     const session = await h.stripe.checkout.sessions.create(sessionParams());
+    expect(session.allow_promotion_codes).toBeNull();
+    // No code field on the page, and a code posted anyway (a crafted form) is refused; nothing is charged.
+    expect(await (await fetch(session.url ?? '')).text()).not.toContain('name="promotion_code"');
+    const posted = await payViaPage(session.url ?? '', {
+      promotion_code: 'TENOFF',
+      card_number: '4242424242424242',
+    });
+    expect(posted.status).toBe(400);
+    expect(posted.html).toContain('Promotion codes are not accepted for this payment.');
     const r = await h.emu.paySession(session.id, {
       promotion_code: 'TENOFF',
       card_number: '4242424242424242',
     });
     expect(r.status).toBe(400);
-    expect((await h.stripe.checkout.sessions.retrieve(session.id)).status).toBe('open');
+    const still = await h.stripe.checkout.sessions.retrieve(session.id);
+    expect(still).toMatchObject({ status: 'open', amount_total: 10000, payment_intent: null, discounts: [] });
     const coupon = await h.stripe.coupons.create({ amount_off: 500, currency: 'eur' });
     await expect(
       h.stripe.checkout.sessions.create(

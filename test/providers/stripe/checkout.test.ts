@@ -36,7 +36,9 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
     // The session exists only where it should.
     const opts = chargeType === 'direct' ? { stripeAccount: account().accountId } : {};
     const raw = await h.stripe.checkout.sessions.retrieve(hosted.sessionId, {}, opts);
-    expect(raw.allow_promotion_codes).toBe(true);
+    // Codes are entered on Settle's page before checkout: the hosted page offers no code field.
+    expect(raw.allow_promotion_codes).toBeNull();
+    expect(await (await fetch(hosted.url)).text()).not.toContain('name="promotion_code"');
     expect(raw.client_reference_id).toBe(input.orderId);
     expect(raw.metadata).toEqual({ orderId: input.orderId });
     expect(raw.customer_email).toBe('buyer@example.com');
@@ -113,16 +115,27 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
     });
   });
 
-  it('reads a promotion code the buyer typed on the hosted page', async () => {
+  it('a code typed on the hosted page is refused: the session and its fee stay as Settle priced them', async () => {
     await ensurePromotionCode(h.stripe, { code: 'TENOFF', percentOff: 10 }, promoAccount(account()));
     const hosted = await h.provider.createCheckout(checkoutInput(account()));
-    const paid = await h.emu.paySession(hosted.sessionId, {
+    const refused = await h.emu.paySession(hosted.sessionId, {
       card_number: TEST_CARDS.success,
       promotion_code: 'tenoff',
     });
-    expect(paid.status).toBe(303);
+    expect(refused.status).toBe(400);
+    expect(await h.provider.retrieveCheckout(hosted.sessionId, account())).toMatchObject({
+      outcome: 'open',
+      amountTotal: 5000,
+      promotionCode: null,
+    });
+    expect((await h.emu.paySession(hosted.sessionId, { card_number: TEST_CARDS.success })).status).toBe(303);
     const state = await h.provider.retrieveCheckout(hosted.sessionId, account());
-    expect(state).toMatchObject({ outcome: 'succeeded', amountTotal: 4500, promotionCode: 'TENOFF' });
+    expect(state).toMatchObject({
+      outcome: 'succeeded',
+      amountTotal: 5000,
+      applicationFee: 500,
+      promotionCode: null,
+    });
   });
 
   it.each(['no_payment_required', 'paid'] as const)(

@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import { boolParam, createdMatches, intParam, paginate, type Engine } from '../engine.js';
+import { checkAmount } from '../currencies.js';
 import { invalid, missing, requiredParam } from '../errors.js';
 import { get, metadataOf, str } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
@@ -58,6 +59,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
       throw invalid('Invalid percent_off: must be greater than 0 and at most 100', 'percent_off');
     const currency = str(p.currency)?.toLowerCase() ?? null;
     if (amountOff !== undefined && !currency) throw requiredParam('currency');
+    if (amountOff !== undefined && currency) checkAmount(amountOff, currency, 'amount_off');
     const duration = (str(p.duration) ?? 'once') as Stripe.Coupon.Duration;
     const coupon: Stripe.Coupon = {
       id,

@@ -8,6 +8,7 @@ import {
   paginate,
   type Engine,
 } from '../engine.js';
+import { checkAmount, roundToMultiple } from '../currencies.js';
 import { ApiError, invalid, missing, requiredParam } from '../errors.js';
 import { arr, get, metadataOf, obj, str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
@@ -20,10 +21,13 @@ const MAX_EXPIRY_S = 24 * 60 * 60;
 /** Slack for clocks/latency when a client computes `now + 30 min` itself. */
 const EXPIRY_SLACK_S = 60;
 
-/** Amount a coupon takes off `subtotal` (percent rounded half-up; fixed amount capped at the subtotal). */
+/**
+ * Amount a coupon takes off `subtotal` (percent rounded half-up, then half-up to the currency's multiple so the
+ * total stays chargeable: ISK/UGX whole units, three-decimal last digit 0; fixed amount capped at the subtotal).
+ */
 export function discountFor(coupon: Stripe.Coupon, subtotal: number, currency: string): number {
   if (coupon.percent_off !== null)
-    return Math.min(subtotal, Math.round((subtotal * coupon.percent_off) / 100));
+    return Math.min(subtotal, roundToMultiple(Math.round((subtotal * coupon.percent_off) / 100), currency));
   if (coupon.amount_off !== null && coupon.currency === currency)
     return Math.min(subtotal, coupon.amount_off);
   return 0;
@@ -77,6 +81,7 @@ function buildLineItems(params: FormObject, created: number): { items: Stripe.Li
     currency = cur;
     const unit = intParam(pd.unit_amount, `line_items[${i}][price_data][unit_amount]`);
     if (unit === undefined) throw requiredParam(`line_items[${i}][price_data][unit_amount]`);
+    checkAmount(unit, cur, `line_items[${i}][price_data][unit_amount]`);
     const name = str(get(pd, 'product_data', 'name'));
     if (pd.product === undefined && !name)
       throw requiredParam(`line_items[${i}][price_data][product_data][name]`);
@@ -197,6 +202,9 @@ function createSession(
       'payment_intent_data[on_behalf_of]',
       'resource_missing',
     );
+  if (fee !== null) checkAmount(fee, currency, 'payment_intent_data[application_fee_amount]');
+  if (transferAmount !== null)
+    checkAmount(transferAmount, currency, 'payment_intent_data[transfer_data][amount]');
   if (fee !== null) {
     if (account === null && destination === null)
       throw invalid(

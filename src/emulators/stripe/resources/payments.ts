@@ -10,6 +10,7 @@ import {
   type Engine,
   type EventCause,
 } from '../engine.js';
+import { checkAmount } from '../currencies.js';
 import { invalid, missing } from '../errors.js';
 import { metadataOf, str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
@@ -577,6 +578,7 @@ function createRefund(engine: Engine, scope: Scope, p: FormObject, cause: EventC
     throw invalid(`Charge ${charge.id} has already been refunded.`, 'charge', 'charge_already_refunded');
   const amount = intParam(p.amount, 'amount') ?? remaining;
   if (amount < 1) throw invalid('Refund amount must be at least 1.', 'amount');
+  checkAmount(amount, charge.currency, 'amount');
   if (amount > remaining)
     throw invalid(
       `Refund amount (${amount}) is greater than unrefunded amount on charge (${remaining})`,
