@@ -2,6 +2,7 @@ import type { Db } from '../db/connect.js';
 import type { Order, ProviderId } from '../db/schema.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
+import { roundDownToStep } from './currency-rules.js';
 import { lockSlot, placeHold } from './inventory.js';
 import { currency, multiply, platformFee, type Money } from './money.js';
 import { discountFor, findPromotionCode } from './promotions.js';
@@ -23,10 +24,7 @@ export interface OrderRequest {
  * Prices an order from the catalogue (never from the client), checks the seller can take charges, and
  * creates the pending order with its hold in one transaction. Throws SettleError 404/409/400 with a reason.
  */
-export async function createPendingOrder(
-  db: Db,
-  req: OrderRequest,
-): Promise<Order & { resumed: boolean }> {
+export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Order & { resumed: boolean }> {
   const now = req.now ?? new Date();
   if (!Number.isSafeInteger(req.quantity) || req.quantity < 1 || req.quantity > 100) {
     throw new SettleError('validation_failed', 'quantity must be an integer between 1 and 100.');
@@ -89,9 +87,10 @@ export async function createPendingOrder(
       code = promo.code;
     }
     const total = subtotal.amount - discount;
-    const fee = platformFee(
-      { amount: total, currency: subtotal.currency },
-      { bps: row.fee_bps, fixed: row.fee_fixed },
+    // Rounded down to what the provider can charge (never above the seller's fee rule).
+    const fee = roundDownToStep(
+      req.provider,
+      platformFee({ amount: total, currency: subtotal.currency }, { bps: row.fee_bps, fixed: row.fee_fixed }),
     );
     const id = newId('ord');
     const expiresAt = new Date(now.getTime() + req.holdMinutes * 60_000);

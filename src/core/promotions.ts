@@ -1,6 +1,7 @@
 import type { AppContext } from '../app/context.js';
 import type { PromotionCode, ProviderId } from '../db/schema.js';
 import { upsertPromotionCode } from './catalog.js';
+import { roundHalfUpToStep } from './currency-rules.js';
 import type { PromotionSpec } from './provider.js';
 import type { Executor } from '../queue/outbox.js';
 import { currency, discountAmount, type Discount, type Money } from './money.js';
@@ -24,9 +25,12 @@ export function toDiscount(p: PromotionCode): Discount {
   return { kind: 'amount', amountOff: { amount: p.amount_off ?? 0, currency: currency(p.currency ?? '') } };
 }
 
-/** Discount a promotion code gives on a subtotal (never more than the subtotal). */
+/**
+ * Discount a promotion code gives on a subtotal (never more than the subtotal), rounded to what the code's provider
+ * can charge (Stripe: three-decimal currencies in steps of 10), so the discounted total is chargeable.
+ */
 export function discountFor(p: PromotionCode, subtotal: Money): Money {
-  return discountAmount(subtotal, toDiscount(p));
+  return roundHalfUpToStep(p.provider, discountAmount(subtotal, toDiscount(p)));
 }
 
 /**

@@ -61,7 +61,9 @@ export interface CheckoutState {
 export interface RefundInput {
   account: AccountContext;
   paymentId: string;
+  /** Settle minor units of `currency` (the order's). */
   amount: number;
+  currency: string;
   idempotencyKey: string;
   orderId: string;
   refundId: string;

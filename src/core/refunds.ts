@@ -6,6 +6,7 @@ import { enqueue, type Executor, type QueueWorker } from '../queue/outbox.js';
 import { accountOf } from './checkout.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
+import { assertProviderAmount } from './currency-rules.js';
 import { currency, formatMoney } from './money.js';
 
 /**
@@ -76,6 +77,8 @@ export async function requestRefund(ctx: AppContext, req: RefundRequest): Promis
         });
       throw new SettleError('validation_failed', 'amount must be a positive integer number of minor units.');
     }
+    // An amount the provider cannot refund (KWD 0.505 at Stripe) is refused before anything is reserved.
+    assertProviderAmount(order.provider, { amount, currency: currency(order.currency) }, 'The refund amount');
     // Never above what was actually charged, even with concurrent requests (the row is locked, and the
     // conditional UPDATE would refuse anyway).
     const res = await trx
@@ -154,6 +157,7 @@ export async function submitRefund(ctx: AppContext, refundId: string): Promise<R
       account: accountOf(order),
       paymentId: order.provider_payment_id ?? '',
       amount: refund.amount,
+      currency: order.currency,
       idempotencyKey: `refund:${refund.id}`,
       orderId: order.id,
       refundId: refund.id,

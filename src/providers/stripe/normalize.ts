@@ -20,9 +20,16 @@ export function idOf(v: string | { id: string } | null | undefined): string | nu
  * - `zero_amount`: complete, amount_total 0 and no PaymentIntent, with payment_status `no_payment_required` (what
  *   Stripe documents for no-cost orders) or `paid` (what the spec Settle was built from says). Never on `unpaid`.
  * - `processing`: complete + unpaid (delayed-notification method; async_payment_* follows).
- * - `expired`: status expired. `open` otherwise. (`failed` only comes from checkout.session.async_payment_failed.)
+ * - `failed`: complete + unpaid, and the PaymentIntent went back to `requires_payment_method` or was canceled (the
+ *   delayed payment failed; checkout.session.async_payment_failed says the same).
+ * - `expired`: status expired. `open` otherwise.
  */
-export function checkoutOutcome(session: Stripe.Checkout.Session): CheckoutOutcome {
+export function checkoutOutcome(
+  session: Stripe.Checkout.Session,
+  payment: Stripe.PaymentIntent | null = typeof session.payment_intent === 'object'
+    ? session.payment_intent
+    : null,
+): CheckoutOutcome {
   const total = session.amount_total ?? 0;
   const hasPayment = idOf(session.payment_intent) !== null;
   if (session.status === 'expired') return 'expired';
@@ -34,7 +41,13 @@ export function checkoutOutcome(session: Stripe.Checkout.Session): CheckoutOutco
     (session.payment_status === 'paid' || session.payment_status === 'no_payment_required')
   )
     return 'zero_amount';
-  if (session.payment_status === 'unpaid') return 'processing';
+  if (session.payment_status === 'unpaid') {
+    // A delayed method that failed: the session stays complete + unpaid for ever, so the PaymentIntent's own status
+    // says so (it went back to requires_payment_method, or was canceled) even when async_payment_failed was missed.
+    if (payment !== null && (payment.status === 'requires_payment_method' || payment.status === 'canceled'))
+      return 'failed';
+    return 'processing';
+  }
   return 'open';
 }
 

@@ -222,7 +222,7 @@ export class StripeProvider implements PaymentProvider {
       accountId: stripeAccount ?? destination ?? idOf(pi?.on_behalf_of) ?? accountIdHint,
       applicationFee: pi?.application_fee_amount ?? 0,
       promotionCode,
-      ...(outcomeOverride !== undefined ? { outcome: outcomeOverride } : {}),
+      outcome: outcomeOverride ?? checkoutOutcome(session, pi),
     });
   }
 
@@ -273,14 +273,10 @@ export class StripeProvider implements PaymentProvider {
    *   the seller's share back proportionally) and `refund_application_fee: true` (return the fee share).
    */
   async refund(input: RefundInput): Promise<RefundResult> {
-    // The refund amount is converted in the payment's own currency, read from Stripe (RefundInput carries none).
     const opts = onAccount(input.account);
-    const payment = await stripeCall('paymentIntents.retrieve', () =>
-      this.stripe.paymentIntents.retrieve(input.paymentId, {}, opts),
-    );
     const params: Stripe.RefundCreateParams = {
       payment_intent: input.paymentId,
-      amount: toStripeAmount(input.amount, payment.currency, 'The refund amount'),
+      amount: toStripeAmount(input.amount, input.currency, 'The refund amount'),
       metadata: { orderId: input.orderId, refundId: input.refundId },
       refund_application_fee: true,
       ...(input.account.chargeType === 'destination' ? { reverse_transfer: true } : {}),

@@ -13,7 +13,6 @@ const EXPONENT_0 = new Set([
   'jpy',
   'kmf',
   'krw',
-  'mga',
   'pyg',
   'rwf',
   'ugx',

@@ -207,6 +207,7 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
     const partial = await h.provider.refund({
       account: account(),
       paymentId,
+      currency: 'eur',
       amount: 2000,
       idempotencyKey: `refund:${input.orderId}:1`,
       orderId: input.orderId,
@@ -218,6 +219,7 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
     const replay = await h.provider.refund({
       account: account(),
       paymentId,
+      currency: 'eur',
       amount: 2000,
       idempotencyKey: `refund:${input.orderId}:1`,
       orderId: input.orderId,
@@ -228,6 +230,7 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
     const full = await h.provider.refund({
       account: account(),
       paymentId,
+      currency: 'eur',
       amount: 3000,
       idempotencyKey: `refund:${input.orderId}:2`,
       orderId: input.orderId,
@@ -259,6 +262,7 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
       h.provider.refund({
         account: account(),
         paymentId,
+        currency: 'eur',
         amount: 1,
         idempotencyKey: `refund:${input.orderId}:3`,
         orderId: input.orderId,

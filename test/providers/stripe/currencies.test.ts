@@ -56,6 +56,7 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
     const refund = await h.provider.refund({
       account: account(),
       paymentId: state.paymentId ?? '',
+      currency: state.currency,
       amount: 2000,
       idempotencyKey: `refund:${input.orderId}:isk`,
       orderId: input.orderId,
@@ -145,6 +146,7 @@ describe.each(['direct', 'destination'] as const)('%s charges', (chargeType) => 
       h.provider.refund({
         account: account(),
         paymentId: state.paymentId ?? '',
+        currency: state.currency,
         amount: 505,
         idempotencyKey: `refund:${ok.sessionId}:kwd`,
         orderId: 'ord_kwd',

@@ -40,6 +40,16 @@ describe('checkoutOutcome', () => {
     expect(checkoutOutcome(session(p))).toBe(outcome);
   });
 
+  it('a complete, unpaid session is failed when its PaymentIntent says the delayed payment failed', () => {
+    const unpaid = session({ status: 'complete', payment_status: 'unpaid', amount_total: 5000 });
+    const pi = (status: Stripe.PaymentIntent.Status) => ({ id: 'pi_1', status }) as Stripe.PaymentIntent;
+    expect(checkoutOutcome(unpaid, pi('processing'))).toBe('processing');
+    expect(checkoutOutcome(unpaid, pi('requires_payment_method'))).toBe('failed');
+    expect(checkoutOutcome(unpaid, pi('canceled'))).toBe('failed');
+    // Expanded on the session, the same.
+    expect(checkoutOutcome({ ...unpaid, payment_intent: pi('requires_payment_method') })).toBe('failed');
+  });
+
   it('maps refund statuses', () => {
     expect(['succeeded', 'pending', 'requires_action', 'failed', 'canceled', null].map(refundStatus)).toEqual(
       ['succeeded', 'pending', 'pending', 'failed', 'failed', 'pending'],

@@ -206,6 +206,7 @@ describe('normalizeEvent', () => {
     await h.provider.refund({
       account: h.direct,
       paymentId: state.paymentId ?? '',
+      currency: 'eur',
       amount: 1000,
       idempotencyKey: `refund:${input.orderId}`,
       orderId: input.orderId,
