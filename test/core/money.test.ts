@@ -78,9 +78,9 @@ describe('money', () => {
       fc.property(arbAmount, arbCurrency, fc.integer({ min: 0, max: 10_000 }), (amount, c, bps) => {
         const fee = platformFee(money(amount, c), { bps, fixed: 0 }).amount;
         const exact = BigInt(amount) * BigInt(bps); // fee × 10 000 exactly
-        // fee is the integer nearest exact/10000, ties upward
-        expect(BigInt(fee) * 10_000n * 2n >= exact * 2n - 10_000n).toBe(true);
-        expect(BigInt(fee) * 10_000n * 2n < exact * 2n + 10_000n || amount === 0).toBe(true);
+        // fee is the integer nearest exact/10000, ties upward: exact/10000 − ½ < fee ≤ exact/10000 + ½
+        expect(BigInt(fee) * 10_000n * 2n > exact * 2n - 10_000n).toBe(true);
+        expect(BigInt(fee) * 10_000n * 2n <= exact * 2n + 10_000n || amount === 0).toBe(true);
       }),
     );
     expect(platformFee(money(5, 'usd'), { bps: 1000, fixed: 0 }).amount).toBe(1); // 0.5 → 1
