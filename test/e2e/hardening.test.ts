@@ -6,7 +6,7 @@ import { ingestEvent } from '../../src/core/inbox.js';
 import { reconcile, sweepStaleOrders } from '../../src/core/reconcile.js';
 import { confirmPayment } from '../../src/core/confirm-payment.js';
 import { BACKENDS } from '../helpers/db.js';
-import { checkout, order, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
+import { checkout, lapseHold, order, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
 
 /**
  * Regression tests of issue 8 (hardening): each reproduces a defect found by racing and breaking the Stripe flow.
@@ -46,11 +46,7 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
   async function oversold(unitAmount = 3000) {
     const m = await setupMarket(h, { chargeType: 'destination', capacity: 1, unitAmount });
     const late = await checkout(h, m.slotId);
-    await h.settle.ctx.db
-      .updateTable('holds')
-      .set({ expires_at: new Date(Date.now() - 1000) })
-      .where('order_id', '=', late.orderId)
-      .execute();
+    await lapseHold(h, late.orderId);
     const winner = await checkout(h, m.slotId);
     await h.settle.emulator!.paySession(winner.sessionId, { card_number: '4242424242424242' });
     await h.settleDown();
@@ -310,11 +306,7 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     await h.settle.emulator!.paySession(first.sessionId, { card_number: '4242424242424242' });
     await h.settleDown();
     // Its webhook is late: meanwhile the hold lapses and a second buyer starts a checkout for the freed place.
-    await h.settle.ctx.db
-      .updateTable('holds')
-      .set({ expires_at: new Date(Date.now() - 1000) })
-      .where('order_id', '=', first.orderId)
-      .execute();
+    await lapseHold(h, first.orderId);
     h.settle.emulator!.faults.reset();
     const second = await checkout(h, m.slotId);
     // The first buyer's confirmation arrives (verify on return); then the second buyer pays.
@@ -334,11 +326,7 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     const m = await setupMarket(h, { chargeType: 'destination', capacity: 1, unitAmount: 3000 });
     h.settle.emulator!.faults.set({ webhookDrop: { probability: 1 } });
     const a = await checkout(h, m.slotId);
-    await h.settle.ctx.db
-      .updateTable('holds')
-      .set({ expires_at: new Date(Date.now() - 1000) })
-      .where('order_id', '=', a.orderId)
-      .execute();
+    await lapseHold(h, a.orderId);
     const b = await checkout(h, m.slotId);
     await h.settle.emulator!.paySession(a.sessionId, { card_number: '4242424242424242' });
     await h.settle.emulator!.paySession(b.sessionId, { card_number: '4242424242424242' });

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { BACKENDS } from '../helpers/db.js';
-import { checkout, order, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
+import { checkout, lapseHold, order, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
 
 describe.each(BACKENDS)('refunds, disputes and oversold orders end to end (%s PostgreSQL)', (backend) => {
   let h: Harness;
@@ -162,11 +162,7 @@ describe.each(BACKENDS)('refunds, disputes and oversold orders end to end (%s Po
     const m = await setupMarket(h, { chargeType: 'destination', capacity: 1, unitAmount: 3000 });
     const late = await checkout(h, m.slotId);
     // The late buyer's hold runs out while they are still on the hosted page; someone else takes the place.
-    await h.settle.ctx.db
-      .updateTable('holds')
-      .set({ expires_at: new Date(Date.now() - 1000) })
-      .where('order_id', '=', late.orderId)
-      .execute();
+    await lapseHold(h, late.orderId);
     const winner = await checkout(h, m.slotId);
     await h.settle.emulator!.paySession(winner.sessionId, { card_number: '4242424242424242' });
     await h.settle.emulator!.paySession(late.sessionId, { card_number: '4242424242424242' });

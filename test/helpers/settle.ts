@@ -187,6 +187,15 @@ export async function checkout(
   return { orderId: r.body.orderId, checkoutUrl: r.body.checkoutUrl, sessionId };
 }
 
+/** As if the order's hold had run out a second ago (the checkout itself is left as it is). */
+export async function lapseHold(h: Harness, orderId: string): Promise<void> {
+  await h.settle.ctx.db
+    .updateTable('holds')
+    .set({ expires_at: new Date(Date.now() - 1000) })
+    .where('order_id', '=', orderId)
+    .execute();
+}
+
 export async function order(h: Harness, orderId: string) {
   return (
     await h.admin<
