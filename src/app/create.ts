@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { loadConfig, type Config, type RawEnv } from '../config/config.js';
+import { setCrashPoint } from '../core/crash-points.js';
 import { reconcile } from '../core/reconcile.js';
 import { runRetentionSweep } from '../core/retention.js';
 import { openDatabase, type DatabaseTarget, type OpenedDb } from '../db/connect.js';
@@ -85,6 +86,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     : `http://${base.host === '0.0.0.0' ? '127.0.0.1' : base.host}:${actualPort}`;
   const adminToken = base.adminToken ?? randomBytes(18).toString('base64url');
   const logger = opts.logger ?? (base.logLevel === 'silent' ? silentLogger : createLogger(base.logLevel));
+  setCrashPoint(base.testCrashPoint, logger);
 
   let emulator: StripeEmulator | null = null;
   const config: Config = { ...base, port: actualPort, publicUrl, adminToken, stripe: { ...base.stripe } };

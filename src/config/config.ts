@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CRASH_POINTS, type CrashPointName } from '../core/crash-points.js';
 import { SettleError } from '../core/errors.js';
 
 /**
@@ -112,6 +113,8 @@ const schema = z
     SETTLE_TRUST_PROXY: bool.default(false),
     SETTLE_EMULATOR_PORT: int(0, 65535).default(12111),
     SETTLE_DEMO_SEED: bool.default(true),
+    // Test-only (reliability harness): kill the process at this named step (src/core/crash-points.ts).
+    SETTLE_TEST_CRASH_POINT: z.enum(CRASH_POINTS).optional(),
   })
   .strict();
 
@@ -149,6 +152,8 @@ export interface Config {
   trustProxy: boolean;
   emulatorPort: number;
   demoSeed: boolean;
+  /** Test-only: the crash point armed in this process (null in any real deployment). */
+  testCrashPoint: CrashPointName | null;
 }
 
 const splitSecrets = (v: string | undefined): string[] =>
@@ -227,6 +232,8 @@ export function loadConfig(env: RawEnv = process.env): Config {
     problems.push('  PUBLIC_URL: must be https:// with a live key');
   if (mode === 'live' && e.STRIPE_API_BASE !== undefined)
     problems.push('  STRIPE_API_BASE: must not be set with a live key');
+  if (mode === 'live' && e.SETTLE_TEST_CRASH_POINT !== undefined)
+    problems.push('  SETTLE_TEST_CRASH_POINT: test-only, must not be set with a live key');
   if (problems.length > 0) {
     throw new SettleError(
       'config_invalid',
@@ -267,5 +274,6 @@ export function loadConfig(env: RawEnv = process.env): Config {
     trustProxy: e.SETTLE_TRUST_PROXY,
     emulatorPort: e.SETTLE_EMULATOR_PORT,
     demoSeed: e.SETTLE_DEMO_SEED,
+    testCrashPoint: e.SETTLE_TEST_CRASH_POINT ?? null,
   };
 }

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { ConfirmedVia, Order, OrderStatus, ProviderId } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
+import { crashPoint } from './crash-points.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
 import { releaseHold, takeInventory } from './inventory.js';
@@ -112,7 +113,7 @@ export async function confirmPayment(
 ): Promise<ConfirmResult> {
   const now = options.now ?? new Date();
   const probe = options.probe;
-  return db.transaction().execute(async (trx) => {
+  const result = await db.transaction().execute(async (trx): Promise<ConfirmResult> => {
     const order = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
     if (order === undefined) throw new Error(`confirmPayment: order ${orderId} does not exist`);
     if (!CONFIRMABLE.includes(order.status))
@@ -165,6 +166,7 @@ export async function confirmPayment(
       return { orderId, outcome: 'already_handled', status: current.status };
     }
     await probe?.('status_updated');
+    crashPoint('confirm.status_updated');
 
     let status: OrderStatus = target;
     let outcome: ConfirmOutcome = target === 'paid' ? 'confirmed' : 'review';
@@ -172,6 +174,7 @@ export async function confirmPayment(
       status = await fulfilOrTakeBack(trx, order, now);
       if (status === 'paid_oversold') outcome = 'oversold';
       await probe?.('inventory_taken');
+      crashPoint('confirm.inventory_taken');
     }
     await releaseHold(trx, orderId, status === 'paid' ? 'consumed' : status, now);
 
@@ -202,8 +205,11 @@ export async function confirmPayment(
       .execute();
     await queueEffects(trx, orderId, status, reviewReason);
     await probe?.('effects_queued');
+    crashPoint('confirm.effects_queued');
     return { orderId, outcome, status };
   });
+  crashPoint('confirm.committed');
+  return result;
 }
 
 /**

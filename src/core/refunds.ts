@@ -4,6 +4,7 @@ import type { Order, Refund } from '../db/schema.js';
 import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
 import { enqueue, type Executor, type QueueWorker } from '../queue/outbox.js';
 import { accountOf } from './checkout.js';
+import { crashPoint } from './crash-points.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
 import { assertProviderAmount } from './currency-rules.js';
@@ -123,6 +124,7 @@ export async function requestRefund(ctx: AppContext, req: RefundRequest): Promis
     });
     return { refund, fresh: true };
   });
+  crashPoint('refund.reserved');
   if (!reserved.fresh || reserved.refund.provider_refund_id !== null) return reserved.refund;
   try {
     return await submitRefund(ctx, reserved.refund.id);
@@ -162,6 +164,7 @@ export async function submitRefund(ctx: AppContext, refundId: string): Promise<R
       orderId: order.id,
       refundId: refund.id,
     });
+    crashPoint('refund.provider_answered');
     return await recordRefundStatus(ctx, {
       refundId: refund.id,
       providerRefundId: result.providerRefundId,

@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Database, Job } from '../db/schema.js';
+import { crashPoint } from '../core/crash-points.js';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 
@@ -165,6 +166,7 @@ export class QueueWorker {
         });
       } else {
         await entry.handler({ trx: this.db, job, payload: job.payload, logger });
+        crashPoint('outbox.handler_ran');
         await markDone(this.db);
       }
       return 'succeeded';
