@@ -78,6 +78,11 @@ const schema = z
       .optional(),
     DATABASE_POOL_MAX: int(1, 500).default(10),
     SETTLE_DATA_DIR: z.string().min(1).default('.settle'),
+    // Shared rate-limit counters in Redis instead of PostgreSQL (several instances share one budget either way).
+    REDIS_URL: z
+      .string()
+      .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+      .optional(),
 
     // Strength (adminTokenProblem) is checked with the other cross-variable rules in loadConfig.
     SETTLE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -128,6 +133,8 @@ export interface Config {
   publicUrlConfigured: boolean;
   logLevel: string;
   database: { kind: 'server'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
+  /** REDIS_URL: rate-limit counters in Redis; null = in the database (table `rate_limits`). */
+  redisUrl: string | null;
   adminToken: string | null;
   stripe: {
     /** null: demo mode, the in-process emulator is started and used. */
@@ -250,6 +257,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
       e.DATABASE_URL !== undefined
         ? { kind: 'server', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
         : { kind: 'embedded', dataDir: e.SETTLE_DATA_DIR },
+    redisUrl: e.REDIS_URL ?? null,
     adminToken: e.SETTLE_ADMIN_TOKEN ?? null,
     stripe: {
       secretKey: key,
