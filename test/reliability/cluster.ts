@@ -273,7 +273,13 @@ function spawnInstance(index: number, port: number, env: Record<string, string>,
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  child.once('exit', () => file?.end());
+  // Never outlive the test process (a worker killed mid-run would otherwise leave its cluster running).
+  const orphanGuard = () => child.kill('SIGKILL');
+  process.once('exit', orphanGuard);
+  child.once('exit', () => {
+    process.off('exit', orphanGuard);
+    file?.end();
+  });
   return { index, port, url: `http://127.0.0.1:${port}`, child, tail: () => tail };
 }
 
