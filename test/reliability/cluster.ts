@@ -60,7 +60,7 @@ export interface ProxiedAnswer {
   /** The upstream status, or 502 when the proxy could not reach the instance (`proxyError` set). */
   status: number;
   proxyError: boolean;
-  /** The first 300 characters of a 5xx body, to say what went wrong. */
+  /** The first 300 characters of a 4xx or 5xx body, to say what went wrong. */
   body: string | null;
 }
 
@@ -222,7 +222,7 @@ function startProxy(
             path,
             status,
             proxyError: false,
-            body: status >= 500 ? body.toString('utf8').slice(0, 300) : null,
+            body: status >= 400 ? body.toString('utf8').slice(0, 300) : null,
           });
           res.writeHead(status, upRes.headers);
           res.end(body);
