@@ -366,6 +366,95 @@ describe.skipIf(!process.env['DATABASE_URL'])('storms across a cluster of Settle
     expect(held).toBe(true);
   }, 300_000);
 
+  it('one Idempotency-Key sent many times at once across the instances: one order, one session, one refund at the provider', async () => {
+    const copies = scaled(20, 100);
+    const m = await c.market({
+      chargeType: 'destination',
+      capacity: 10,
+      unitAmount: 4000,
+      name: 'Double clicks',
+    });
+    const key = idempotencyKey();
+    const sessionsBefore = c.emulator.requests.filter(
+      (r) => r.method === 'POST' && r.path === '/v1/checkout/sessions' && r.status === 200,
+    ).length;
+    c.resetAnswers();
+    const body = { slotId: m.slotId, quantity: 1, email: 'buyer@example.test' };
+    const answers = await Promise.all(
+      Array.from({ length: copies }, () =>
+        c.request<Checkout & ApiError>('POST', '/api/checkout', body, { 'idempotency-key': key }),
+      ),
+    );
+    const created = answers.filter((a) => a.status === 201);
+    const inFlight = answers.filter(
+      (a) => a.status === 409 && a.body.error?.code === 'idempotency_key_in_flight',
+    );
+    const other = answers.filter((a) => !created.includes(a) && !inFlight.includes(a));
+    const orderIds = new Set(created.map((a) => a.body.orderId));
+    const sessions =
+      c.emulator.requests.filter(
+        (r) => r.method === 'POST' && r.path === '/v1/checkout/sessions' && r.status === 200,
+      ).length - sessionsBefore;
+    const orderId = created[0]?.body.orderId ?? '';
+    const slotOrders = await c.db.selectFrom('orders').select('id').where('slot_id', '=', m.slotId).execute();
+    // The buyer pays; then the operator's refund is sent many times at once with one key.
+    const checkoutUrl = created[0]?.body.checkoutUrl ?? '';
+    await c.emulator.paySession(sessionIdOf(checkoutUrl), { card_number: CARD });
+    await c.quiesce();
+    const refundKey = idempotencyKey();
+    const refunds = await Promise.all(
+      Array.from({ length: copies }, () =>
+        c.admin<{ refundId?: string } & ApiError>(
+          'POST',
+          `/api/admin/orders/${orderId}/refunds`,
+          { amount: 1000 },
+          { 'idempotency-key': refundKey },
+        ),
+      ),
+    );
+    await c.quiesce();
+    const refundIds = new Set(refunds.filter((r) => r.status === 201).map((r) => r.body.refundId));
+    const refundOther = refunds.filter(
+      (r) => r.status !== 201 && !(r.status === 409 && r.body.error?.code === 'idempotency_key_in_flight'),
+    );
+    const atProvider = await providerRefunds(m, orderId);
+    const fx = fiveXX().length;
+    const held =
+      orderIds.size === 1 &&
+      slotOrders.length === 1 &&
+      sessions === 1 &&
+      other.length === 0 &&
+      refundIds.size === 1 &&
+      refundOther.length === 0 &&
+      atProvider.map((r) => r.amount).join() === '1000' &&
+      fx === 0;
+    record({
+      property: 'One Idempotency-Key, one effect',
+      method: `One POST /api/checkout and then one operator refund, each sent ${copies} times at once with the same Idempotency-Key through a round-robin over ${INSTANCES} instances; orders counted in the database, sessions and refunds at the emulator.`,
+      figures: {
+        instances: INSTANCES,
+        copies,
+        checkout201: created.length,
+        checkout409InFlight: inFlight.length,
+        orders: slotOrders.length,
+        providerSessions: sessions,
+        refund201: refunds.filter((r) => r.status === 201).length,
+        providerRefunds: atProvider.length,
+        fiveXX: fx,
+      },
+      held,
+    });
+    expect(unexpectedAnswers()).toBe('');
+    expect(other.map((a) => `${a.status} ${JSON.stringify(a.body)}`)).toEqual([]);
+    expect(orderIds.size).toBe(1);
+    expect(slotOrders).toHaveLength(1);
+    expect(sessions).toBe(1);
+    expect(refundOther.map((r) => `${r.status} ${JSON.stringify(r.body)}`)).toEqual([]);
+    expect(refundIds.size).toBe(1);
+    expect(atProvider.map((r) => r.amount)).toEqual([1000]);
+    expect(held).toBe(true);
+  }, 300_000);
+
   it('many distinct orders paid at once (webhooks and verifies racing on every order): each paid exactly once', async () => {
     const orders = scaled(30, 200);
     const half = Math.ceil(orders / 2);
