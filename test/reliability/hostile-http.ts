@@ -105,11 +105,11 @@ export function routeTable(settle: SettleInstance): RouteEntry[] {
   return parseRouteTree(settle.http.printRoutes({ commonPrefix: false }));
 }
 
-/** Every table of the public schema except Kysely's migration bookkeeping. */
+/** Every table of the public schema except the migration bookkeeping. */
 export async function tableNames(db: Db): Promise<string[]> {
   const r = await sql<{ table_name: string }>`
     select table_name from information_schema.tables
-    where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%'
+    where table_schema = 'public' and table_type = 'BASE TABLE' and table_name not like 'kysely_%' and table_name not like 'settle_migration%'
     order by table_name`.execute(db);
   return r.rows.map((x) => x.table_name);
 }
