@@ -1,13 +1,18 @@
 import { startSettle } from './app/create.js';
 import { isSettleError } from './core/errors.js';
 import { loadConfig } from './config/config.js';
+import { pino } from 'pino';
 import { createLogger } from './log/logger.js';
+
+/** Below the usual 30 s grace period of orchestrators (Kubernetes; systemd's default is 90 s). */
+const SHUTDOWN_DEADLINE_MS = 25_000;
 
 /** `npm start`: runs Settle (demo mode without STRIPE_SECRET_KEY). */
 let logger = createLogger('info');
 
 try {
-  logger = createLogger(loadConfig().logLevel);
+  // Synchronous writes to stdout: the lines of a shutdown (or a crash) are never left in a buffer at exit.
+  logger = createLogger(loadConfig().logLevel, pino.destination({ dest: 1, sync: true }));
   const settle = await startSettle({ logger });
   const demo = settle.emulator !== null;
   logger.info(
@@ -25,15 +30,40 @@ try {
       `\n  Settle demo: ${settle.url}\n  Operator console: ${settle.url}/admin  (token: ${settle.adminToken})\n  Stripe emulator: ${settle.emulator?.url ?? ''}\n\n`,
     );
   }
+  // Graceful shutdown (SIGTERM from an orchestrator, Ctrl-C): stop accepting connections, let the requests in flight
+  // finish, stop the queue worker after the job it runs (its other claimed jobs go back to the queue), release the
+  // leases of periodic work, close the database, exit 0. A second signal, or a shutdown that takes longer than
+  // SHUTDOWN_DEADLINE_MS, exits 1 at once (unfinished work is recovered by other instances: leases lapse).
+  let stopping = false;
+  const exit = (code: number): void => {
+    logger.flush();
+    process.exit(code);
+  };
   const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      exit(1);
+      return;
+    }
+    stopping = true;
     logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ ms: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting');
+      exit(1);
+    }, SHUTDOWN_DEADLINE_MS);
     settle.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => {
+        logger.info('shutdown complete');
+        exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        exit(1);
+      },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 } catch (err) {
   if (isSettleError(err) && err.code === 'config_invalid') {
     process.stderr.write(`${err.message}\n`);

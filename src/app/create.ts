@@ -3,8 +3,10 @@ import { rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { loadConfig, type Config, type RawEnv } from '../config/config.js';
 import { setCrashPoint } from '../core/crash-points.js';
+import { newHolderId, startLeasedTask, type LeasedTask } from '../core/leases.js';
 import { reconcile } from '../core/reconcile.js';
 import { runRetentionSweep } from '../core/retention.js';
 import { openDatabase, type DatabaseTarget, type OpenedDb } from '../db/connect.js';
@@ -15,6 +17,7 @@ import {
   type StripeEmulatorOptions,
 } from '../emulators/stripe/index.js';
 import { createHttp } from '../http/app.js';
+import { openRedis } from '../http/rate-limit-store.js';
 import { adminRoutes } from '../http/routes/admin.js';
 import { operatorActionRoutes } from '../http/routes/operator-actions.js';
 import { publicRoutes } from '../http/routes/public.js';
@@ -43,6 +46,8 @@ export interface StartOptions {
   seed?: boolean;
   /** Run the background queue worker and the periodic reconciler (tests may drive them by hand). */
   background?: boolean;
+  /** This instance's lease holder id (default: random per start). */
+  holder?: string;
   logger?: Logger;
 }
 
@@ -55,8 +60,19 @@ export interface SettleInstance {
   emulator: StripeEmulator | null;
   /** Demo mode: signing secrets of the endpoints registered at the emulator (tests sign their own deliveries). */
   webhookSecrets: { platform: string[]; connect: string[] } | null;
+  /** The random id this instance holds leases under (periodic work runs in one instance at a time). */
+  holder: string;
+  /**
+   * Graceful shutdown: stops the periodic work (waiting for a running pass) and releases its leases, stops
+   * accepting connections and lets in-flight requests finish, stops the queue worker after the job it is running
+   * (releasing the jobs it claimed but had not started), then closes the emulator, Redis and the database.
+   */
   close(): Promise<void>;
 }
+
+/** Lease names of the periodic work (table `leases`). */
+export const LEASE_RECONCILE = 'reconcile';
+export const LEASE_RETENTION = 'retention-sweep';
 
 async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -107,6 +123,8 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     target = { kind: 'embedded', dataDir };
   }
   let opened: OpenedDb | null = null;
+  let redis: Redis | null = null;
+  const tasks: LeasedTask[] = [];
   try {
     opened = await openDatabase(target, (err) =>
       logger.warn({ err: err.message }, 'idle database connection lost'),
@@ -125,10 +143,15 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     const ctx = createContext({ config, opened, provider, logger });
     const queue = ctx.queue;
 
+    // Rate-limit counters are shared by every instance: in Redis when REDIS_URL is set, else in the database.
+    if (config.redisUrl !== null && config.rateLimitPerMinute > 0) {
+      redis = await openRedis(config.redisUrl, logger.child({ component: 'redis' }));
+    }
     const http = createHttp({
       logLevel: config.logLevel,
       https: publicUrl.startsWith('https://'),
       rateLimitPerMinute: config.rateLimitPerMinute,
+      rateLimitStore: redis !== null ? { kind: 'redis', client: redis } : { kind: 'postgres', db: opened.db },
       trustProxy: config.trustProxy,
       logger,
     });
@@ -150,44 +173,57 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
 
     const background = opts.background ?? true;
     if (background) queue.start();
-    // The retention sweep (done jobs, old inbox events, released holds, notifications, expired idempotency keys;
-    // src/core/retention.ts) runs hourly, whether or not the reconciler runs. It logs its counts.
-    let sweeping = false;
-    const purgeTimer = background
-      ? setInterval(() => {
-          if (sweeping) return;
-          sweeping = true;
-          runRetentionSweep(ctx)
-            .catch((err: unknown) =>
-              logger.warn(
-                { err: err instanceof Error ? err.message : String(err) },
-                'retention sweep failed',
-              ),
-            )
-            .finally(() => (sweeping = false));
-        }, 3_600_000)
-      : null;
-    purgeTimer?.unref();
-    let reconcileTimer: NodeJS.Timeout | null = null;
-    let reconciling = false;
+    // Periodic work runs in one instance at a time: each tick first takes (or renews) a lease in the database
+    // (src/core/leases.ts); the instance holding it runs the work and keeps it, the others skip their ticks until
+    // it is released (shutdown) or lapses (the holder died).
+    const holder = opts.holder ?? newHolderId();
+    const errMessage = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+    if (background) {
+      // The retention sweep (done jobs, old inbox events, released holds, notifications, expired idempotency keys;
+      // src/core/retention.ts) runs hourly, whether or not the reconciler runs. It logs its counts.
+      tasks.push(
+        startLeasedTask({
+          db: ctx.db,
+          name: LEASE_RETENTION,
+          holder,
+          intervalMs: 3_600_000,
+          leaseMs: 5 * 60_000,
+          now: ctx.now,
+          logger,
+          work: async () => {
+            try {
+              await runRetentionSweep(ctx);
+            } catch (err) {
+              logger.warn({ err: errMessage(err) }, 'retention sweep failed');
+            }
+          },
+        }),
+      );
+    }
     if (background && config.reconcileIntervalSeconds > 0) {
-      // The first run after a start looks back 72 h (covers downtime); later runs only overlap the previous one.
+      // The first run in an instance looks back 72 h (covers downtime); later runs only overlap the previous one.
       let lookbackHours = 72;
       const steadyLookback = Math.max(1, (2 * config.reconcileIntervalSeconds) / 3600);
-      reconcileTimer = setInterval(() => {
-        if (reconciling) return;
-        reconciling = true;
-        reconcile(ctx, { lookbackHours })
-          .then((s) => {
-            if (s.errors.length === 0) lookbackHours = steadyLookback;
-            logger.info({ summary: { ...s, errors: s.errors.length } }, 'periodic reconciliation');
-          })
-          .catch((err: unknown) =>
-            logger.error({ err: err instanceof Error ? err.message : String(err) }, 'reconciliation failed'),
-          )
-          .finally(() => (reconciling = false));
-      }, config.reconcileIntervalSeconds * 1000);
-      reconcileTimer.unref();
+      tasks.push(
+        startLeasedTask({
+          db: ctx.db,
+          name: LEASE_RECONCILE,
+          holder,
+          intervalMs: config.reconcileIntervalSeconds * 1000,
+          leaseMs: Math.max(30_000, config.reconcileIntervalSeconds * 1000),
+          now: ctx.now,
+          logger,
+          work: async () => {
+            try {
+              const s = await reconcile(ctx, { lookbackHours });
+              if (s.errors.length === 0) lookbackHours = steadyLookback;
+              logger.info({ summary: { ...s, errors: s.errors.length } }, 'periodic reconciliation');
+            } catch (err) {
+              logger.error({ err: errMessage(err) }, 'reconciliation failed');
+            }
+          },
+        }),
+      );
     }
 
     if (demo && emulator !== null && (opts.seed ?? config.demoSeed)) {
@@ -196,6 +232,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     }
 
     const db = opened;
+    const redisClient = redis;
     return {
       url: `http://${config.host === '0.0.0.0' ? '127.0.0.1' : config.host}:${actualPort}`,
       adminToken,
@@ -203,17 +240,24 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       http,
       emulator,
       webhookSecrets: secretsOverride ?? null,
+      holder,
       close: async () => {
-        if (reconcileTimer !== null) clearInterval(reconcileTimer);
-        if (purgeTimer !== null) clearInterval(purgeTimer);
+        logger.info({ holder }, 'shutting down: periodic work and HTTP, then the queue');
+        // Periodic work: waits for a running pass, then releases the leases. HTTP: stops listening and waits for
+        // the requests in flight (a new request on a kept-alive connection gets 503).
+        await Promise.all([...tasks.map((t) => t.stop()), http.close()]);
+        // After the job it is running; its claimed but unstarted jobs go back to the queue for another instance.
         await queue.stop();
-        await http.close();
         await emulator?.close();
+        if (redisClient !== null) await redisClient.quit().catch(() => redisClient.disconnect());
         await db.close();
+        logger.info({ holder }, 'closed');
       },
     };
   } catch (err) {
+    await Promise.all(tasks.map((t) => t.stop(0)));
     await emulator?.close();
+    redis?.disconnect();
     await opened?.close();
     throw err;
   }

@@ -3,12 +3,14 @@ import type { Db } from './connect.js';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-slot-start-index.js';
 import * as m0003 from './migrations/0003-hardening.js';
+import * as m0004 from './migrations/0004-leases.js';
 
 /** Versioned migrations, applied in name order. Add new files here; never edit an applied one. */
 const MIGRATIONS: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-slot-start-index': m0002,
   '0003-hardening': m0003,
+  '0004-leases': m0004,
 };
 
 class StaticProvider implements MigrationProvider {

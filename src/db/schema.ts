@@ -235,6 +235,21 @@ export interface IdempotencyKeysTable {
   created_at: CreatedAt;
 }
 
+/** A named, expiring lease (src/core/leases.ts): periodic work runs only in the instance holding it. */
+export interface LeasesTable {
+  name: string;
+  /** The instance holding it (a random id per process). */
+  holder: string;
+  expires_at: Timestamp;
+}
+
+/** The shared rate limiter's counter of one (route, client) key in its current window (src/http/rate-limit-store.ts). */
+export interface RateLimitsTable {
+  key: string;
+  window_start: Timestamp;
+  count: number;
+}
+
 export interface Database {
   sellers: SellersTable;
   listings: ListingsTable;
@@ -250,6 +265,8 @@ export interface Database {
   jobs: JobsTable;
   notifications: NotificationsTable;
   idempotency_keys: IdempotencyKeysTable;
+  leases: LeasesTable;
+  rate_limits: RateLimitsTable;
 }
 
 export type Seller = Selectable<SellersTable>;

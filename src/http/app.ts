@@ -6,8 +6,11 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import type { Redis } from 'ioredis';
 import { isSettleError, SettleError } from '../core/errors.js';
+import type { Db } from '../db/connect.js';
 import { createLogger, redactEmails, serializeError, type Logger } from '../log/logger.js';
+import { postgresRateLimitStore } from './rate-limit-store.js';
 
 /**
  * Security headers on every response. The CSP allows only our own scripts and styles; forms may post to
@@ -54,6 +57,11 @@ export interface HttpOptions {
   https: boolean;
   /** Per client IP and minute on the routes that opt in (checkout, cancel; 10× for verify and reads). 0 = off. */
   rateLimitPerMinute?: number;
+  /**
+   * Where the rate limiter counts: shared by every instance in the database (`rate_limits`) or in Redis (REDIS_URL).
+   * Without one it counts in memory, per process (single-process tools and tests).
+   */
+  rateLimitStore?: { kind: 'postgres'; db: Db } | { kind: 'redis'; client: Redis };
   /** Trust X-Forwarded-For from a reverse proxy (SETTLE_TRUST_PROXY). */
   trustProxy?: boolean;
   bodyLimit?: number;
@@ -73,9 +81,7 @@ const PARAM_NAME = /^[A-Za-z0-9_.[\]-]{1,40}$/;
  */
 export function redactUrl(url: string): string {
   const q = url.indexOf('?');
-  const path = redactEmails(
-    (q === -1 ? url : url.slice(0, q)).replace(/ord_[A-Za-z0-9]*/g, 'ord_[redacted]'),
-  );
+  const path = redactPath(q === -1 ? url : url.slice(0, q));
   if (q === -1) return path;
   const names = url
     .slice(q + 1)
@@ -86,6 +92,26 @@ export function redactUrl(url: string): string {
       return `${PARAM_NAME.test(name) ? name : '[param]'}=[redacted]`;
     });
   return names.length > 0 ? `${path}?${names.join('&')}` : path;
+}
+
+/**
+ * A path as it may be logged. Anything may be typed into a path (a 404 is logged too), so it is percent-decoded first
+ * and then order ids, e-mails, API keys and webhook secrets, and runs of 12 or more digits (card-number shaped) are
+ * replaced.
+ */
+function redactPath(raw: string): string {
+  let path = raw;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    // malformed percent-encoding: redact the raw text as it is
+  }
+  return redactEmails(
+    path
+      .replace(/ord_[A-Za-z0-9]*/g, 'ord_[redacted]')
+      .replace(/\b(?:sk|rk|pk)_(?:test|live)_[A-Za-z0-9_]+|\bwhsec_[A-Za-z0-9_]*/g, '[secret]')
+      .replace(/\d(?:[ .-]?\d){11,}/g, '[number]'),
+  );
 }
 
 /** The `req` serializer of the request log: method, redacted URL, host and client address. */
@@ -101,7 +127,8 @@ export function serializeRequest(req: FastifyRequest): Record<string, unknown> {
 /** Creates the Fastify instance with error mapping, security headers and redacted request logging. */
 export function createHttp(opts: HttpOptions): FastifyInstance {
   // Same redaction and error scrubbing as the application log; URLs lose credentials and order ids.
-  const loggerInstance: FastifyBaseLogger = (opts.logger ?? createLogger(opts.logLevel)).child(
+  const baseLogger = opts.logger ?? createLogger(opts.logLevel);
+  const loggerInstance: FastifyBaseLogger = baseLogger.child(
     {},
     { serializers: { req: serializeRequest, err: serializeError } },
   );
@@ -114,12 +141,31 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
   });
 
   // Buyer routes opt in per route (config.rateLimit); webhook ingress is never limited, so provider retries are
-  // never dropped. The limiter is in memory, per process.
+  // never dropped. The counts are shared by every instance (src/http/rate-limit-store.ts); a store failure lets the
+  // request through rather than refusing it.
   if ((opts.rateLimitPerMinute ?? 0) > 0) {
-    void app.register(rateLimit, { global: false, max: opts.rateLimitPerMinute ?? 0, timeWindow: 60_000 });
+    const store = opts.rateLimitStore;
+    void app.register(rateLimit, {
+      global: false,
+      max: opts.rateLimitPerMinute ?? 0,
+      timeWindow: 60_000,
+      skipOnError: store !== undefined,
+      ...(store?.kind === 'postgres'
+        ? { store: postgresRateLimitStore(store.db, baseLogger.child({ component: 'rate-limit' })) }
+        : {}),
+      ...(store?.kind === 'redis' ? { redis: store.client, nameSpace: 'settle-rate-limit-' } : {}),
+    });
   }
 
+  // Graceful shutdown: once close() has begun, an answer to a request still in flight closes its connection, so a
+  // kept-alive client does not keep the server (and the shutdown) waiting until its keep-alive timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
   app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);
     if (opts.https) reply.header('strict-transport-security', 'max-age=63072000; includeSubDomains');
     return payload;

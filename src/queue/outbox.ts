@@ -85,6 +85,8 @@ export class QueueWorker {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<RunStats> | null = null;
   private stopped = true;
+  /** Set by stop(): the batch in hand ends after the job that is running; its other jobs are released. */
+  private stopping = false;
   private readonly opts: Required<Omit<WorkerOptions, 'logger' | 'now'>>;
   private readonly logger: Logger;
   private readonly now: () => Date;
@@ -194,11 +196,38 @@ export class QueueWorker {
     }
   }
 
-  /** Claims and runs one batch. */
+  /**
+   * Gives back jobs this worker claimed but never started (a shutdown in the middle of a batch): back to `queued`,
+   * due at once, with the attempt the claim counted undone, so another instance runs them without waiting for the
+   * claim's lease to lapse. A job is only released while this worker still owns its claim.
+   */
+  private async release(jobs: readonly Job[]): Promise<number> {
+    let released = 0;
+    for (const job of jobs) {
+      const res = await this.db
+        .updateTable('jobs')
+        .set((eb) => ({ status: 'queued', locked_until: null, attempts: eb('attempts', '-', 1) }))
+        .where('id', '=', job.id)
+        .where('status', '=', 'running')
+        .where('attempts', '=', job.attempts)
+        .executeTakeFirst();
+      released += Number(res.numUpdatedRows);
+    }
+    if (released > 0) this.logger.info({ released }, 'released claimed jobs at shutdown');
+    return released;
+  }
+
+  /** Claims and runs one batch; after stop() it runs no further job of the batch and releases the rest. */
   async runOnce(): Promise<RunStats> {
     const jobs = await this.claim();
     const stats: RunStats = { claimed: jobs.length, succeeded: 0, failed: 0, dead: 0 };
-    for (const job of jobs) stats[await this.runJob(job)] += 1;
+    for (const [i, job] of jobs.entries()) {
+      if (this.stopping) {
+        await this.release(jobs.slice(i));
+        break;
+      }
+      stats[await this.runJob(job)] += 1;
+    }
     return stats;
   }
 
@@ -211,7 +240,7 @@ export class QueueWorker {
       total.succeeded += s.succeeded;
       total.failed += s.failed;
       total.dead += s.dead;
-      if (s.claimed === 0) break;
+      if (s.claimed === 0 || this.stopping) break;
     }
     return total;
   }
@@ -238,14 +267,25 @@ export class QueueWorker {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
+    this.stopping = false;
     this.timer = setTimeout(() => void this.tick(), 0);
   }
 
+  /**
+   * Stops polling, lets the job that is running finish, and releases the jobs of its batch that had not started
+   * (graceful shutdown). A claim cannot be interrupted half-way: a batch claimed while stopping is released whole.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    if (this.running !== null) await this.running;
+    try {
+      if (this.running !== null) await this.running;
+    } finally {
+      // A later drain() by hand (CLI, tests) runs normally.
+      this.stopping = false;
+    }
   }
 }
 
