@@ -90,37 +90,59 @@ export async function processInboxRow(
   ev: VerifiedEvent,
   via: 'webhook' | 'reconcile',
 ): Promise<'processed' | 'ignored'> {
+  let result: 'processed' | 'ignored';
   try {
-    const result = await applyEvent(ctx, ev, via);
-    await ctx.db
-      .updateTable('webhook_events')
-      .set((eb) => ({
-        status: result,
-        processed_at: ctx.now(),
-        attempts: eb('attempts', '+', 1),
-        last_error: null,
-        claimed_until: null,
-      }))
-      .where('id', '=', id)
-      .execute();
-    return result;
+    result = await applyEvent(ctx, ev, via);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
-    await ctx.db
-      .updateTable('webhook_events')
-      .set((eb) => ({
-        status: 'failed',
-        attempts: eb('attempts', '+', 1),
-        last_error: message.slice(0, 2000),
-        claimed_until: null,
-      }))
-      .where('id', '=', id)
-      .execute();
     ctx.logger.error(
       { inboxId: id, eventId: ev.eventId, type: ev.type, err: message },
       'webhook processing failed',
     );
+    await recordOutcome(ctx, id, 'failed', message).catch((recordErr: unknown) =>
+      ctx.logger.error(
+        { inboxId: id, err: recordErr instanceof Error ? recordErr.message : String(recordErr) },
+        'could not record the failure; the lease lapses and the next delivery processes the event',
+      ),
+    );
     throw err;
+  }
+  await recordOutcome(ctx, id, result, null);
+  return result;
+}
+
+const RECORD_RETRY_MS = [100, 300, 1000];
+
+/**
+ * Records an inbox row's outcome and releases its lease. The database may blip right when processing failed
+ * because of it (a terminated backend, a statement timeout), so the write is retried briefly: otherwise the row would
+ * stay leased and every duplicate delivery would wait out the lease.
+ */
+async function recordOutcome(
+  ctx: AppContext,
+  id: number,
+  status: 'processed' | 'ignored' | 'failed',
+  error: string | null,
+): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await ctx.db
+        .updateTable('webhook_events')
+        .set((eb) => ({
+          status,
+          ...(status === 'failed' ? {} : { processed_at: ctx.now() }),
+          attempts: eb('attempts', '+', 1),
+          last_error: error === null ? null : error.slice(0, 2000),
+          claimed_until: null,
+        }))
+        .where('id', '=', id)
+        .execute();
+      return;
+    } catch (err) {
+      const wait = RECORD_RETRY_MS[attempt];
+      if (wait === undefined) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+    }
   }
 }
 

@@ -48,6 +48,10 @@ export async function openDatabase(
     // An idle pooled connection can be terminated by the server (restart, failover, admin). pg removes it from
     // the pool; without a listener the 'error' event would crash the process. Queries in flight still fail loudly.
     pool.on('error', (err) => onIdleError?.(err));
+    // A connection checked out by a transaction can lose its backend too (pg_terminate_backend, restart, failover):
+    // the client then emits 'error' while no pool listener is attached, which would kill the process. The query in
+    // flight still fails (its transaction rolls back), and the pool discards the broken client when it is released.
+    pool.on('connect', (client) => client.on('error', (err) => onIdleError?.(err)));
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(target.url);
     return {

@@ -149,7 +149,7 @@ describe('runDoctor', () => {
     expect(byName(checks, 'database.migrated')).toEqual({
       name: 'database.migrated',
       ok: false,
-      detail: 'pending migrations: 0001-initial, 0002-slot-start-index, 0003-hardening',
+      detail: 'pending migrations: 0001-initial, 0002-slot-start-index, 0003-hardening, 0004-leases',
       fix: 'Run `npm run migrate`.',
     });
   });

@@ -353,6 +353,19 @@ export class StripeProvider implements PaymentProvider {
       throw new SettleError('webhook_payload_invalid', 'Stored payload is not a Stripe event');
     const event = raw;
     const accountId = event.account ?? null;
+    let normalized: NormalizedEvent;
+    try {
+      normalized = await this.normalize(event, accountId);
+    } catch (err) {
+      // Signed (so authentic) but not shaped as its type says: refuse it as malformed, never a 500 that Stripe
+      // would retry for days.
+      if (err instanceof SettleError) throw err;
+      throw new SettleError(
+        'webhook_payload_invalid',
+        `Event ${event.id} (${event.type}) does not have the shape of its type.`,
+        { cause: err },
+      );
+    }
     return {
       provider: 'stripe',
       endpoint,
@@ -362,7 +375,7 @@ export class StripeProvider implements PaymentProvider {
       livemode: event.livemode,
       createdAt: new Date(event.created * 1000),
       raw,
-      event: await this.normalize(event, accountId),
+      event: normalized,
     };
   }
 
