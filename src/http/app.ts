@@ -164,6 +164,17 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     closing = true;
   });
 
+  // A URL with malformed percent-encoding is refused outright (the query parser would otherwise drop what it cannot
+  // decode and the request would go on as if it were well formed).
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.includes('%')) return;
+    try {
+      decodeURI(req.url);
+    } catch {
+      throw new SettleError('validation_failed', 'The URL has malformed percent-encoding.');
+    }
+  });
+
   app.addHook('onSend', async (_req, reply, payload) => {
     if (closing) reply.header('connection', 'close');
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v);

@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
 import { startSettle, type SettleInstance } from '../../src/app/create.js';
-import type { DatabaseTarget } from '../../src/db/connect.js';
+import type { Db, DatabaseTarget } from '../../src/db/connect.js';
+import type { Logger } from '../../src/log/logger.js';
 import { stripeClientFor } from '../../src/emulators/stripe/index.js';
 import { embeddedTemplate, freshDb, type Backend } from './db.js';
 
@@ -29,8 +30,16 @@ export interface Harness {
 /** Starts Settle in demo mode (in-process emulator, fast time scale) on the given database backend. */
 export async function startHarness(
   backend: Backend,
-  opts: { seed?: boolean; env?: Record<string, string> } = {},
+  opts: {
+    seed?: boolean;
+    env?: Record<string, string>;
+    /** Every line Settle logs goes here (the log scan); LOG_LEVEL still applies. */
+    logger?: Logger;
+    /** The operator token (default ADMIN_TOKEN). */
+    adminToken?: string;
+  } = {},
 ): Promise<Harness> {
+  const adminToken = opts.adminToken ?? ADMIN_TOKEN;
   let database: DatabaseTarget;
   let cleanup: () => Promise<void> = async () => undefined;
   if (backend === 'server') {
@@ -52,7 +61,7 @@ export async function startHarness(
     env: {
       LOG_LEVEL: 'silent',
       HOST: '127.0.0.1',
-      SETTLE_ADMIN_TOKEN: ADMIN_TOKEN,
+      SETTLE_ADMIN_TOKEN: adminToken,
       SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
       SETTLE_QUEUE_POLL_MS: '25',
       ...opts.env,
@@ -66,6 +75,7 @@ export async function startHarness(
       webhookRetry: { attempts: 4, baseDelayMs: 1000 },
     },
     seed: opts.seed ?? false,
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
   });
   const emulator = settle.emulator;
   if (emulator === null) throw new Error('harness expects demo mode');
@@ -84,7 +94,7 @@ export async function startHarness(
     stripe,
     api: (method, path, body, headers = {}) => call(method, path, body, headers),
     admin: (method, path, body, headers = {}) =>
-      call(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }),
+      call(method, path, body, { authorization: `Bearer ${adminToken}`, ...headers }),
     settleDown: async () => {
       // Quiet means: no webhook delivery pending at the emulator and no side-effect job due or running
       // (the background worker may hold a job that drain() cannot claim).
@@ -92,16 +102,7 @@ export async function startHarness(
       for (;;) {
         await emulator.idle(20_000);
         await settle.ctx.queue.drain();
-        const busy = await settle.ctx.db
-          .selectFrom('jobs')
-          .select('id')
-          .where((eb) =>
-            eb.or([
-              eb('status', '=', 'running'),
-              eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', new Date())]),
-            ]),
-          )
-          .execute();
+        const busy = await busyJobs(settle.ctx.db);
         if (busy.length === 0) {
           await emulator.idle(20_000);
           const again = await settle.ctx.queue.drain();
@@ -116,6 +117,20 @@ export async function startHarness(
       await cleanup();
     },
   };
+}
+
+/** Jobs running or due now: the queue is quiet when there are none. */
+export async function busyJobs(db: Db): Promise<{ id: number }[]> {
+  return db
+    .selectFrom('jobs')
+    .select('id')
+    .where((eb) =>
+      eb.or([
+        eb('status', '=', 'running'),
+        eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', new Date())]),
+      ]),
+    )
+    .execute();
 }
 
 export interface MarketSetup {

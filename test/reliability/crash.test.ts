@@ -8,6 +8,7 @@ import {
   type StripeEmulator,
 } from '../../src/emulators/stripe/index.js';
 import { registerWebhookEndpoints } from '../../src/providers/stripe/index.js';
+import { busyJobs } from '../helpers/settle.js';
 import { record, scaled } from './figures.js';
 import {
   call,
@@ -167,16 +168,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
     const deadline = Date.now() + 30_000;
     for (;;) {
       await emu.idle(20_000);
-      const busy = await db()
-        .selectFrom('jobs')
-        .select('id')
-        .where((eb) =>
-          eb.or([
-            eb('status', '=', 'running'),
-            eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', new Date())]),
-          ]),
-        )
-        .execute();
+      const busy = await busyJobs(db());
       if (busy.length === 0) return;
       if (Date.now() > deadline) throw new Error(`still ${busy.length} job(s) busy after 30 s`);
       await new Promise((r) => setTimeout(r, 50));

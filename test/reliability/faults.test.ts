@@ -37,7 +37,7 @@ describe.skipIf(!DATABASE_URL)('faults: provider, webhooks, database', () => {
   const ctx = (): AppContext => h.settle.ctx;
 
   beforeAll(async () => {
-    h = await startHarness('server');
+    h = await startHarness('server', { env: { SETTLE_RATE_LIMIT_PER_MINUTE: '0' } });
     m = await setupMarket(h, { chargeType: 'direct', capacity: 1000 });
   });
   afterAll(async () => {

@@ -5,13 +5,11 @@
  */
 import { request as httpRequest } from 'node:http';
 import { sql } from 'kysely';
-import { startSettle, type SettleInstance } from '../../src/app/create.js';
+import type { SettleInstance } from '../../src/app/create.js';
 import type { Db } from '../../src/db/connect.js';
-import type { DatabaseTarget } from '../../src/db/connect.js';
-import { stripeClientFor } from '../../src/emulators/stripe/index.js';
 import type { Logger } from '../../src/log/logger.js';
-import { embeddedTemplate, freshDb, type Backend } from '../helpers/db.js';
-import type { Harness } from '../helpers/settle.js';
+import type { Backend } from '../helpers/db.js';
+import { startHarness, type Harness } from '../helpers/settle.js';
 
 export interface RawRequest {
   method: string;
@@ -134,95 +132,12 @@ export function changedTables(before: Record<string, string>, after: Record<stri
 }
 
 /**
- * Like test/helpers/settle.ts's startHarness, with a caller-supplied logger (and LOG_LEVEL) and a chosen operator
- * token: the log scan needs every line Settle writes, the authorization matrix a realistic token.
+ * startHarness with a caller-supplied logger and a chosen operator token: the log scan needs every line Settle
+ * writes, the authorization matrix a realistic token.
  */
-export async function startLoggedHarness(
+export function startLoggedHarness(
   backend: Backend,
   opts: { logger?: Logger; adminToken: string; env?: Record<string, string> },
 ): Promise<Harness> {
-  let database: DatabaseTarget;
-  let cleanup: () => Promise<void> = async () => undefined;
-  if (backend === 'server') {
-    const t = await freshDb('server', { poolMax: 20 });
-    await t.close();
-    database = { kind: 'server', url: t.url ?? '', poolMax: 20 };
-    cleanup = async () => {
-      const { default: pg } = await import('pg');
-      const admin = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
-      await admin.connect();
-      const name = new URL(t.url ?? '').pathname.slice(1);
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    };
-  } else {
-    database = { kind: 'memory', from: await embeddedTemplate() };
-  }
-  const settle = await startSettle({
-    env: {
-      LOG_LEVEL: 'silent',
-      HOST: '127.0.0.1',
-      SETTLE_ADMIN_TOKEN: opts.adminToken,
-      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-      SETTLE_QUEUE_POLL_MS: '25',
-      ...opts.env,
-    },
-    port: 0,
-    database,
-    emulator: {
-      port: 0,
-      timeScale: 0.01,
-      disputeDelayMs: 500,
-      webhookRetry: { attempts: 4, baseDelayMs: 1000 },
-    },
-    seed: false,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-  });
-  const emulator = settle.emulator;
-  if (emulator === null) throw new Error('harness expects demo mode');
-  const stripe = stripeClientFor(emulator);
-  const call = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
-    const res = await fetch(`${settle.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
-  };
-  return {
-    settle,
-    stripe,
-    api: (method, path, body, headers = {}) => call(method, path, body, headers),
-    admin: (method, path, body, headers = {}) =>
-      call(method, path, body, { authorization: `Bearer ${opts.adminToken}`, ...headers }),
-    settleDown: async () => {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        await emulator.idle(20_000);
-        await settle.ctx.queue.drain();
-        const busy = await settle.ctx.db
-          .selectFrom('jobs')
-          .select('id')
-          .where((eb) =>
-            eb.or([
-              eb('status', '=', 'running'),
-              eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', new Date())]),
-            ]),
-          )
-          .execute();
-        if (busy.length === 0) {
-          await emulator.idle(20_000);
-          const again = await settle.ctx.queue.drain();
-          if (again.claimed === 0) return;
-        }
-        if (Date.now() > deadline) throw new Error(`settleDown: still busy after 30 s (${busy.length} jobs)`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
-    close: async () => {
-      await settle.close();
-      await cleanup();
-    },
-  };
+  return startHarness(backend, opts);
 }

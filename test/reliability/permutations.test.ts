@@ -37,97 +37,101 @@ describe.each(BACKENDS)('confirmation sources interleaved (%s PostgreSQL)', (bac
     await h?.close();
   });
 
-  it('whatever the mix, the order is paid once, its place taken once, its payment recorded once', async () => {
-    const secret = h.settle.webhookSecrets!.platform[0]!;
-    const source = fc.constantFrom('webhook', 'verify', 'reconcile');
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(fc.tuple(source, fc.integer({ min: 0, max: 15 })), { minLength: 1, maxLength: 8 }),
-        async (plan) => {
-          h.settle.emulator!.faults.set({ webhookDrop: { types: ['checkout.session.completed'] } });
-          const c = await checkout(h, slotId);
-          await h.settle.emulator!.paySession(c.sessionId, { card_number: '4242424242424242' });
-          await h.settleDown();
-          h.settle.emulator!.faults.reset();
-          const soldBefore = (
-            await h.settle.ctx.db
-              .selectFrom('slots')
-              .select('sold')
-              .where('id', '=', slotId)
-              .executeTakeFirstOrThrow()
-          ).sold;
-          const ev = (await h.stripe.events.list({ type: 'checkout.session.completed', limit: 5 })).data.find(
-            (e) => JSON.stringify(e).includes(c.orderId),
-          );
-          if (ev === undefined) throw new Error('event not found');
-          const payload = JSON.stringify(ev);
-          const statuses = await Promise.all(
-            plan.map(async ([kind, delay]) => {
-              await new Promise((r) => setTimeout(r, delay));
-              if (kind === 'webhook') {
-                seen.deliveries++;
-                const res = await fetch(`${h.settle.url}/webhooks/stripe`, {
-                  method: 'POST',
-                  headers: {
-                    'content-type': 'application/json',
-                    'stripe-signature': h.stripe.webhooks.generateTestHeaderString({ payload, secret }),
-                  },
-                  body: payload,
-                });
-                return res.status;
-              }
-              if (kind === 'verify') {
-                seen.verifies++;
-                return (await h.api('POST', '/api/checkout/verify', { orderId: c.orderId })).status;
-              }
-              seen.reconciles++;
-              const s = await reconcile(h.settle.ctx, { lookbackHours: 1 });
-              return s.errors.length === 0 ? 200 : 500;
-            }),
-          );
-          await h.settleDown();
-          seen.runs++;
-          seen.fiveXx += statuses.filter((s) => s >= 500 && s !== 503).length;
-          const row = await h.settle.ctx.db
-            .selectFrom('orders')
-            .select(['status', 'confirmed_via'])
-            .where('id', '=', c.orderId)
-            .executeTakeFirstOrThrow();
-          const sold = (
-            await h.settle.ctx.db
-              .selectFrom('slots')
-              .select('sold')
-              .where('id', '=', slotId)
-              .executeTakeFirstOrThrow()
-          ).sold;
-          const payments = await h.settle.ctx.db
-            .selectFrom('payments')
-            .select('id')
-            .where('order_id', '=', c.orderId)
-            .execute();
-          const booked = await h.settle.ctx.db
-            .selectFrom('notifications')
-            .select('id')
-            .where('order_id', '=', c.orderId)
-            .where('kind', '=', 'buyer_receipt')
-            .execute();
-          const paidTimes = await fulfilments(h, c.orderId);
-          if (paidTimes !== 1) seen.doubleFulfilments++;
-          expect(
-            statuses.filter((s) => s >= 500 && s !== 503),
-            JSON.stringify(plan),
-          ).toEqual([]);
-          expect(row.status).toBe('paid');
-          expect(plan.map(([k]) => (k === 'verify' ? 'frontend' : k))).toContain(row.confirmed_via);
-          expect(paidTimes).toBe(1);
-          expect(sold - soldBefore).toBe(1);
-          expect(payments).toHaveLength(1);
-          expect(booked.length).toBeLessThanOrEqual(1);
-        },
-      ),
-      { numRuns: scaled(6, 40), endOnFailure: true },
-    );
-  });
+  it(
+    'whatever the mix, the order is paid once, its place taken once, its payment recorded once',
+    async () => {
+      const secret = h.settle.webhookSecrets!.platform[0]!;
+      const source = fc.constantFrom('webhook', 'verify', 'reconcile');
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.tuple(source, fc.integer({ min: 0, max: 15 })), { minLength: 1, maxLength: 8 }),
+          async (plan) => {
+            h.settle.emulator!.faults.set({ webhookDrop: { types: ['checkout.session.completed'] } });
+            const c = await checkout(h, slotId);
+            await h.settle.emulator!.paySession(c.sessionId, { card_number: '4242424242424242' });
+            await h.settleDown();
+            h.settle.emulator!.faults.reset();
+            const soldBefore = (
+              await h.settle.ctx.db
+                .selectFrom('slots')
+                .select('sold')
+                .where('id', '=', slotId)
+                .executeTakeFirstOrThrow()
+            ).sold;
+            const ev = (
+              await h.stripe.events.list({ type: 'checkout.session.completed', limit: 5 })
+            ).data.find((e) => JSON.stringify(e).includes(c.orderId));
+            if (ev === undefined) throw new Error('event not found');
+            const payload = JSON.stringify(ev);
+            const statuses = await Promise.all(
+              plan.map(async ([kind, delay]) => {
+                await new Promise((r) => setTimeout(r, delay));
+                if (kind === 'webhook') {
+                  seen.deliveries++;
+                  const res = await fetch(`${h.settle.url}/webhooks/stripe`, {
+                    method: 'POST',
+                    headers: {
+                      'content-type': 'application/json',
+                      'stripe-signature': h.stripe.webhooks.generateTestHeaderString({ payload, secret }),
+                    },
+                    body: payload,
+                  });
+                  return res.status;
+                }
+                if (kind === 'verify') {
+                  seen.verifies++;
+                  return (await h.api('POST', '/api/checkout/verify', { orderId: c.orderId })).status;
+                }
+                seen.reconciles++;
+                const s = await reconcile(h.settle.ctx, { lookbackHours: 1 });
+                return s.errors.length === 0 ? 200 : 500;
+              }),
+            );
+            await h.settleDown();
+            seen.runs++;
+            seen.fiveXx += statuses.filter((s) => s >= 500 && s !== 503).length;
+            const row = await h.settle.ctx.db
+              .selectFrom('orders')
+              .select(['status', 'confirmed_via'])
+              .where('id', '=', c.orderId)
+              .executeTakeFirstOrThrow();
+            const sold = (
+              await h.settle.ctx.db
+                .selectFrom('slots')
+                .select('sold')
+                .where('id', '=', slotId)
+                .executeTakeFirstOrThrow()
+            ).sold;
+            const payments = await h.settle.ctx.db
+              .selectFrom('payments')
+              .select('id')
+              .where('order_id', '=', c.orderId)
+              .execute();
+            const booked = await h.settle.ctx.db
+              .selectFrom('notifications')
+              .select('id')
+              .where('order_id', '=', c.orderId)
+              .where('kind', '=', 'buyer_receipt')
+              .execute();
+            const paidTimes = await fulfilments(h, c.orderId);
+            if (paidTimes !== 1) seen.doubleFulfilments++;
+            expect(
+              statuses.filter((s) => s >= 500 && s !== 503),
+              JSON.stringify(plan),
+            ).toEqual([]);
+            expect(row.status).toBe('paid');
+            expect(plan.map(([k]) => (k === 'verify' ? 'frontend' : k))).toContain(row.confirmed_via);
+            expect(paidTimes).toBe(1);
+            expect(sold - soldBefore).toBe(1);
+            expect(payments).toHaveLength(1);
+            expect(booked.length).toBeLessThanOrEqual(1);
+          },
+        ),
+        { numRuns: scaled(6, 40), endOnFailure: true },
+      );
+    },
+    scaled(60_000, 600_000),
+  );
 });
 
 /** What must not depend on the order of events: per order, its slot and its refunds and disputes; per seller. */
@@ -289,150 +293,178 @@ describe('each flow’s events in every order (embedded PostgreSQL)', () => {
     }
   }
 
-  it('checkout: completed and expired sessions on one slot', async () => {
-    const m = await setupMarket(h, { chargeType: 'direct', capacity: 2 });
-    h.settle.emulator!.faults.set(DROP_ALL);
-    const a = await checkout(h, m.slotId);
-    const b = await checkout(h, m.slotId);
-    const snap = await snapshot(h.settle.ctx.db);
-    await h.settle.emulator!.paySession(a.sessionId, { card_number: '4242424242424242' });
-    await h.settle.emulator!.expireSession(b.sessionId);
-    await h.settleDown();
-    h.settle.emulator!.faults.reset();
-    const events = await storedEvents(m.accountId, [a.orderId, b.orderId]);
-    expect(events.map((e) => e.event.kind).sort()).toEqual(['checkout.completed', 'checkout.expired']);
-    await everyOrder(
-      'checkout',
-      snap,
-      events.map((ev) => ({ kind: 'event', ev })),
-      [a.orderId, b.orderId],
-      [],
-    );
-  });
-
-  it('delayed payment: completed unpaid, then async succeeded on one order and async failed on another', async () => {
-    const m = await setupMarket(h, { chargeType: 'destination', capacity: 5 });
-    h.settle.emulator!.faults.set(DROP_ALL);
-    const ok = await checkout(h, m.slotId);
-    const ko = await checkout(h, m.slotId);
-    const snap = await snapshot(h.settle.ctx.db);
-    await h.settle.emulator!.paySession(ok.sessionId, { payment_method: 'delayed' });
-    await h.settle.emulator!.paySession(ko.sessionId, { payment_method: 'delayed' });
-    await h.settle.emulator!.completeDelayedPayment(ok.sessionId, 'succeeded');
-    await h.settle.emulator!.completeDelayedPayment(ko.sessionId, 'failed');
-    await h.settleDown();
-    h.settle.emulator!.faults.reset();
-    const events = await storedEvents(null, [ok.orderId, ko.orderId]);
-    expect(events.map((e) => e.event.kind).sort()).toEqual([
-      'checkout.async_failed',
-      'checkout.async_succeeded',
-      'checkout.completed',
-      'checkout.completed',
-    ]);
-    await everyOrder(
-      'delayed',
-      snap,
-      events.map((ev) => ({ kind: 'event', ev })),
-      [ok.orderId, ko.orderId],
-      [],
-    );
-  });
-
-  it('refunds: two refunds’ events and the refund submissions in any order', async () => {
-    const m = await setupMarket(h, { chargeType: 'direct', unitAmount: 5000 });
-    const c = await checkout(h, m.slotId);
-    await h.settle.emulator!.paySession(c.sessionId, { card_number: '4242424242424242' });
-    await h.settleDown();
-    await h.settle.ctx.queue.stop();
-    try {
+  it(
+    'checkout: completed and expired sessions on one slot',
+    async () => {
+      const m = await setupMarket(h, { chargeType: 'direct', capacity: 2 });
       h.settle.emulator!.faults.set(DROP_ALL);
-      expect((await h.admin('POST', `/api/admin/orders/${c.orderId}/refunds`, { amount: 2000 })).status).toBe(
-        201,
-      );
-      expect((await h.admin('POST', `/api/admin/orders/${c.orderId}/refunds`, {})).status).toBe(201);
-      const snap = await snapshot(h.settle.ctx.db); // both refunds requested, neither submitted
-      await h.settle.ctx.queue.drain(); // submitted to the emulator: its events exist, undelivered
+      const a = await checkout(h, m.slotId);
+      const b = await checkout(h, m.slotId);
+      const snap = await snapshot(h.settle.ctx.db);
+      await h.settle.emulator!.paySession(a.sessionId, { card_number: '4242424242424242' });
+      await h.settle.emulator!.expireSession(b.sessionId);
       await h.settleDown();
       h.settle.emulator!.faults.reset();
-      const refundIds = (
-        await h.settle.ctx.db.selectFrom('refunds').select('id').where('order_id', '=', c.orderId).execute()
-      ).map((r) => r.id);
-      const events = await storedEvents(m.accountId, refundIds);
-      expect(events.filter((e) => e.event.kind === 'refund.updated').length).toBeGreaterThanOrEqual(2);
-      const steps: Step[] = [...events.map((ev): Step => ({ kind: 'event', ev })), { kind: 'queue' }];
-      await everyOrder('refund', snap, steps, [c.orderId], []);
-    } finally {
-      h.settle.ctx.queue.start();
-    }
-  });
+      const events = await storedEvents(m.accountId, [a.orderId, b.orderId]);
+      expect(events.map((e) => e.event.kind).sort()).toEqual(['checkout.completed', 'checkout.expired']);
+      await everyOrder(
+        'checkout',
+        snap,
+        events.map((ev) => ({ kind: 'event', ev })),
+        [a.orderId, b.orderId],
+        [],
+      );
+    },
+    scaled(60_000, 600_000),
+  );
 
-  it('dispute: created and closed in any order', async () => {
-    const m = await setupMarket(h, { chargeType: 'direct', unitAmount: 4000 });
-    const c = await checkout(h, m.slotId);
-    h.settle.emulator!.faults.set({
-      webhookDrop: { types: ['charge.dispute.created', 'charge.dispute.closed', 'charge.dispute.updated'] },
-    });
-    await h.settle.emulator!.paySession(c.sessionId, { card_number: '4000000000000259' });
-    await h.settleDown();
-    const snap = await snapshot(h.settle.ctx.db);
-    const disputes = await h.stripe.disputes.list({ limit: 5 }, { stripeAccount: m.accountId });
-    expect(disputes.data).toHaveLength(1);
-    await h.settle.emulator!.closeDispute(disputes.data[0]!.id, 'lost');
-    await h.settleDown();
-    h.settle.emulator!.faults.reset();
-    const events = await storedEvents(m.accountId, [disputes.data[0]!.id]);
-    expect(events.map((e) => e.event.kind).sort()).toEqual(['dispute.closed', 'dispute.created']);
-    await everyOrder(
-      'dispute',
-      snap,
-      events.map((ev) => ({ kind: 'event', ev })),
-      [c.orderId],
-      [],
-    );
-  });
+  it(
+    'delayed payment: completed unpaid, then async succeeded on one order and async failed on another',
+    async () => {
+      const m = await setupMarket(h, { chargeType: 'destination', capacity: 5 });
+      h.settle.emulator!.faults.set(DROP_ALL);
+      const ok = await checkout(h, m.slotId);
+      const ko = await checkout(h, m.slotId);
+      const snap = await snapshot(h.settle.ctx.db);
+      await h.settle.emulator!.paySession(ok.sessionId, { payment_method: 'delayed' });
+      await h.settle.emulator!.paySession(ko.sessionId, { payment_method: 'delayed' });
+      await h.settle.emulator!.completeDelayedPayment(ok.sessionId, 'succeeded');
+      await h.settle.emulator!.completeDelayedPayment(ko.sessionId, 'failed');
+      await h.settleDown();
+      h.settle.emulator!.faults.reset();
+      const events = await storedEvents(null, [ok.orderId, ko.orderId]);
+      expect(events.map((e) => e.event.kind).sort()).toEqual([
+        'checkout.async_failed',
+        'checkout.async_succeeded',
+        'checkout.completed',
+        'checkout.completed',
+      ]);
+      await everyOrder(
+        'delayed',
+        snap,
+        events.map((ev) => ({ kind: 'event', ev })),
+        [ok.orderId, ko.orderId],
+        [],
+      );
+    },
+    scaled(60_000, 600_000),
+  );
 
-  it('account: account.updated events with different created times', async () => {
-    h.settle.emulator!.faults.set(DROP_ALL);
-    const s = await h.admin<{ id: string; accountId: string }>('POST', '/api/sellers', {
-      name: 'Perm seller',
-      email: 'perm@example.test',
-      chargeType: 'direct',
-    });
-    expect(s.status).toBe(201);
-    const snap = await snapshot(h.settle.ctx.db);
-    await h.settle.emulator!.completeOnboarding(s.body.accountId);
-    await h.settleDown();
-    h.settle.emulator!.faults.reset();
-    const real = (await storedEvents(s.body.accountId, [s.body.accountId])).filter(
-      (e) => e.event.kind === 'account.updated',
-    );
-    expect(real.length).toBeGreaterThanOrEqual(1);
-    const last = real[real.length - 1]!;
-    const raw = last.raw as { id: string; created: number; data: { object: Record<string, unknown> } };
-    // Older states of the same account, as Stripe would have sent them earlier (distinct created times).
-    const older = (ago: number, patch: Record<string, boolean>, id: string): unknown => ({
-      ...raw,
-      id,
-      created: raw.created - ago,
-      data: { ...raw.data, object: { ...raw.data.object, ...patch } },
-    });
-    const variants = [
-      older(
-        30,
-        { details_submitted: false, charges_enabled: false, payouts_enabled: false },
-        `${raw.id}_t30`,
-      ),
-      older(20, { details_submitted: true, charges_enabled: false, payouts_enabled: false }, `${raw.id}_t20`),
-      older(10, { details_submitted: true, charges_enabled: true, payouts_enabled: false }, `${raw.id}_t10`),
-    ];
-    const events = [...real];
-    for (const v of variants) events.push(await h.settle.ctx.provider.normalizeEvent('connect', v));
-    await everyOrder(
-      'account',
-      snap,
-      events.map((ev) => ({ kind: 'event', ev })),
-      [],
-      [s.body.id],
-    );
-  });
+  it(
+    'refunds: two refunds’ events and the refund submissions in any order',
+    async () => {
+      const m = await setupMarket(h, { chargeType: 'direct', unitAmount: 5000 });
+      const c = await checkout(h, m.slotId);
+      await h.settle.emulator!.paySession(c.sessionId, { card_number: '4242424242424242' });
+      await h.settleDown();
+      await h.settle.ctx.queue.stop();
+      try {
+        h.settle.emulator!.faults.set(DROP_ALL);
+        expect(
+          (await h.admin('POST', `/api/admin/orders/${c.orderId}/refunds`, { amount: 2000 })).status,
+        ).toBe(201);
+        expect((await h.admin('POST', `/api/admin/orders/${c.orderId}/refunds`, {})).status).toBe(201);
+        const snap = await snapshot(h.settle.ctx.db); // both refunds requested, neither submitted
+        await h.settle.ctx.queue.drain(); // submitted to the emulator: its events exist, undelivered
+        await h.settleDown();
+        h.settle.emulator!.faults.reset();
+        const refundIds = (
+          await h.settle.ctx.db.selectFrom('refunds').select('id').where('order_id', '=', c.orderId).execute()
+        ).map((r) => r.id);
+        const events = await storedEvents(m.accountId, refundIds);
+        expect(events.filter((e) => e.event.kind === 'refund.updated').length).toBeGreaterThanOrEqual(2);
+        const steps: Step[] = [...events.map((ev): Step => ({ kind: 'event', ev })), { kind: 'queue' }];
+        await everyOrder('refund', snap, steps, [c.orderId], []);
+      } finally {
+        h.settle.ctx.queue.start();
+      }
+    },
+    scaled(60_000, 600_000),
+  );
+
+  it(
+    'dispute: created and closed in any order',
+    async () => {
+      const m = await setupMarket(h, { chargeType: 'direct', unitAmount: 4000 });
+      const c = await checkout(h, m.slotId);
+      h.settle.emulator!.faults.set({
+        webhookDrop: { types: ['charge.dispute.created', 'charge.dispute.closed', 'charge.dispute.updated'] },
+      });
+      await h.settle.emulator!.paySession(c.sessionId, { card_number: '4000000000000259' });
+      await h.settleDown();
+      const snap = await snapshot(h.settle.ctx.db);
+      const disputes = await h.stripe.disputes.list({ limit: 5 }, { stripeAccount: m.accountId });
+      expect(disputes.data).toHaveLength(1);
+      await h.settle.emulator!.closeDispute(disputes.data[0]!.id, 'lost');
+      await h.settleDown();
+      h.settle.emulator!.faults.reset();
+      const events = await storedEvents(m.accountId, [disputes.data[0]!.id]);
+      expect(events.map((e) => e.event.kind).sort()).toEqual(['dispute.closed', 'dispute.created']);
+      await everyOrder(
+        'dispute',
+        snap,
+        events.map((ev) => ({ kind: 'event', ev })),
+        [c.orderId],
+        [],
+      );
+    },
+    scaled(60_000, 600_000),
+  );
+
+  it(
+    'account: account.updated events with different created times',
+    async () => {
+      h.settle.emulator!.faults.set(DROP_ALL);
+      const s = await h.admin<{ id: string; accountId: string }>('POST', '/api/sellers', {
+        name: 'Perm seller',
+        email: 'perm@example.test',
+        chargeType: 'direct',
+      });
+      expect(s.status).toBe(201);
+      const snap = await snapshot(h.settle.ctx.db);
+      await h.settle.emulator!.completeOnboarding(s.body.accountId);
+      await h.settleDown();
+      h.settle.emulator!.faults.reset();
+      const real = (await storedEvents(s.body.accountId, [s.body.accountId])).filter(
+        (e) => e.event.kind === 'account.updated',
+      );
+      expect(real.length).toBeGreaterThanOrEqual(1);
+      const last = real[real.length - 1]!;
+      const raw = last.raw as { id: string; created: number; data: { object: Record<string, unknown> } };
+      // Older states of the same account, as Stripe would have sent them earlier (distinct created times).
+      const older = (ago: number, patch: Record<string, boolean>, id: string): unknown => ({
+        ...raw,
+        id,
+        created: raw.created - ago,
+        data: { ...raw.data, object: { ...raw.data.object, ...patch } },
+      });
+      const variants = [
+        older(
+          30,
+          { details_submitted: false, charges_enabled: false, payouts_enabled: false },
+          `${raw.id}_t30`,
+        ),
+        older(
+          20,
+          { details_submitted: true, charges_enabled: false, payouts_enabled: false },
+          `${raw.id}_t20`,
+        ),
+        older(
+          10,
+          { details_submitted: true, charges_enabled: true, payouts_enabled: false },
+          `${raw.id}_t10`,
+        ),
+      ];
+      const events = [...real];
+      for (const v of variants) events.push(await h.settle.ctx.provider.normalizeEvent('connect', v));
+      await everyOrder(
+        'account',
+        snap,
+        events.map((ev) => ({ kind: 'event', ev })),
+        [],
+        [s.body.id],
+      );
+    },
+    scaled(60_000, 600_000),
+  );
 });
