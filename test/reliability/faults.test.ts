@@ -498,7 +498,9 @@ describe.skipIf(!DATABASE_URL)('faults: provider, webhooks, database', () => {
       const started: { orderId: string; sessionId: string }[] = [];
       await Promise.all(
         Array.from({ length: n }, async () => {
-          for (let attempt = 0; attempt < 10; attempt++) {
+          // A buyer retries a 5xx (a terminated backend) as the browser client does, until the checkout starts.
+          for (let attempt = 0; attempt < 100; attempt++) {
+            if (attempt > 0) await new Promise((r) => setTimeout(r, 50));
             const r = await h.api<{ orderId: string; checkoutUrl: string }>(
               'POST',
               '/api/checkout',
