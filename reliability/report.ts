@@ -78,7 +78,8 @@ function report(result: { code: number; seconds: number }): string {
     out.push(`### ${property}`, '', `${ls[0]?.method ?? ''}`, '');
     out.push(`Held: **${held ? 'yes' : 'NO'}** (${ls.length} run${ls.length === 1 ? '' : 's'}).`, '');
     out.push('| Figure | Value |', '| --- | ---: |');
-    for (const [k, v] of Object.entries(totals)) out.push(`| ${k} | ${v} |`);
+    for (const [k, v] of Object.entries(totals))
+      out.push(`| ${k} | ${Number.isInteger(v) ? v : v.toFixed(2)} |`);
     out.push('');
   }
   if (byProperty.size === 0)
