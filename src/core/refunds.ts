@@ -351,9 +351,8 @@ export function registerRefundJobs(worker: QueueWorker, ctx: AppContext): void {
       const refund = await submitRefund(ctx, String(payload['refundId']));
       if (refund.status === 'pending' && refund.provider_refund_id === null)
         throw new Error('refund not yet accepted by the provider; retrying');
-      // A refused attempt of an owed refund: make sure the owed-refund job runs again.
-      if (refund.status === 'failed' && refund.reason === 'oversold')
-        await redriveOwedRefund(ctx.db, refund.order_id, ctx.now());
+      // A refused attempt of an owed refund re-drives the owed-refund job where the failure is recorded
+      // (recordRefundStatus), in the same transaction.
     },
     { transactional: false },
   );
