@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -16,7 +15,7 @@ import {
   type StripeEmulator,
   type StripeEmulatorOptions,
 } from '../emulators/stripe/index.js';
-import { createHttp } from '../http/app.js';
+import { bindServer, createHttp } from '../http/app.js';
 import { openRedis } from '../http/rate-limit-store.js';
 import { adminRoutes } from '../http/routes/admin.js';
 import { operatorActionRoutes } from '../http/routes/operator-actions.js';
@@ -74,18 +73,6 @@ export interface SettleInstance {
 export const LEASE_RECONCILE = 'reconcile';
 export const LEASE_RETENTION = 'retention-sweep';
 
-async function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, host, () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /**
  * Starts Settle: configuration, database (migrated), provider, queue, reconciler and HTTP server.
  * Without STRIPE_SECRET_KEY it runs the demo: the Stripe emulator in-process, both webhook endpoints registered
@@ -95,7 +82,10 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
   const env = opts.env ?? process.env;
   const base = loadConfig(env);
   const port = opts.port ?? base.port;
-  const actualPort = port === 0 ? await freePort(base.host) : port;
+  // Port 0: the system picks a port, held from here on (bound now, served once the routes are registered), because
+  // the public URL registered at the emulator names it before the server is ready.
+  const bound = port === 0 ? await bindServer(0, base.host) : null;
+  const actualPort = bound?.port ?? port;
   const demo = base.stripe.secretKey === null;
   const publicUrl = base.publicUrlConfigured
     ? base.publicUrl
@@ -154,6 +144,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       rateLimitStore: redis !== null ? { kind: 'redis', client: redis } : { kind: 'postgres', db: opened.db },
       trustProxy: config.trustProxy,
       logger,
+      ...(bound ? { boundServer: bound } : {}),
     });
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
@@ -169,7 +160,8 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
               : 'test',
       }),
     );
-    await http.listen({ port: actualPort, host: config.host });
+    if (bound) await http.ready();
+    else await http.listen({ port: actualPort, host: config.host });
 
     const background = opts.background ?? true;
     if (background) queue.start();
@@ -245,7 +237,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
         logger.info({ holder }, 'shutting down: periodic work and HTTP, then the queue');
         // Periodic work: waits for a running pass, then releases the leases. HTTP: stops listening and waits for
         // the requests in flight (a new request on a kept-alive connection gets 503).
-        await Promise.all([...tasks.map((t) => t.stop()), http.close()]);
+        await Promise.all([...tasks.map((t) => t.stop()), http.close().then(() => bound?.close())]);
         // After the job it is running; its claimed but unstarted jobs go back to the queue for another instance.
         await queue.stop();
         await emulator?.close();
@@ -256,6 +248,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     };
   } catch (err) {
     await Promise.all(tasks.map((t) => t.stop(0)));
+    await bound?.close();
     await emulator?.close();
     redis?.disconnect();
     await opened?.close();

@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, {
   type FastifyBaseLogger,
@@ -70,6 +71,52 @@ export interface HttpOptions {
    * redaction). Without one, a logger is created at `logLevel` with the same options (src/log/logger.ts).
    */
   logger?: Logger;
+  /**
+   * A server already bound to its port (`bindServer`): Fastify serves on it once ready instead of binding its own,
+   * so a port picked by the system is held from the start and cannot be taken by another process meanwhile.
+   */
+  boundServer?: BoundServer;
+}
+
+/**
+ * An HTTP server bound before the application behind it exists. Requests that arrive before `attach` get 503 with
+ * Retry-After (the application is still starting).
+ */
+export interface BoundServer {
+  server: Server;
+  port: number;
+  attach(handler: (req: IncomingMessage, res: ServerResponse) => void): void;
+  close(): Promise<void>;
+}
+
+export async function bindServer(port: number, host: string): Promise<BoundServer> {
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  const server = createServer((req, res) => {
+    if (handler !== null) return handler(req, res);
+    res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1', connection: 'close' });
+    res.end(JSON.stringify({ error: { code: 'starting', message: 'Settle is starting.' } }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  return {
+    server,
+    port: typeof addr === 'object' && addr !== null ? addr.port : port,
+    attach: (h) => {
+      handler = h;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve();
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
 }
 
 /** Query parameter names are kept when they look like names; anything else is shown as `[param]`. */
@@ -132,13 +179,29 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     {},
     { serializers: { req: serializeRequest, err: serializeError } },
   );
+  const bound = opts.boundServer;
+  let pendingHandler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
   const app = Fastify({
     loggerInstance,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     genReqId: () => `req_${randomUUID()}`,
     trustProxy: opts.trustProxy ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    ...(bound
+      ? {
+          serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+            pendingHandler = handler;
+            return bound.server;
+          },
+        }
+      : {}),
   });
+  // On a pre-bound server the application starts answering once every route is registered (`ready()`).
+  if (bound) {
+    app.addHook('onReady', async () => {
+      if (pendingHandler !== null) bound.attach(pendingHandler);
+    });
+  }
 
   // Buyer routes opt in per route (config.rateLimit); webhook ingress is never limited, so provider retries are
   // never dropped. The counts are shared by every instance (src/http/rate-limit-store.ts); a store failure lets the

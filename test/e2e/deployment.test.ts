@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,19 +11,10 @@ import {
   type StripeEmulator,
 } from '../../src/emulators/stripe/index.js';
 import { registerWebhookEndpoints } from '../../src/providers/stripe/index.js';
+import { childPort } from '../helpers/ports.js';
 
 const run = promisify(execFile);
 const TSX = join(process.cwd(), 'node_modules', 'tsx', 'dist', 'cli.mjs');
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 /** Runs one of the npm CLIs (`src/cli/*.ts`) as a child process, like `npm run …` would, and returns its output. */
 async function cli(
@@ -60,7 +50,7 @@ describe('configured deployment against STRIPE_API_BASE, with the migrate, docto
 
   beforeAll(async () => {
     emu = await startStripeEmulator({ port: 0, timeScale: 0.01 });
-    const port = await freePort();
+    const port = await childPort();
     const publicUrl = `http://127.0.0.1:${port}`;
     const secrets = await registerWebhookEndpoints(stripeClientFor(emu, 'sk_test_deployment'), publicUrl);
     dataDir = mkdtempSync(join(tmpdir(), 'settle-deploy-'));

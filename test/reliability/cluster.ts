@@ -24,6 +24,7 @@ import {
 } from '../../src/emulators/stripe/index.js';
 import { registerWebhookEndpoints } from '../../src/providers/stripe/index.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
+import { childPort } from '../helpers/ports.js';
 
 const TSX = join(process.cwd(), 'node_modules', 'tsx', 'dist', 'cli.mjs');
 const MAIN = join(process.cwd(), 'src', 'main.ts');
@@ -130,17 +131,6 @@ export interface Cluster {
 /** The checkout session id in a hosted checkout URL (`…/c/pay/cs_…`). */
 export function sessionIdOf(checkoutUrl: string): string {
   return new URL(checkoutUrl).pathname.split('/').pop() ?? '';
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = http.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -340,7 +330,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       SETTLE_QUEUE_POLL_MS: String(opts.queuePollMs ?? 100),
       ...opts.env,
     };
-    const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+    const ports = await Promise.all(Array.from({ length: count }, () => childPort()));
     cleanups.push(async () => {
       await Promise.all(instances.map((i) => kill(i.child)));
     });

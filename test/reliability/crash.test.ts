@@ -14,12 +14,12 @@ import {
   call,
   CHILD_ADMIN_TOKEN,
   exitWithin,
-  freePort,
   reconcileCli,
   serverDatabase,
   startSettleProcess,
   type SettleProcess,
 } from './process.js';
+import { childPort } from '../helpers/ports.js';
 
 const DATABASE_URL = process.env['DATABASE_URL'];
 const KEY = 'sk_test_reliability_crash';
@@ -74,7 +74,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
       timeScale: 0.01,
       webhookRetry: { attempts: 4, baseDelayMs: 1000 },
     });
-    const port = await freePort();
+    const port = await childPort();
     const publicUrl = `http://127.0.0.1:${port}`;
     const secrets = await registerWebhookEndpoints(stripe(), publicUrl);
     database = await serverDatabase();

@@ -11,7 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +24,7 @@ import { registerWebhookEndpoints } from '../../src/providers/stripe/index.js';
 import { enqueue, QueueWorker } from '../../src/queue/outbox.js';
 import { freshDb, type TestDb } from '../helpers/db.js';
 import { record, scaled } from './figures.js';
+import { childPort } from '../helpers/ports.js';
 
 const SERVER = process.env['DATABASE_URL'] !== undefined && process.env['DATABASE_URL'] !== '';
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -50,16 +51,6 @@ async function reachable(url: string): Promise<boolean> {
   });
 }
 const REDIS = await reachable(REDIS_URL);
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 /** A logger whose messages a test can read back. */
 function capturingLogger() {
@@ -397,7 +388,7 @@ describe.skipIf(!SERVER)('several instances on one PostgreSQL server', () => {
   it('SIGTERM with requests in flight: they complete 2xx, the process exits 0, nothing is left running or leased', async () => {
     const emu = await startStripeEmulator({ port: 0, timeScale: 0.01 });
     const child = { db: await freshDb('server') };
-    const port = await freePort();
+    const port = await childPort();
     const publicUrl = `http://127.0.0.1:${port}`;
     const secrets = await registerWebhookEndpoints(stripeClientFor(emu, 'sk_test_shutdown'), publicUrl);
     const env: Record<string, string> = {

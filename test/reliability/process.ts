@@ -4,7 +4,6 @@
  * the test, a PostgreSQL server database), killed and restarted by the test.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -14,16 +13,6 @@ const run = promisify(execFile);
 const TSX = join(process.cwd(), 'node_modules', 'tsx', 'dist', 'cli.mjs');
 
 export const CHILD_ADMIN_TOKEN = 'reliability-admin-Zq8vN3kP0xT7wL2m';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a !== null ? a.port : 0));
-    });
-  });
-}
 
 /** A fresh, migrated database on the PostgreSQL server; `drop()` removes it (forcing its connections off). */
 export async function serverDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
