@@ -61,13 +61,18 @@ async function benchConfirm(label: string, opened: OpenedDb): Promise<void> {
   const seller = await createSeller(db, {
     name: 'Bench',
     email: 'bench@example.test',
-    chargeType: 'direct',
     fee: { bps: 1000, fixed: 0 },
   });
   await db
-    .updateTable('sellers')
-    .set({ provider_account_id: 'acct_bench', charges_enabled: true })
-    .where('id', '=', seller.id)
+    .insertInto('seller_accounts')
+    .values({
+      seller_id: seller.id,
+      provider: 'stripe',
+      provider_account_id: 'acct_bench',
+      charge_type: 'direct',
+      charges_enabled: true,
+      account_synced_at: null,
+    })
     .execute();
   const listing = await createListing(db, {
     sellerId: seller.id,

@@ -1,30 +1,23 @@
 import type { Config } from '../config/config.js';
-import type { Db, OpenedDb } from '../db/connect.js';
+import type { OpenedDb } from '../db/connect.js';
+import { providerRegistry, type AppContext } from '../core/context.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { Logger } from '../log/logger.js';
 import { registerRefundJobs } from '../core/refunds.js';
 import { registerCoreEffects, registerRefundNotice } from '../queue/effects.js';
 import { QueueWorker } from '../queue/outbox.js';
 
-/** Everything a route or job needs, built once in src/app/create.ts and passed down (no globals). */
-export interface AppContext {
-  config: Config;
-  db: Db;
-  dbKind: 'server' | 'embedded';
-  logger: Logger;
-  provider: PaymentProvider;
-  queue: QueueWorker;
-  now: () => Date;
-}
+export type { AppContext } from '../core/context.js';
 
 /**
  * Builds the context and its side-effect queue with every job handler registered. The server and the CLIs
- * (reconcile) share this, so a job queued by one can always be run by the other.
+ * (reconcile) share this, so a job queued by one can always be run by the other. `providers` are the configured
+ * providers in the platform's order of preference.
  */
 export function createContext(input: {
   config: Config;
   opened: OpenedDb;
-  provider: PaymentProvider;
+  providers: readonly PaymentProvider[];
   logger: Logger;
 }): AppContext {
   const queue = new QueueWorker(input.opened.db, {
@@ -36,7 +29,7 @@ export function createContext(input: {
     db: input.opened.db,
     dbKind: input.opened.kind,
     logger: input.logger,
-    provider: input.provider,
+    providers: providerRegistry(input.providers),
     queue,
     now: () => new Date(),
   };

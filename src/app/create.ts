@@ -130,7 +130,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       logger,
       ...(secretsOverride ? { secretsOverride } : {}),
     });
-    const ctx = createContext({ config, opened, provider, logger });
+    const ctx = createContext({ config, opened, providers: [provider], logger });
     const queue = ctx.queue;
 
     // Rate-limit counters are shared by every instance: in Redis when REDIS_URL is set, else in the database.

@@ -80,11 +80,15 @@ export async function seedDemo(
     },
   ];
   for (const s of sellers) {
-    const seller = await onboardSeller(ctx, { name: s.name, email: s.email, chargeType: s.chargeType });
-    if (seller.provider_account_id !== null) {
-      await completeOnboarding(seller.provider_account_id);
-      await refreshSeller(ctx, seller.id);
+    const { seller, accounts } = await onboardSeller(ctx, {
+      name: s.name,
+      email: s.email,
+      chargeType: s.chargeType,
+    });
+    for (const account of accounts) {
+      if (account.provider_account_id !== null) await completeOnboarding(account.provider_account_id);
     }
+    await refreshSeller(ctx, seller.id);
     for (const l of s.listings) {
       const listing = await createListing(ctx.db, {
         sellerId: seller.id,

@@ -29,7 +29,7 @@ try {
   const opened = await openDatabase(config.database);
   await migrateToLatest(opened.db);
   const { provider } = createStripeProvider(config);
-  const ctx = createContext({ config, opened, provider, logger: silentLogger });
+  const ctx = createContext({ config, opened, providers: [provider], logger: silentLogger });
   const queue = ctx.queue;
   print(
     `Reconciling ${opened.describe} against Stripe (${config.stripe.mode} mode), last ${lookbackHours} h`,

@@ -1,5 +1,5 @@
 import type { Db } from '../db/connect.js';
-import type { ChargeType, Listing, ProviderId, Seller, Slot } from '../db/schema.js';
+import type { Listing, ProviderId, Seller, Slot } from '../db/schema.js';
 import { assertProviderAmount } from './currency-rules.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
@@ -9,7 +9,7 @@ import { assertMinor, currency, type FeePolicy } from './money.js';
 
 export async function createSeller(
   db: Db,
-  input: { name: string; email: string; chargeType: ChargeType; fee: FeePolicy; provider?: ProviderId },
+  input: { name: string; email: string; fee: FeePolicy },
 ): Promise<Seller> {
   if (input.name.trim() === '') throw new SettleError('validation_failed', 'name must not be empty.');
   if (!/^[^@\s]+@[^@\s]+$/.test(input.email))
@@ -20,10 +20,6 @@ export async function createSeller(
       id: newId('sel'),
       name: input.name.trim(),
       email: input.email.trim(),
-      provider: input.provider ?? 'stripe',
-      provider_account_id: null,
-      charge_type: input.chargeType,
-      account_synced_at: null,
       fee_bps: input.fee.bps,
       fee_fixed: assertMinor(input.fee.fixed, 'fixed fee'),
     })
@@ -41,11 +37,17 @@ export async function createListing(
   db: Db,
   input: { sellerId: string; title: string; description?: string; currency: string; unitAmount: number },
 ): Promise<Listing> {
-  const seller = await getSeller(db, input.sellerId);
+  await getSeller(db, input.sellerId);
   if (input.title.trim() === '') throw new SettleError('validation_failed', 'title must not be empty.');
   const unit = { amount: assertMinor(input.unitAmount, 'unitAmount'), currency: currency(input.currency) };
-  // A price the seller's provider cannot charge (Stripe: KWD 1.005, last digit not 0) is refused here, not at checkout.
-  assertProviderAmount(seller.provider, unit, 'The unit price');
+  // A price one of the seller's providers cannot charge (Stripe: KWD 1.005, last digit not 0) is refused here, not
+  // at checkout. A provider connected later is checked at checkout (createPendingOrder).
+  const providers = await db
+    .selectFrom('seller_accounts')
+    .select('provider')
+    .where('seller_id', '=', input.sellerId)
+    .execute();
+  for (const { provider } of providers) assertProviderAmount(provider, unit, 'The unit price');
   return db
     .insertInto('listings')
     .values({

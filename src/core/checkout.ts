@@ -1,10 +1,11 @@
-import type { AppContext } from '../app/context.js';
-import type { Order } from '../db/schema.js';
+import type { AppContext } from './context.js';
+import type { Order, ProviderId } from '../db/schema.js';
 import { confirmPayment, type ConfirmResult } from './confirm-payment.js';
 import { SettleError } from './errors.js';
 import { CONFIRMABLE } from './order-status.js';
 import { transitionOrder } from './order-transitions.js';
 import { attachSession, createPendingOrder, getOrder } from './orders.js';
+import { isReady } from './sellers.js';
 import type { AccountContext, CheckoutState } from './provider.js';
 
 export function accountOf(order: Pick<Order, 'provider_account_id' | 'charge_type'>): AccountContext {
@@ -17,6 +18,39 @@ export interface StartedCheckout {
   checkoutUrl: string;
   expiresAt: Date;
   status: Order['status'];
+}
+
+/**
+ * The provider a checkout goes through: the buyer's choice if the platform has it configured, else the platform's
+ * first configured provider the seller is ready on (else its first configured one, so the refusal names what is
+ * missing). Whether the seller can take payments there is checked with the order (createPendingOrder).
+ */
+async function chooseProvider(
+  ctx: AppContext,
+  slotId: string,
+  requested: ProviderId | null,
+): Promise<ProviderId> {
+  if (requested !== null) {
+    ctx.providers.get(requested);
+    return requested;
+  }
+  const accounts = await ctx.db
+    .selectFrom('slots')
+    .innerJoin('listings', 'listings.id', 'slots.listing_id')
+    .innerJoin('seller_accounts', 'seller_accounts.seller_id', 'listings.seller_id')
+    .select([
+      'seller_accounts.provider',
+      'seller_accounts.provider_account_id',
+      'seller_accounts.charges_enabled',
+    ])
+    .where('slots.id', '=', slotId)
+    .execute();
+  const configured = ctx.providers.ids;
+  const ready = configured.find((id) => accounts.some((a) => a.provider === id && isReady(a)));
+  const any = configured.find((id) => accounts.some((a) => a.provider === id));
+  const first = ready ?? any ?? configured[0];
+  if (first === undefined) throw new SettleError('provider_not_configured', 'No provider is configured.');
+  return first;
 }
 
 /**
@@ -33,14 +67,18 @@ export async function startCheckout(
     email?: string | null;
     /** Digest of the buyer's Idempotency-Key (scope + key): a re-run of the same request resumes its order. */
     checkoutKey?: string | null;
+    /** The buyer's choice; default: the platform's first configured provider the seller is ready on. */
+    provider?: ProviderId | null;
   },
 ): Promise<StartedCheckout> {
+  const providerId = await chooseProvider(ctx, req.slotId, req.provider ?? null);
+  const provider = ctx.providers.get(providerId);
   const order = await createPendingOrder(ctx.db, {
     slotId: req.slotId,
     quantity: req.quantity,
     promotionCode: req.promotionCode ?? null,
     buyerEmail: req.email ?? null,
-    provider: ctx.provider.id,
+    provider: providerId,
     holdMinutes: ctx.config.holdMinutes,
     checkoutKey: req.checkoutKey ?? null,
     now: ctx.now(),
@@ -61,7 +99,7 @@ export async function startCheckout(
     const account = accountOf(order);
     const promoId =
       order.promotion_code !== null
-        ? await ctx.provider.findPromotionCodeId(order.promotion_code, account)
+        ? await provider.findPromotionCodeId(order.promotion_code, account)
         : null;
     if (order.promotion_code !== null && promoId === null) {
       throw new SettleError(
@@ -70,7 +108,7 @@ export async function startCheckout(
       );
     }
     const base = ctx.config.publicUrl;
-    const session = await ctx.provider.createCheckout({
+    const session = await provider.createCheckout({
       orderId: order.id,
       account,
       lineItem: { name: listing.title, unitAmount: order.unit_amount, quantity: order.quantity },
@@ -108,8 +146,11 @@ export async function applyCheckoutState(
   via: 'webhook' | 'frontend' | 'reconcile',
 ): Promise<ConfirmResult | { orderId: string; status: Order['status'] }> {
   const order = await getOrder(ctx.db, orderId);
-  if (order.provider_session_id !== null && order.provider_session_id !== state.sessionId) {
-    // A session that is not the order's own: do not let it move this order.
+  if (
+    state.provider !== order.provider ||
+    (order.provider_session_id !== null && order.provider_session_id !== state.sessionId)
+  ) {
+    // A session that is not the order's own (another provider's, or another session): it never moves this order.
     return { orderId, status: order.status };
   }
   switch (state.outcome) {
@@ -160,7 +201,9 @@ export async function verifyCheckout(
   if (order.provider_session_id === null || !CONFIRMABLE.includes(order.status)) {
     return { orderId, status: order.status };
   }
-  const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
+  const state = await ctx.providers
+    .get(order.provider)
+    .retrieveCheckout(order.provider_session_id, accountOf(order));
   const r = await applyCheckoutState(ctx, orderId, state, 'frontend');
   return { orderId, status: r.status };
 }
@@ -181,8 +224,10 @@ export async function cancelCheckout(
     now: ctx.now(),
   });
   if (order.provider_session_id !== null) {
-    await ctx.provider.expireCheckout(order.provider_session_id, accountOf(order));
-    const state = await ctx.provider.retrieveCheckout(order.provider_session_id, accountOf(order));
+    await ctx.providers.get(order.provider).expireCheckout(order.provider_session_id, accountOf(order));
+    const state = await ctx.providers
+      .get(order.provider)
+      .retrieveCheckout(order.provider_session_id, accountOf(order));
     if (state.outcome === 'succeeded' || state.outcome === 'zero_amount' || state.outcome === 'processing') {
       const after = await applyCheckoutState(ctx, orderId, state, 'frontend');
       return { orderId, status: after.status };

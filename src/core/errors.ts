@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'not_found'
   | 'unauthorized'
   | 'seller_not_ready'
+  | 'provider_not_configured'
+  | 'provider_not_available'
   | 'slot_unavailable'
   | 'currency_unsupported'
   | 'money_invalid'
@@ -34,6 +36,10 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   unauthorized: 401,
   seller_not_ready: 409,
+  // The platform has no credentials for that provider.
+  provider_not_configured: 409,
+  // The seller is not connected to (or not ready on) the provider the buyer chose.
+  provider_not_available: 409,
   slot_unavailable: 409,
   currency_unsupported: 400,
   money_invalid: 400,

@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from './context.js';
 import { SettleError } from './errors.js';
 import { applyEvent } from './payment-events.js';
 import type { VerifiedEvent } from './provider.js';
@@ -163,9 +163,8 @@ export async function replayInboxEvent(ctx: AppContext, id: number): Promise<'pr
       'webhook_in_progress',
       `Event ${row.event_id} is being processed right now; retry later.`,
     );
-  const ev = await ctx.provider.normalizeEvent(
-    row.endpoint === 'connect' ? 'connect' : 'platform',
-    row.payload,
-  );
+  const ev = await ctx.providers
+    .get(row.provider)
+    .normalizeEvent(row.endpoint === 'connect' ? 'connect' : 'platform', row.payload);
   return processInboxRow(ctx, row.id, ev, 'webhook');
 }

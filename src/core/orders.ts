@@ -2,7 +2,7 @@ import type { Db } from '../db/connect.js';
 import type { Order, ProviderId } from '../db/schema.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
-import { roundDownToStep } from './currency-rules.js';
+import { assertProviderAmount, roundDownToStep } from './currency-rules.js';
 import { lockSlot, placeHold } from './inventory.js';
 import { currency, multiply, platformFee, type Money } from './money.js';
 import { discountFor, findPromotionCode } from './promotions.js';
@@ -46,6 +46,11 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
       .selectFrom('slots')
       .innerJoin('listings', 'listings.id', 'slots.listing_id')
       .innerJoin('sellers', 'sellers.id', 'listings.seller_id')
+      .leftJoin('seller_accounts', (j) =>
+        j
+          .onRef('seller_accounts.seller_id', '=', 'sellers.id')
+          .on('seller_accounts.provider', '=', req.provider),
+      )
       .select([
         'slots.id as slot_id',
         'slots.starts_at',
@@ -53,15 +58,21 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
         'listings.currency',
         'listings.unit_amount',
         'sellers.id as seller_id',
-        'sellers.provider_account_id',
-        'sellers.charge_type',
-        'sellers.charges_enabled',
+        'seller_accounts.provider_account_id',
+        'seller_accounts.charge_type',
+        'seller_accounts.charges_enabled',
         'sellers.fee_bps',
         'sellers.fee_fixed',
       ])
       .where('slots.id', '=', req.slotId)
       .executeTakeFirst();
     if (row === undefined) throw new SettleError('not_found', `Slot ${req.slotId} does not exist.`);
+    if (row.charge_type === null) {
+      throw new SettleError(
+        'provider_not_available',
+        `This seller does not take payments through ${req.provider}.`,
+      );
+    }
     if (row.provider_account_id === null || !row.charges_enabled) {
       throw new SettleError(
         'seller_not_ready',
@@ -72,6 +83,7 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
       throw new SettleError('slot_unavailable', 'This slot has already started.');
 
     const unit: Money = { amount: row.unit_amount, currency: currency(row.currency) };
+    assertProviderAmount(req.provider, unit, 'The unit price');
     const subtotal = multiply(unit, req.quantity);
     let discount = 0;
     let code: string | null = null;

@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from './context.js';
 import type { Order } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
@@ -40,10 +40,17 @@ export async function applyEvent(
       if (orderId === null) return 'ignored';
       const order = await ctx.db
         .selectFrom('orders')
-        .select(['id', 'provider_account_id', 'charge_type'])
+        .select(['id', 'provider', 'provider_account_id', 'charge_type'])
         .where('id', '=', orderId)
         .executeTakeFirst();
       if (order === undefined) return 'ignored'; // not one of ours (another integration on the same account)
+      if (order.provider !== ev.provider) {
+        ctx.logger.warn(
+          { eventId: ev.eventId, orderId, provider: ev.provider },
+          "checkout event from a provider that is not the order's; ignored",
+        );
+        return 'ignored';
+      }
       // A Direct Charge session lives on the seller's account: only a Connect event for that account may move it.
       if ((ev.accountId ?? null) !== owningAccount(order)) {
         ctx.logger.warn(
@@ -59,7 +66,9 @@ export async function applyEvent(
           ? { ...e.checkout, outcome: 'failed' as const }
           : e.kind === 'checkout.expired'
             ? e.checkout
-            : await ctx.provider.retrieveCheckout(e.checkout.sessionId, accountOf(order));
+            : await ctx.providers
+                .get(order.provider)
+                .retrieveCheckout(e.checkout.sessionId, accountOf(order));
       await applyCheckoutState(ctx, orderId, state, via);
       return 'processed';
     }
@@ -69,6 +78,7 @@ export async function applyEvent(
         .selectFrom('refunds')
         .innerJoin('orders', 'orders.id', 'refunds.order_id')
         .select(['refunds.id', 'refunds.order_id', 'orders.charge_type', 'orders.provider_account_id'])
+        .where('orders.provider', '=', ev.provider)
         .where((eb) =>
           r.refundId
             ? eb('refunds.id', '=', r.refundId)
@@ -102,8 +112,8 @@ export async function applyEvent(
       // account, or a platform-endpoint event (the platform's own account), never touches a seller.
       if (ev.endpoint !== 'connect' || ev.accountId !== a.accountId) {
         const seller = await ctx.db
-          .selectFrom('sellers')
-          .select('id')
+          .selectFrom('seller_accounts')
+          .select('seller_id as id')
           .where('provider', '=', ev.provider)
           .where('provider_account_id', '=', a.accountId)
           .executeTakeFirst();
@@ -123,7 +133,7 @@ export async function applyEvent(
       }
       // Ignore events older than the state we already hold (out-of-order account.updated deliveries).
       await ctx.db
-        .updateTable('sellers')
+        .updateTable('seller_accounts')
         .set({
           details_submitted: a.detailsSubmitted,
           charges_enabled: a.chargesEnabled,

@@ -1,4 +1,4 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from './context.js';
 import type { PromotionCode, ProviderId } from '../db/schema.js';
 import { upsertPromotionCode } from './catalog.js';
 import { roundHalfUpToStep } from './currency-rules.js';
@@ -34,38 +34,45 @@ export function discountFor(p: PromotionCode, subtotal: Money): Money {
 }
 
 /**
- * Offers a promotion code: Settle's own copy (used to price and verify discounts) and the provider's, on the
- * platform and on every Direct Charge seller's account (their checkout sessions live there).
+ * Offers a promotion code at every configured provider: Settle's own copy (used to price and verify discounts) and
+ * the provider's, on the platform and on every Direct Charge seller account there (their checkouts live there).
  */
 export async function offerPromotionCode(ctx: AppContext, spec: PromotionSpec): Promise<void> {
-  // Provider first: if a same-named code there has another discount, this throws before Settle's copy changes.
-  const platformId = await ctx.provider.ensurePromotionCode(spec, null);
-  const direct = await ctx.db
-    .selectFrom('sellers')
-    .select('provider_account_id')
-    .where('provider', '=', ctx.provider.id)
-    .where('charge_type', '=', 'direct')
-    .where('provider_account_id', 'is not', null)
-    .execute();
-  for (const s of direct)
-    if (s.provider_account_id) await ctx.provider.ensurePromotionCode(spec, s.provider_account_id);
-  await upsertPromotionCode(ctx.db, {
-    ...spec,
-    provider: ctx.provider.id,
-    providerPromotionCodeId: platformId,
-  });
+  for (const provider of ctx.providers.all()) {
+    // Provider first: if a same-named code there has another discount, this throws before Settle's copy changes.
+    const platformId = await provider.ensurePromotionCode(spec, null);
+    const direct = await ctx.db
+      .selectFrom('seller_accounts')
+      .select('provider_account_id')
+      .where('provider', '=', provider.id)
+      .where('charge_type', '=', 'direct')
+      .where('provider_account_id', 'is not', null)
+      .execute();
+    for (const s of direct)
+      if (s.provider_account_id) await provider.ensurePromotionCode(spec, s.provider_account_id);
+    await upsertPromotionCode(ctx.db, {
+      ...spec,
+      provider: provider.id,
+      providerPromotionCodeId: platformId,
+    });
+  }
 }
 
-/** Copies every active promotion code onto a Direct Charge seller's account (called when the account is created). */
-export async function mirrorPromotionCodes(ctx: AppContext, accountId: string): Promise<void> {
+/** Copies every active promotion code onto a Direct Charge seller's new account at that provider. */
+export async function mirrorPromotionCodes(
+  ctx: AppContext,
+  providerId: ProviderId,
+  accountId: string,
+): Promise<void> {
+  const provider = ctx.providers.get(providerId);
   const codes = await ctx.db
     .selectFrom('promotion_codes')
     .selectAll()
-    .where('provider', '=', ctx.provider.id)
+    .where('provider', '=', providerId)
     .where('active', '=', true)
     .execute();
   for (const p of codes) {
-    await ctx.provider.ensurePromotionCode(
+    await provider.ensurePromotionCode(
       {
         code: p.code,
         ...(p.percent_off !== null ? { percentOff: Number(p.percent_off) } : {}),

@@ -1,8 +1,9 @@
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from './context.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
 import { ingestEvent } from './inbox.js';
 import { sql } from 'kysely';
 import type { Order } from '../db/schema.js';
+import type { PaymentProvider } from './provider.js';
 import { transitionOrder } from './order-transitions.js';
 import { enqueue } from '../queue/outbox.js';
 import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
@@ -50,35 +51,16 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     jobsRedriven: 0,
     errors: [],
   };
-  const sellers = await ctx.db
-    .selectFrom('sellers')
-    .select(['provider_account_id'])
-    .where('provider', '=', ctx.provider.id)
-    .where('provider_account_id', 'is not', null)
-    .execute();
-  const accounts: (string | null)[] = [null, ...sellers.map((x) => x.provider_account_id)];
-  for (const accountId of accounts) {
-    s.accountsScanned += 1;
-    let seen = 0;
-    try {
-      for await (const ev of ctx.provider.listEvents({ accountId, since })) {
-        seen += 1;
-        s.eventsSeen += 1;
-        try {
-          const r = await ingestEvent(ctx, ev, 'reconcile');
-          if (r === 'duplicate') s.eventsAlreadyHandled += 1;
-          else s.eventsApplied += 1;
-        } catch (err) {
-          s.eventsFailed += 1;
-          s.errors.push(`${ev.eventId}: ${err instanceof Error ? err.message : String(err)}`);
-        }
-      }
-    } catch (err) {
-      s.errors.push(
-        `listing events for ${accountId ?? 'platform'}: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    say(`events ${accountId ?? 'platform'}: ${seen} seen`);
+  // Every configured provider's recent events: the platform's, then each seller account's there.
+  for (const provider of ctx.providers.all()) {
+    const sellers = await ctx.db
+      .selectFrom('seller_accounts')
+      .select(['provider_account_id'])
+      .where('provider', '=', provider.id)
+      .where('provider_account_id', 'is not', null)
+      .execute();
+    const accounts: (string | null)[] = [null, ...sellers.map((x) => x.provider_account_id)];
+    for (const accountId of accounts) await scanEvents(ctx, s, provider, accountId, since, say);
   }
 
   const swept = await sweepStaleOrders(ctx);
@@ -94,6 +76,37 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     `stopped work re-driven: ${s.refundsRedriven} owed or pending refund(s), ${s.jobsRedriven} dead job(s)`,
   );
   return s;
+}
+
+/** One account's recent events at one provider, each through the inbox (already handled ones are duplicates). */
+async function scanEvents(
+  ctx: AppContext,
+  s: ReconcileSummary,
+  provider: PaymentProvider,
+  accountId: string | null,
+  since: Date,
+  say: (line: string) => void,
+): Promise<void> {
+  s.accountsScanned += 1;
+  let seen = 0;
+  const where = `${provider.id} ${accountId ?? 'platform'}`;
+  try {
+    for await (const ev of provider.listEvents({ accountId, since })) {
+      seen += 1;
+      s.eventsSeen += 1;
+      try {
+        const r = await ingestEvent(ctx, ev, 'reconcile');
+        if (r === 'duplicate') s.eventsAlreadyHandled += 1;
+        else s.eventsApplied += 1;
+      } catch (err) {
+        s.eventsFailed += 1;
+        s.errors.push(`${ev.eventId}: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  } catch (err) {
+    s.errors.push(`listing events for ${where}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  say(`events ${where}: ${seen} seen`);
 }
 
 const SWEEP_PAGE = 200;
@@ -152,11 +165,12 @@ async function sweepOrder(ctx: AppContext, order: Order): Promise<boolean> {
     return r.changed;
   }
   const account = accountOf(order);
-  let state = await ctx.provider.retrieveCheckout(order.provider_session_id, account);
+  const provider = ctx.providers.get(order.provider);
+  let state = await provider.retrieveCheckout(order.provider_session_id, account);
   if (state.outcome === 'open') {
     // Past our hold but still open at the provider: end it, then read again (the buyer may have just paid).
-    await ctx.provider.expireCheckout(order.provider_session_id, account);
-    state = await ctx.provider.retrieveCheckout(order.provider_session_id, account);
+    await provider.expireCheckout(order.provider_session_id, account);
+    state = await provider.retrieveCheckout(order.provider_session_id, account);
   }
   const r = await applyCheckoutState(ctx, order.id, state, 'reconcile');
   return r.status !== order.status;

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from './context.js';
 import type { Order, Refund } from '../db/schema.js';
 import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
 import { enqueue, type Executor, type QueueWorker } from '../queue/outbox.js';
@@ -155,7 +155,7 @@ export async function submitRefund(ctx: AppContext, refundId: string): Promise<R
     .where('id', '=', refund.order_id)
     .executeTakeFirstOrThrow();
   try {
-    const result = await ctx.provider.refund({
+    const result = await ctx.providers.get(order.provider).refund({
       account: accountOf(order),
       paymentId: order.provider_payment_id ?? '',
       amount: refund.amount,

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { AppContext } from '../app/context.js';
+import type { AppContext } from './context.js';
 import type { OrderStatus } from '../db/schema.js';
 import { purgeIdempotencyKeys } from '../http/idempotency.js';
 

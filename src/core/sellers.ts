@@ -1,98 +1,224 @@
-import type { AppContext } from '../app/context.js';
-import type { ChargeType, Seller } from '../db/schema.js';
+import type { Db } from '../db/connect.js';
+import type { ChargeType, ProviderId, Seller, SellerAccount } from '../db/schema.js';
 import { createSeller, getSeller } from './catalog.js';
+import type { AppContext } from './context.js';
 import { SettleError } from './errors.js';
 import { mirrorPromotionCodes } from './promotions.js';
+import type { SellerAccountState } from './provider.js';
 
-/** Creates the seller and its connected account at the provider (idempotent per seller id). */
+/**
+ * Sellers and their accounts at each provider: one `seller_accounts` row per seller and provider (account id,
+ * charge type, onboarding state, capabilities). A seller can be sold through every provider it is ready on.
+ */
+
+/** A seller with its provider accounts, in the platform's order of preference. */
+export interface SellerWithAccounts {
+  seller: Seller;
+  accounts: SellerAccount[];
+}
+
+/** Ready to take payments through this provider: an account that can charge. */
+export function isReady(a: Pick<SellerAccount, 'provider_account_id' | 'charges_enabled'>): boolean {
+  return a.provider_account_id !== null && a.charges_enabled;
+}
+
+export async function sellerAccounts(db: Db, sellerId: string): Promise<SellerAccount[]> {
+  return db
+    .selectFrom('seller_accounts')
+    .selectAll()
+    .where('seller_id', '=', sellerId)
+    .orderBy('created_at')
+    .execute();
+}
+
+export async function sellerAccount(
+  db: Db,
+  sellerId: string,
+  provider: ProviderId,
+): Promise<SellerAccount | undefined> {
+  return db
+    .selectFrom('seller_accounts')
+    .selectAll()
+    .where('seller_id', '=', sellerId)
+    .where('provider', '=', provider)
+    .executeTakeFirst();
+}
+
+export async function getSellerWithAccounts(ctx: AppContext, sellerId: string): Promise<SellerWithAccounts> {
+  const seller = await getSeller(ctx.db, sellerId);
+  return { seller, accounts: sortByPreference(ctx, await sellerAccounts(ctx.db, sellerId)) };
+}
+
+function sortByPreference(ctx: AppContext, accounts: SellerAccount[]): SellerAccount[] {
+  const rank = (p: ProviderId): number => {
+    const i = ctx.providers.ids.indexOf(p);
+    return i < 0 ? Number.MAX_SAFE_INTEGER : i;
+  };
+  return [...accounts].sort((a, b) => rank(a.provider) - rank(b.provider));
+}
+
+/**
+ * Creates the seller and its account at the platform's first provider (idempotent per seller id). Other providers
+ * are connected later (`connectSeller`).
+ */
 export async function onboardSeller(
   ctx: AppContext,
   input: { name: string; email: string; chargeType: ChargeType; feeBps?: number; feeFixed?: number },
-): Promise<Seller> {
+): Promise<SellerWithAccounts> {
   const seller = await createSeller(ctx.db, {
     name: input.name,
     email: input.email,
-    chargeType: input.chargeType,
     fee: {
       bps: input.feeBps ?? ctx.config.defaultFee.bps,
       fixed: input.feeFixed ?? ctx.config.defaultFee.fixed,
     },
-    provider: ctx.provider.id,
   });
-  return attachAccount(ctx, seller);
+  const first = ctx.providers.ids[0];
+  if (first !== undefined) await attachAccount(ctx, seller, first, input.chargeType);
+  return getSellerWithAccounts(ctx, seller.id);
 }
 
-/** Ensures the seller has a provider account (retries safely: the key is derived from the seller id). */
-export async function attachAccount(ctx: AppContext, seller: Seller): Promise<Seller> {
-  if (seller.provider_account_id !== null) return seller;
-  const account = await ctx.provider.createSellerAccount({
+/**
+ * Ensures the seller has an account at `provider` (retries safely: the row is keyed by seller and provider and the
+ * provider call's idempotency key is derived from the seller id). The charge type is fixed by the first call.
+ */
+export async function attachAccount(
+  ctx: AppContext,
+  seller: Seller,
+  providerId: ProviderId,
+  chargeType: ChargeType = 'direct',
+): Promise<SellerAccount> {
+  const provider = ctx.providers.get(providerId);
+  await ctx.db
+    .insertInto('seller_accounts')
+    .values({
+      seller_id: seller.id,
+      provider: providerId,
+      provider_account_id: null,
+      charge_type: chargeType,
+      account_synced_at: null,
+    })
+    .onConflict((oc) => oc.columns(['seller_id', 'provider']).doNothing())
+    .execute();
+  const row = await sellerAccount(ctx.db, seller.id, providerId);
+  if (row === undefined) throw new Error('seller account row vanished');
+  if (row.provider_account_id !== null) return row;
+  const account = await provider.createSellerAccount({
     sellerId: seller.id,
     email: seller.email,
     idempotencyKey: `account:${seller.id}`,
   });
-  if (seller.charge_type === 'direct') await mirrorPromotionCodes(ctx, account.accountId);
+  if (row.charge_type === 'direct') await mirrorPromotionCodes(ctx, providerId, account.accountId);
   return ctx.db
-    .updateTable('sellers')
+    .updateTable('seller_accounts')
     .set({
       provider_account_id: account.accountId,
       details_submitted: account.detailsSubmitted,
       charges_enabled: account.chargesEnabled,
       payouts_enabled: account.payoutsEnabled,
     })
-    .where('id', '=', seller.id)
+    .where('seller_id', '=', seller.id)
+    .where('provider', '=', providerId)
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-export async function onboardingLink(ctx: AppContext, sellerId: string): Promise<{ url: string }> {
-  const seller = await attachAccount(ctx, await getSeller(ctx.db, sellerId));
-  if (seller.provider_account_id === null)
-    throw new SettleError('seller_not_ready', 'Seller has no provider account.');
+/**
+ * Connects the seller to a provider (creating the account there if needed) and returns the provider's onboarding
+ * link, which comes back to the seller's onboarding-return page.
+ */
+export async function connectSeller(
+  ctx: AppContext,
+  sellerId: string,
+  providerId: ProviderId,
+): Promise<{ url: string }> {
+  const seller = await getSeller(ctx.db, sellerId);
+  const account = await attachAccount(ctx, seller, providerId);
+  if (account.provider_account_id === null)
+    throw new SettleError('seller_not_ready', `Seller has no ${providerId} account.`);
   const base = ctx.config.publicUrl;
-  return ctx.provider.createOnboardingLink({
-    accountId: seller.provider_account_id,
-    returnUrl: `${base}/sellers/${seller.id}/onboarding-return`,
-    refreshUrl: `${base}/sellers/${seller.id}/onboarding-return?refresh=1`,
+  const back = `${base}/sellers/${seller.id}/onboarding-return`;
+  const query = providerId === ctx.providers.ids[0] ? '' : `?provider=${providerId}`;
+  return ctx.providers.get(providerId).createOnboardingLink({
+    accountId: account.provider_account_id,
+    returnUrl: `${back}${query}`,
+    refreshUrl: `${back}${query === '' ? '?' : `${query}&`}refresh=1`,
   });
 }
 
-/** Refreshes the seller's capability state from the provider (the onboarding return page calls this). */
-export async function refreshSeller(ctx: AppContext, sellerId: string): Promise<Seller> {
-  const seller = await getSeller(ctx.db, sellerId);
-  if (seller.provider_account_id === null) return seller;
-  const a = await ctx.provider.retrieveSellerAccount(seller.provider_account_id);
-  return ctx.db
-    .updateTable('sellers')
+/** The onboarding link at the platform's first provider the seller has an account on (or its first provider). */
+export async function onboardingLink(ctx: AppContext, sellerId: string): Promise<{ url: string }> {
+  const { accounts } = await getSellerWithAccounts(ctx, sellerId);
+  const provider = accounts[0]?.provider ?? ctx.providers.ids[0];
+  if (provider === undefined) throw new SettleError('provider_not_configured', 'No provider is configured.');
+  return connectSeller(ctx, sellerId, provider);
+}
+
+/** Writes what the provider says about the seller's account there (the onboarding return page, doctor, tests). */
+export async function applyAccountState(
+  ctx: AppContext,
+  sellerId: string,
+  providerId: ProviderId,
+  a: SellerAccountState,
+): Promise<void> {
+  await ctx.db
+    .updateTable('seller_accounts')
     .set({
       details_submitted: a.detailsSubmitted,
       charges_enabled: a.chargesEnabled,
       payouts_enabled: a.payoutsEnabled,
       account_synced_at: ctx.now(),
     })
-    .where('id', '=', seller.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .where('seller_id', '=', sellerId)
+    .where('provider', '=', providerId)
+    .execute();
 }
 
-/**
- * What a buyer (or the seller's own onboarding-return page) may see: name, charge type and onboarding state.
- * Never the provider account id, e-mail or fee terms (`GET /api/sellers/:id` is public).
- */
-export function publicSeller(s: Seller) {
+/** Refreshes the seller's state at every configured provider it has an account on (the onboarding return page). */
+export async function refreshSeller(ctx: AppContext, sellerId: string): Promise<SellerWithAccounts> {
+  const view = await getSellerWithAccounts(ctx, sellerId);
+  for (const account of view.accounts) {
+    if (account.provider_account_id === null || !ctx.providers.has(account.provider)) continue;
+    const a = await ctx.providers.get(account.provider).retrieveSellerAccount(account.provider_account_id);
+    await applyAccountState(ctx, sellerId, account.provider, a);
+  }
+  return getSellerWithAccounts(ctx, sellerId);
+}
+
+function accountView(a: SellerAccount) {
   return {
-    id: s.id,
-    name: s.name,
-    chargeType: s.charge_type,
-    detailsSubmitted: s.details_submitted,
-    chargesEnabled: s.charges_enabled,
-    payoutsEnabled: s.payouts_enabled,
+    provider: a.provider,
+    chargeType: a.charge_type,
+    detailsSubmitted: a.details_submitted,
+    chargesEnabled: a.charges_enabled,
+    payoutsEnabled: a.payouts_enabled,
+    ready: isReady(a),
   };
 }
 
-/** The operator's view (operator routes only): the public view plus the provider account id. */
-export function adminSeller(s: Seller) {
+/**
+ * What a buyer (or the seller's own onboarding-return page) may see: name, and per provider the charge type and
+ * onboarding state. Never a provider account id, the e-mail or fee terms (`GET /api/sellers/:id` is public).
+ * The top-level charge type and flags are the seller's first provider's (the platform's preferred one).
+ */
+export function publicSeller(v: SellerWithAccounts) {
+  const first = v.accounts[0];
   return {
-    ...publicSeller(s),
-    accountId: s.provider_account_id,
+    id: v.seller.id,
+    name: v.seller.name,
+    chargeType: first?.charge_type ?? null,
+    detailsSubmitted: first?.details_submitted ?? false,
+    chargesEnabled: first?.charges_enabled ?? false,
+    payoutsEnabled: first?.payouts_enabled ?? false,
+    providers: v.accounts.map(accountView),
+  };
+}
+
+/** The operator's view (operator routes only): the public view plus each provider account id. */
+export function adminSeller(v: SellerWithAccounts) {
+  return {
+    ...publicSeller(v),
+    accountId: v.accounts[0]?.provider_account_id ?? null,
+    providers: v.accounts.map((a) => ({ ...accountView(a), accountId: a.provider_account_id })),
   };
 }

@@ -4,6 +4,7 @@ import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-slot-start-index.js';
 import * as m0003 from './migrations/0003-hardening.js';
 import * as m0004 from './migrations/0004-leases.js';
+import * as m0005 from './migrations/0005-seller-accounts.js';
 
 /** Versioned migrations, applied in name order. Add new files here; never edit an applied one. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -11,6 +12,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0002-slot-start-index': m0002,
   '0003-hardening': m0003,
   '0004-leases': m0004,
+  '0005-seller-accounts': m0005,
 };
 
 class StaticProvider implements MigrationProvider {
@@ -21,12 +23,17 @@ class StaticProvider implements MigrationProvider {
 
 /** Applies pending migrations. Throws with the failing migration's name if one fails. */
 export async function migrateToLatest(db: Db): Promise<MigrationResultSet> {
+  return migrateUpTo(db, null);
+}
+
+/** Applies pending migrations up to and including `name` (null: all). Tests of a migration start from before it. */
+export async function migrateUpTo(db: Db, name: string | null): Promise<MigrationResultSet> {
   const migrator = new Migrator({
     db,
     provider: new StaticProvider(),
     migrationTableName: 'settle_migrations',
   });
-  const result = await migrator.migrateToLatest();
+  const result = name === null ? await migrator.migrateToLatest() : await migrator.migrateTo(name);
   if (result.error !== undefined) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error });

@@ -10,7 +10,8 @@ type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
 type CreatedAt = ColumnType<Date, Date | string | undefined, never>;
 type Json<T> = ColumnType<T, string, string>;
 
-export type ProviderId = 'stripe' | 'paypal' | 'square';
+export const PROVIDER_IDS = ['stripe', 'paypal', 'square'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
 export type ChargeType = 'direct' | 'destination';
 
 /** Order state machine; see src/core/order-status.ts for the allowed transitions. */
@@ -31,16 +32,27 @@ export interface SellersTable {
   id: string;
   name: string;
   email: string;
+  fee_bps: number;
+  fee_fixed: number;
+  created_at: CreatedAt;
+}
+
+/** What a provider reports of a seller's account there; `capabilities` is the provider's own view (flags, scopes). */
+export type AccountCapabilities = Record<string, string | boolean>;
+
+/** One row per seller and provider (migration 0005): the seller's account at that provider and its state. */
+export interface SellerAccountsTable {
+  seller_id: string;
   provider: ProviderId;
   provider_account_id: string | null;
+  /** Stripe: the seller's Connect charge type. PayPal and Square sellers are paid directly: 'direct'. */
   charge_type: ChargeType;
   details_submitted: Generated<boolean>;
   charges_enabled: Generated<boolean>;
   payouts_enabled: Generated<boolean>;
+  capabilities: ColumnType<AccountCapabilities, string | undefined, string>;
   /** `created` of the newest provider account event applied; older events are ignored. */
   account_synced_at: Timestamp | null;
-  fee_bps: number;
-  fee_fixed: number;
   created_at: CreatedAt;
 }
 
@@ -252,6 +264,7 @@ export interface RateLimitsTable {
 
 export interface Database {
   sellers: SellersTable;
+  seller_accounts: SellerAccountsTable;
   listings: ListingsTable;
   slots: SlotsTable;
   holds: HoldsTable;
@@ -270,6 +283,7 @@ export interface Database {
 }
 
 export type Seller = Selectable<SellersTable>;
+export type SellerAccount = Selectable<SellerAccountsTable>;
 export type Listing = Selectable<ListingsTable>;
 export type Slot = Selectable<SlotsTable>;
 export type Hold = Selectable<HoldsTable>;

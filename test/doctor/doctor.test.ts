@@ -149,7 +149,8 @@ describe('runDoctor', () => {
     expect(byName(checks, 'database.migrated')).toEqual({
       name: 'database.migrated',
       ok: false,
-      detail: 'pending migrations: 0001-initial, 0002-slot-start-index, 0003-hardening, 0004-leases',
+      detail:
+        'pending migrations: 0001-initial, 0002-slot-start-index, 0003-hardening, 0004-leases, 0005-seller-accounts',
       fix: 'Run `npm run migrate`.',
     });
   });

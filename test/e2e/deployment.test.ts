@@ -182,7 +182,7 @@ describe('configured deployment against STRIPE_API_BASE, with the migrate, docto
     expect(m.code).toBe(0);
     expect(m.out).toContain('Already up to date.');
     const r = await cli('reconcile', env, ['--hours', '2']);
-    expect(r.out).toContain('events platform:');
+    expect(r.out).toContain('events stripe platform:');
     expect(r.out).toContain('Summary:');
     expect(r.out).toMatch(/accounts scanned\s+2/);
     expect(r.code).toBe(0);

@@ -237,7 +237,11 @@ describe.each(BACKENDS)('dispute events in any order (%s PostgreSQL)', (backend)
       data: { object: { ...account, charges_enabled: false, payouts_enabled: false } },
     });
     const seller = async (id: string) =>
-      h.settle.ctx.db.selectFrom('sellers').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+      h.settle.ctx.db
+        .selectFrom('seller_accounts')
+        .selectAll()
+        .where('seller_id', '=', id)
+        .executeTakeFirstOrThrow();
 
     // Another connected account sends an event describing this seller's account: ignored.
     const forged = await deliver(event('evt_acct_other', now + 60, other.body.accountId));

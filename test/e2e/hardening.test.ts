@@ -471,7 +471,7 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     const events = await h.stripe.events.list({ type: 'checkout.session.completed', limit: 10 });
     const raw = events.data.find((e) => (e.data.object as { id?: string }).id === c.sessionId);
     if (raw === undefined) throw new Error('no completed event');
-    const ev = await h.settle.ctx.provider.normalizeEvent('platform', raw);
+    const ev = await h.settle.ctx.providers.get('stripe').normalizeEvent('platform', raw);
     // The first delivery is slow (the provider read takes 1.5 s); the duplicate arrives meanwhile.
     emu.faults.set({ apiLatencyMs: 1500, apiLatencyPath: '/v1/checkout/sessions' });
     const reads = () =>
@@ -496,7 +496,7 @@ describe.each(BACKENDS)('hardening (%s PostgreSQL)', (backend) => {
     const list = await h.stripe.events.list({ type: 'checkout.session.completed', limit: 10 });
     const rawD = list.data.find((e) => (e.data.object as { id?: string }).id === d.sessionId);
     if (rawD === undefined) throw new Error('no completed event');
-    const evD = await h.settle.ctx.provider.normalizeEvent('platform', rawD);
+    const evD = await h.settle.ctx.providers.get('stripe').normalizeEvent('platform', rawD);
     await h.settle.ctx.db
       .insertInto('webhook_events')
       .values({

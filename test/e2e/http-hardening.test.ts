@@ -309,7 +309,15 @@ describe.each(BACKENDS)('HTTP hardening (%s PostgreSQL)', (backend) => {
     const pub = await h.api<Record<string, unknown>>('GET', `/api/sellers/${m.sellerId}`);
     expect(pub.status).toBe(200);
     expect(Object.keys(pub.body).sort()).toEqual(
-      ['chargeType', 'chargesEnabled', 'detailsSubmitted', 'id', 'name', 'payoutsEnabled'].sort(),
+      [
+        'chargeType',
+        'chargesEnabled',
+        'detailsSubmitted',
+        'id',
+        'name',
+        'payoutsEnabled',
+        'providers',
+      ].sort(),
     );
     expect(JSON.stringify(pub.body)).not.toContain(m.accountId);
     const admin = await h.admin<{ sellers: { id: string; accountId: string }[] }>(

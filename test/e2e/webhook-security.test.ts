@@ -192,9 +192,9 @@ describe('webhook endpoints reject what is not Stripe', () => {
     expect((await post(newer, sign(newer, secret), '/webhooks/stripe/connect')).status).toBe(200);
     expect((await post(older, sign(older, secret), '/webhooks/stripe/connect')).status).toBe(200);
     const seller = await h.settle.ctx.db
-      .selectFrom('sellers')
+      .selectFrom('seller_accounts')
       .selectAll()
-      .where('id', '=', sellerId)
+      .where('seller_id', '=', sellerId)
       .executeTakeFirstOrThrow();
     expect(seller).toMatchObject({ charges_enabled: false, payouts_enabled: false });
     // …and a seller who cannot take charges gets no checkout.

@@ -20,19 +20,21 @@ export async function marketplace(
   const seller = await createSeller(db, {
     name: 'Yoga Studio',
     email: 'studio@example.test',
-    chargeType: opts.chargeType ?? 'direct',
     fee: { bps: opts.feeBps ?? 1000, fixed: opts.feeFixed ?? 0 },
   });
   accountCounter += 1;
   await db
-    .updateTable('sellers')
-    .set({
+    .insertInto('seller_accounts')
+    .values({
+      seller_id: seller.id,
+      provider: 'stripe',
       provider_account_id: `acct_test_${accountCounter}_${seller.id.slice(-6)}`,
+      charge_type: opts.chargeType ?? 'direct',
       charges_enabled: true,
       details_submitted: true,
       payouts_enabled: true,
+      account_synced_at: null,
     })
-    .where('id', '=', seller.id)
     .execute();
   const listing = await createListing(db, {
     sellerId: seller.id,

@@ -180,7 +180,10 @@ describe('authorization matrix', () => {
       .where('id', '=', bob)
       .executeTakeFirstOrThrow();
     const accountId = (
-      await h.settle.ctx.db.selectFrom('sellers').select('provider_account_id').executeTakeFirstOrThrow()
+      await h.settle.ctx.db
+        .selectFrom('seller_accounts')
+        .select('provider_account_id')
+        .executeTakeFirstOrThrow()
     ).provider_account_id;
     const secretsOfBob = [
       bob,
@@ -227,7 +230,15 @@ describe('authorization matrix', () => {
     const seller = await h.api<Record<string, unknown>>('GET', `/api/sellers/${ids.seller}`);
     expect(seller.status).toBe(200);
     expect(Object.keys(seller.body).sort()).toEqual(
-      ['chargeType', 'chargesEnabled', 'detailsSubmitted', 'id', 'name', 'payoutsEnabled'].sort(),
+      [
+        'chargeType',
+        'chargesEnabled',
+        'detailsSubmitted',
+        'id',
+        'name',
+        'payoutsEnabled',
+        'providers',
+      ].sort(),
     );
     tried.leaks += leaks.length;
     expect(leaks).toEqual([]);

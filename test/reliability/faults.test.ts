@@ -265,7 +265,8 @@ describe.skipIf(!DATABASE_URL)('faults: provider, webhooks, database', () => {
           emu().faults.reset();
           const sellers = await ctx()
             .db.selectFrom('sellers')
-            .select(['id', 'provider_account_id'])
+            .innerJoin('seller_accounts', 'seller_accounts.seller_id', 'sellers.id')
+            .select(['sellers.id', 'seller_accounts.provider_account_id'])
             .where('name', '=', 'Outage seller')
             .where('provider_account_id', 'is', null)
             .execute();

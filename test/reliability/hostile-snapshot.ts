@@ -50,6 +50,11 @@ export async function restore(snap: Snapshot, like: AppContext): Promise<Copy> {
       db,
     );
   }
-  const ctx = createContext({ config: like.config, opened, provider: like.provider, logger: silentLogger });
+  const ctx = createContext({
+    config: like.config,
+    opened,
+    providers: like.providers.all(),
+    logger: silentLogger,
+  });
   return { ctx, close: () => opened.close() };
 }

@@ -166,10 +166,16 @@ async function finalState(ctx: AppContext, orderIds: string[], sellerIds: string
     .where('order_id', 'in', orderIds.length > 0 ? orderIds : ['-'])
     .execute();
   const sellers = await ctx.db
-    .selectFrom('sellers')
-    .select(['id', 'details_submitted', 'charges_enabled', 'payouts_enabled', 'account_synced_at'])
-    .where('id', 'in', sellerIds.length > 0 ? sellerIds : ['-'])
-    .orderBy('id')
+    .selectFrom('seller_accounts')
+    .select([
+      'seller_id as id',
+      'details_submitted',
+      'charges_enabled',
+      'payouts_enabled',
+      'account_synced_at',
+    ])
+    .where('seller_id', 'in', sellerIds.length > 0 ? sellerIds : ['-'])
+    .orderBy('seller_id')
     .execute();
   return { orders, slots, refunds, disputes, fulfilments: paid.length, sellers };
 }
@@ -223,7 +229,9 @@ describe('each flow’s events in every order (embedded PostgreSQL)', () => {
     for (const e of list.data as Stripe.Event[]) {
       const text = JSON.stringify(e);
       if (!needles.some((n) => text.includes(n))) continue;
-      const ev = await h.settle.ctx.provider.normalizeEvent(account !== null ? 'connect' : 'platform', e);
+      const ev = await h.settle.ctx.providers
+        .get('stripe')
+        .normalizeEvent(account !== null ? 'connect' : 'platform', e);
       if (ev.event.kind !== 'ignored') out.push(ev);
     }
     return out.reverse(); // oldest first
@@ -456,7 +464,8 @@ describe('each flow’s events in every order (embedded PostgreSQL)', () => {
         ),
       ];
       const events = [...real];
-      for (const v of variants) events.push(await h.settle.ctx.provider.normalizeEvent('connect', v));
+      for (const v of variants)
+        events.push(await h.settle.ctx.providers.get('stripe').normalizeEvent('connect', v));
       await everyOrder(
         'account',
         snap,

@@ -1,12 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../core/context.js';
 import { createListing, createSlot } from '../../core/catalog.js';
 import { replayInboxEvent } from '../../core/inbox.js';
 import { offerPromotionCode } from '../../core/promotions.js';
 import { TRANSITIONS } from '../../core/order-status.js';
 import { getOrder } from '../../core/orders.js';
 import { requestRefund } from '../../core/refunds.js';
-import { adminSeller, onboardingLink, onboardSeller } from '../../core/sellers.js';
+import {
+  adminSeller,
+  connectSeller,
+  getSellerWithAccounts,
+  onboardingLink,
+  onboardSeller,
+  refreshSeller,
+} from '../../core/sellers.js';
+import { PROVIDER_IDS, type ProviderId } from '../../db/schema.js';
 import type { InboxStatus, OrderStatus } from '../../db/schema.js';
 import { bearerToken, CURRENCY_SCHEMA, EMAIL_SCHEMA, requireAdmin, textSchema } from '../app.js';
 import { clientScope, idempotencyDigest, withIdempotency } from '../idempotency.js';
@@ -49,9 +57,33 @@ export async function adminRoutes(app: FastifyInstance, ctx: AppContext): Promis
   );
 
   app.get('/api/admin/sellers', async () => {
-    const rows = await ctx.db.selectFrom('sellers').selectAll().orderBy('created_at').execute();
-    return { sellers: rows.map(adminSeller) };
+    const rows = await ctx.db.selectFrom('sellers').select('id').orderBy('created_at').execute();
+    const sellers = [];
+    for (const r of rows) sellers.push(adminSeller(await getSellerWithAccounts(ctx, r.id)));
+    return { sellers };
   });
+
+  // Connects a seller to a provider (creating its account there when needed): the answer is the onboarding link.
+  app.post<{ Params: { id: string; provider: ProviderId } }>(
+    '/api/sellers/:id/providers/:provider',
+    {
+      schema: {
+        params: {
+          type: 'object',
+          required: ['id', 'provider'],
+          properties: { id: ID, provider: { type: 'string', enum: PROVIDER_IDS } },
+        },
+      },
+    },
+    async (req) => connectSeller(ctx, req.params.id, req.params.provider),
+  );
+
+  // Each provider's state on the seller (refreshed from the providers).
+  app.get<{ Params: { id: string } }>(
+    '/api/admin/sellers/:id',
+    { schema: { params: idParams } },
+    async (req) => adminSeller(await refreshSeller(ctx, req.params.id)),
+  );
 
   app.post<{ Params: { id: string } }>(
     '/api/sellers/:id/onboarding-link',

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../core/context.js';
 import { decideReview } from '../../core/confirm-payment.js';
 import { getOrder } from '../../core/orders.js';
 import { requestRefund } from '../../core/refunds.js';

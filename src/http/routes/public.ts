@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { sql } from 'kysely';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../core/context.js';
 import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checkout.js';
 import { getAvailability, heldBySlot } from '../../core/inventory.js';
 import { getOrder } from '../../core/orders.js';
-import { publicSeller, refreshSeller } from '../../core/sellers.js';
+import { isReady, publicSeller, refreshSeller } from '../../core/sellers.js';
 import { EMAIL_SCHEMA, textSchema } from '../app.js';
 import { idempotencyDigest, withIdempotency } from '../idempotency.js';
+import { PROVIDER_IDS, type ProviderId } from '../../db/schema.js';
 
 const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a-z0-9]+$' } as const;
 
@@ -39,11 +40,18 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
         'listings.unit_amount',
         'sellers.id as seller_id',
         'sellers.name as seller_name',
-        'sellers.charge_type',
-        'sellers.charges_enabled',
       ])
       .orderBy('listings.created_at')
       .execute();
+    // Per seller, the configured providers it has an account on, in the platform's order of preference.
+    const accounts = await ctx.db
+      .selectFrom('seller_accounts')
+      .select(['seller_id', 'provider', 'provider_account_id', 'charge_type', 'charges_enabled'])
+      .execute();
+    const sellerProviders = (sellerId: string) =>
+      ctx.providers.ids.flatMap((id) =>
+        accounts.filter((a) => a.seller_id === sellerId && a.provider === id),
+      );
     const slots = await ctx.db
       .selectFrom('slots')
       .select(['id', 'listing_id', 'starts_at', 'capacity', 'sold'])
@@ -62,7 +70,14 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
         description: l.description,
         currency: l.currency,
         unitAmount: l.unit_amount,
-        seller: { id: l.seller_id, name: l.seller_name, chargeType: l.charge_type, ready: l.charges_enabled },
+        seller: ((mine) => ({
+          id: l.seller_id,
+          name: l.seller_name,
+          chargeType: mine[0]?.charge_type ?? null,
+          ready: mine.some(isReady),
+          // The providers a buyer can pay this seller through (the first is the default).
+          providers: mine.filter(isReady).map((a) => a.provider),
+        }))(sellerProviders(l.seller_id)),
         slots: slots
           .filter((s) => s.listing_id === l.id)
           .map((s) => ({
@@ -87,7 +102,7 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
   );
 
   app.post<{
-    Body: { slotId: string; quantity: number; promotionCode?: string; email?: string };
+    Body: { slotId: string; quantity: number; promotionCode?: string; email?: string; provider?: ProviderId };
     Headers: { 'idempotency-key'?: string };
   }>(
     '/api/checkout',
@@ -103,6 +118,7 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
             quantity: { type: 'integer', minimum: 1, maximum: 100 },
             promotionCode: textSchema(1, 40),
             email: EMAIL_SCHEMA,
+            provider: { type: 'string', enum: PROVIDER_IDS },
           },
         },
       },

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AppContext } from '../../app/context.js';
+import type { AppContext } from '../../core/context.js';
 import { isSettleError } from '../../core/errors.js';
 import { ingestEvent } from '../../core/inbox.js';
 
@@ -22,7 +22,7 @@ export async function stripeWebhookRoutes(app: FastifyInstance, ctx: AppContext)
     const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     let verified;
     try {
-      verified = await ctx.provider.verifyWebhook(endpoint, raw, req.headers);
+      verified = await ctx.providers.get('stripe').verifyWebhook(endpoint, raw, req.headers);
     } catch (err) {
       // A live Connect endpoint also receives test-mode events of live-connected accounts (and vice versa):
       // acknowledge and ignore them there, or Stripe retries them for days and may disable the endpoint.

@@ -66,7 +66,14 @@ export interface ListingView {
   description?: string;
   currency: string;
   unitAmount: number;
-  seller: { id: string; name: string; chargeType: 'direct' | 'destination'; ready: boolean };
+  seller: {
+    id: string;
+    name: string;
+    chargeType: 'direct' | 'destination' | null;
+    ready: boolean;
+    /** Providers the buyer can pay this seller through; the first is the default. */
+    providers: string[];
+  };
   slots: SlotView[];
 }
 

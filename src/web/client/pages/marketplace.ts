@@ -139,11 +139,13 @@ function renderListing(listing: ListingView): HTMLElement {
       'by ',
       h('strong', {}, listing.seller.name),
       ' · ',
-      h(
-        'span',
-        { className: `badge badge-${listing.seller.chargeType}` },
-        chargeTypeLabel(listing.seller.chargeType),
-      ),
+      listing.seller.chargeType === null
+        ? null
+        : h(
+            'span',
+            { className: `badge badge-${listing.seller.chargeType}` },
+            chargeTypeLabel(listing.seller.chargeType),
+          ),
       ready ? null : h('span', { className: 'badge badge-warn' }, 'onboarding incomplete'),
     ),
     listing.description ? h('p', { className: 'description' }, listing.description) : null,
