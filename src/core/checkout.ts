@@ -153,6 +153,14 @@ export async function applyCheckoutState(
     // A session that is not the order's own (another provider's, or another session): it never moves this order.
     return { orderId, status: order.status };
   }
+  if (state.accountId !== null && state.accountId !== order.provider_account_id) {
+    // Paid to another account than the seller's (a payee the order does not name): never confirmed as this order.
+    ctx.logger.error(
+      { orderId, provider: state.provider, account: state.accountId },
+      "checkout paid to an account that is not the order's seller; not applied",
+    );
+    return { orderId, status: order.status };
+  }
   switch (state.outcome) {
     case 'succeeded':
     case 'zero_amount':

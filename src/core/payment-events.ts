@@ -17,8 +17,12 @@ export type DisputeNoticeEvent = 'opened' | 'won' | 'lost';
  * The account whose events may move an order: the seller's connected account for a Direct Charge (the session,
  * payment, refunds and disputes live there), the platform (null) for a Destination Charge.
  */
-function owningAccount(order: Pick<Order, 'charge_type' | 'provider_account_id'>): string | null {
-  return order.charge_type === 'direct' ? order.provider_account_id : null;
+function owningAccount(
+  order: Pick<Order, 'provider' | 'charge_type' | 'provider_account_id'>,
+): string | null {
+  // Stripe Direct Charge objects live on the seller's connected account (their events come from it); everything
+  // else (Stripe destination charges, PayPal and Square platform webhooks) arrives as the platform's.
+  return order.provider === 'stripe' && order.charge_type === 'direct' ? order.provider_account_id : null;
 }
 
 /**
@@ -77,7 +81,13 @@ export async function applyEvent(
       const known = await ctx.db
         .selectFrom('refunds')
         .innerJoin('orders', 'orders.id', 'refunds.order_id')
-        .select(['refunds.id', 'refunds.order_id', 'orders.charge_type', 'orders.provider_account_id'])
+        .select([
+          'refunds.id',
+          'refunds.order_id',
+          'orders.provider',
+          'orders.charge_type',
+          'orders.provider_account_id',
+        ])
         .where('orders.provider', '=', ev.provider)
         .where((eb) =>
           r.refundId
@@ -174,7 +184,7 @@ async function applyDisputeEvent(
         ? undefined
         : await trx
             .selectFrom('orders')
-            .select(['id', 'dispute_status', 'charge_type', 'provider_account_id'])
+            .select(['id', 'provider', 'dispute_status', 'charge_type', 'provider_account_id'])
             .where('provider', '=', ev.provider)
             .where('provider_payment_id', '=', d.paymentId)
             .forUpdate()
