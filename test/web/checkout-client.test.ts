@@ -45,6 +45,24 @@ const newKey = (): string => `key-${++keys}`;
 afterEach(() => forgetCheckoutIntents());
 
 describe('startCheckout', () => {
+  it('sends the chosen provider; the same slot through another provider is another intent with its own key', async () => {
+    let n = 0;
+    const { fetch, calls } = fakeFetch(() =>
+      json(201, { orderId: `ord_${++n}`, checkoutUrl: `https://pay.example/c/${n}`, status: 'pending' }),
+    );
+    const viaPayPal = await startCheckout(
+      { slotId: 'slt_1', quantity: 1, provider: 'paypal' },
+      { fetch, newKey },
+    );
+    const viaDefault = await startCheckout({ slotId: 'slt_1', quantity: 1 }, { fetch, newKey });
+    expect(calls.map((c) => c.body)).toEqual([
+      { slotId: 'slt_1', quantity: 1, provider: 'paypal' },
+      { slotId: 'slt_1', quantity: 1 },
+    ]);
+    expect(calls[0]?.key).not.toBe(calls[1]?.key);
+    expect(viaPayPal.orderId).not.toBe(viaDefault.orderId);
+  });
+
   it('double start of the same intent sends one request with one key and returns the same order', async () => {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((r) => (release = r));

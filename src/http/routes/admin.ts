@@ -446,6 +446,7 @@ function adminOrder(
     promotionCode: o.promotion_code,
     refundedAmount: o.refunded_amount,
     disputeStatus: o.dispute_status,
+    provider: o.provider,
     chargeType: o.charge_type,
     confirmedVia: o.confirmed_via,
     reviewReason: o.review_reason,

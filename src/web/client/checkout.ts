@@ -126,6 +126,8 @@ export interface CheckoutIntent {
   quantity: number;
   promotionCode?: string;
   email?: string;
+  /** The provider the buyer pays through (`seller.providers` of the listing); default: the platform's choice. */
+  provider?: string;
 }
 
 export interface StartedCheckout {
@@ -183,11 +185,18 @@ function normalizeIntent(intent: CheckoutIntent): CheckoutIntent {
     quantity: intent.quantity,
     ...(promotionCode ? { promotionCode: promotionCode.toUpperCase() } : {}),
     ...(email ? { email } : {}),
+    ...(intent.provider ? { provider: intent.provider } : {}),
   };
 }
 
 function fingerprint(intent: CheckoutIntent): string {
-  return JSON.stringify([intent.slotId, intent.quantity, intent.promotionCode ?? '', intent.email ?? '']);
+  return JSON.stringify([
+    intent.slotId,
+    intent.quantity,
+    intent.promotionCode ?? '',
+    intent.email ?? '',
+    intent.provider ?? '',
+  ]);
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

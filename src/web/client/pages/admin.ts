@@ -134,6 +134,7 @@ class Console {
         td(open),
         td(title),
         td(typeof seller === 'string' ? seller : ''),
+        td(str(o, 'provider')),
         h('td', { className: 'num' }, str(o, 'quantity')),
         h('td', { className: 'num' }, amount(o, 'total')),
         h(
@@ -145,7 +146,7 @@ class Console {
       );
     });
     return table(
-      ['Created', 'Order', 'Listing', 'Seller', 'Qty', 'Total', 'Refunded', 'Status'],
+      ['Created', 'Order', 'Listing', 'Seller', 'Provider', 'Qty', 'Total', 'Refunded', 'Status'],
       body,
       'No orders yet.',
     );
@@ -217,7 +218,7 @@ class Console {
       h(
         'p',
         { className: 'meta' },
-        `${str(o, 'title') ? `${str(o, 'title')} · ` : ''}${str(o, 'chargeType')} charge · qty ${str(o, 'quantity')} · subtotal ${amount(o, 'subtotal')} · total ${amount(o, 'total')} · platform fee ${amount(o, 'platformFee')}`,
+        `${str(o, 'title') ? `${str(o, 'title')} · ` : ''}${str(o, 'provider')} · ${str(o, 'chargeType')} charge · qty ${str(o, 'quantity')} · subtotal ${amount(o, 'subtotal')} · total ${amount(o, 'total')} · platform fee ${amount(o, 'platformFee')}`,
         num(o, 'discount') > 0
           ? ` · discount ${amount(o, 'discount')} (${str(o, 'promotionCode', 'promotion_code')})`
           : '',

@@ -20,6 +20,10 @@ interface SlotCells {
 const slotCells = new Map<string, SlotCells>();
 let renderedKey = '';
 
+function providerLabel(p: string): string {
+  return p === 'paypal' ? 'PayPal' : p === 'stripe' ? 'Card (Stripe)' : p === 'square' ? 'Square' : p;
+}
+
 function chargeTypeLabel(t: string): string {
   return t === 'direct' ? 'Direct Charge' : t === 'destination' ? 'Destination Charge' : t;
 }
@@ -36,7 +40,11 @@ function updateSlot(cells: SlotCells, slot: SlotView): void {
   }
 }
 
-function buyForm(slot: SlotView, cells: Omit<SlotCells, 'row'>): HTMLFormElement {
+function buyForm(
+  slot: SlotView,
+  cells: Omit<SlotCells, 'row'>,
+  providers: readonly string[],
+): HTMLFormElement {
   const promo = h('input', {
     type: 'text',
     name: 'promotionCode',
@@ -46,11 +54,21 @@ function buyForm(slot: SlotView, cells: Omit<SlotCells, 'row'>): HTMLFormElement
     className: 'promo',
   });
   const message = h('div', { className: 'buy-message', 'aria-live': 'polite' });
+  // A seller ready on several providers: the buyer picks one (the first is the platform's default).
+  const providerSelect =
+    providers.length > 1
+      ? h(
+          'select',
+          { name: 'provider', 'aria-label': 'Pay with', className: 'provider' },
+          ...providers.map((p) => h('option', { value: p }, providerLabel(p))),
+        )
+      : null;
   const form = h(
     'form',
     { className: 'buy', 'data-slot-id': slot.id, novalidate: true },
     h('label', {}, 'Qty ', cells.quantity),
     promo,
+    providerSelect === null ? null : h('label', {}, 'Pay with ', providerSelect),
     cells.button,
     message,
   );
@@ -69,6 +87,7 @@ function buyForm(slot: SlotView, cells: Omit<SlotCells, 'row'>): HTMLFormElement
       quantity,
       ...(promotionCode ? { promotionCode } : {}),
       ...(email ? { email } : {}),
+      ...(providerSelect !== null ? { provider: (providerSelect as HTMLSelectElement).value } : {}),
     })
       .then(({ checkoutUrl }) => {
         cells.button.textContent = 'Redirecting to payment…';
@@ -113,7 +132,7 @@ function renderListing(listing: ListingView): HTMLElement {
       sold,
       held,
       available,
-      h('td', {}, buyForm(slot, partial)),
+      h('td', {}, buyForm(slot, partial, listing.seller.providers)),
     );
     const cells: SlotCells = { ...partial, row };
     slotCells.set(slot.id, cells);
