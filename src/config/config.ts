@@ -99,6 +99,37 @@ const schema = z
     STRIPE_CONNECT_WEBHOOK_SECRET: z.string().optional(),
     STRIPE_MAX_NETWORK_RETRIES: int(0, 10).default(2),
 
+    // PayPal is on when both credentials are set (the REST app's client id and secret).
+    PAYPAL_CLIENT_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'must be the REST app client ID (letters, digits, _ and -)')
+      .optional(),
+    PAYPAL_CLIENT_SECRET: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]+$/, 'must be the REST app secret (letters, digits, _ and -)')
+      .optional(),
+    PAYPAL_MODE: z.enum(['sandbox', 'live']).default('sandbox'),
+    PAYPAL_WEBHOOK_ID: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]{1,64}$/,
+        'must be the webhook ID PayPal shows for the subscription (e.g. 8PT597110X687430LKGECATA)',
+      )
+      .optional(),
+    PAYPAL_PARTNER_ATTRIBUTION_ID: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_.-]{1,128}$/,
+        'must be the BN code PayPal assigned to the platform (letters, digits, _ . -)',
+      )
+      .optional(),
+    PAYPAL_PARTNER_MERCHANT_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9]{1,64}$/, "must be the platform's PayPal merchant (payer) ID, letters and digits")
+      .optional(),
+    PAYPAL_API_BASE: z.url().optional(),
+    PAYPAL_MAX_NETWORK_RETRIES: int(0, 10).default(2),
+
     // Stripe requires expires_at 30 min–24 h after session creation; the session is created just after the hold,
     // so the hold must be a little over 30 minutes.
     SETTLE_HOLD_MINUTES: int(31, 1440).default(35),
@@ -145,6 +176,7 @@ export interface Config {
     connectWebhookSecrets: string[];
     maxNetworkRetries: number;
   };
+  paypal: PayPalConfig;
   holdMinutes: number;
   /** How long a processing (delayed-method) payment keeps its hold. */
   processingHoldDays: number;
@@ -161,6 +193,34 @@ export interface Config {
   demoSeed: boolean;
   /** Test-only: the crash point armed in this process (null in any real deployment). */
   testCrashPoint: CrashPointName | null;
+}
+
+/** PayPal settings; `clientId` null means PayPal is not configured (demo mode may run its emulator instead). */
+export interface PayPalConfig {
+  clientId: string | null;
+  clientSecret: string | null;
+  /** PAYPAL_MODE: the SDK environment (Sandbox or Production) and the mode events are accepted in. */
+  mode: 'sandbox' | 'live';
+  /** The webhook subscription id: part of every signed message (offline verification). */
+  webhookId: string | null;
+  /** BN code sent as PayPal-Partner-Attribution-Id on every order. */
+  partnerAttributionId: string | null;
+  /** The platform's own PayPal merchant id: the merchant-integrations API (seller status) is read under it. */
+  partnerMerchantId: string | null;
+  /**
+   * Emulator only: the SDK's absolute api-m URLs are rewritten to this origin (provider-facts 9a), and its host is
+   * added to the webhook certificate allow-list. Refused with PAYPAL_MODE=live.
+   */
+  apiBase: string | null;
+  /** Retries of safe calls (GETs, and POSTs carrying a PayPal-Request-Id), with the same request id. */
+  maxNetworkRetries: number;
+}
+
+/** Whether PayPal credentials are configured (or set by demo mode for its emulator). */
+export function paypalConfigured(
+  c: PayPalConfig,
+): c is PayPalConfig & { clientId: string; clientSecret: string } {
+  return c.clientId !== null && c.clientSecret !== null;
 }
 
 const splitSecrets = (v: string | undefined): string[] =>
@@ -241,6 +301,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
     problems.push('  STRIPE_API_BASE: must not be set with a live key');
   if (mode === 'live' && e.SETTLE_TEST_CRASH_POINT !== undefined)
     problems.push('  SETTLE_TEST_CRASH_POINT: test-only, must not be set with a live key');
+  problems.push(...paypalProblems(e, publicUrl));
   if (problems.length > 0) {
     throw new SettleError(
       'config_invalid',
@@ -267,6 +328,16 @@ export function loadConfig(env: RawEnv = process.env): Config {
       connectWebhookSecrets,
       maxNetworkRetries: e.STRIPE_MAX_NETWORK_RETRIES,
     },
+    paypal: {
+      clientId: e.PAYPAL_CLIENT_ID ?? null,
+      clientSecret: e.PAYPAL_CLIENT_SECRET ?? null,
+      mode: e.PAYPAL_MODE,
+      webhookId: e.PAYPAL_WEBHOOK_ID ?? null,
+      partnerAttributionId: e.PAYPAL_PARTNER_ATTRIBUTION_ID ?? null,
+      partnerMerchantId: e.PAYPAL_PARTNER_MERCHANT_ID ?? null,
+      apiBase: e.PAYPAL_API_BASE?.replace(/\/+$/, '') ?? null,
+      maxNetworkRetries: e.PAYPAL_MAX_NETWORK_RETRIES,
+    },
     holdMinutes: e.SETTLE_HOLD_MINUTES,
     processingHoldDays: e.SETTLE_PROCESSING_HOLD_DAYS,
     retention: {
@@ -284,4 +355,74 @@ export function loadConfig(env: RawEnv = process.env): Config {
     demoSeed: e.SETTLE_DEMO_SEED,
     testCrashPoint: e.SETTLE_TEST_CRASH_POINT ?? null,
   };
+}
+
+/**
+ * The PayPal rules beyond the ranges: both credentials or neither; with credentials, the webhook id, the partner
+ * merchant id and the operator token; in live mode an https PUBLIC_URL, a BN code, no emulator base and no test
+ * crash point. PayPal's other variables without credentials are refused too (PayPal would silently stay off).
+ */
+function paypalProblems(e: z.infer<typeof schema>, publicUrl: string): string[] {
+  const problems: string[] = [];
+  const id = e.PAYPAL_CLIENT_ID;
+  const secret = e.PAYPAL_CLIENT_SECRET;
+  if (id !== undefined && secret === undefined)
+    problems.push('  PAYPAL_CLIENT_SECRET: required when PAYPAL_CLIENT_ID is set (the REST app secret)');
+  if (secret !== undefined && id === undefined)
+    problems.push('  PAYPAL_CLIENT_ID: required when PAYPAL_CLIENT_SECRET is set (the REST app client ID)');
+  if (id === undefined && secret === undefined) {
+    for (const name of [
+      'PAYPAL_WEBHOOK_ID',
+      'PAYPAL_PARTNER_ATTRIBUTION_ID',
+      'PAYPAL_PARTNER_MERCHANT_ID',
+      'PAYPAL_API_BASE',
+    ] as const) {
+      if (e[name] !== undefined)
+        problems.push(
+          `  ${name}: set, but PayPal is off without PAYPAL_CLIENT_ID and PAYPAL_CLIENT_SECRET (set them, or unset ${name})`,
+        );
+    }
+    return problems;
+  }
+  if (e.PAYPAL_WEBHOOK_ID === undefined)
+    problems.push(
+      '  PAYPAL_WEBHOOK_ID: required when PayPal is configured (the id of the webhook subscribed to PUBLIC_URL/webhooks/paypal; every event signature covers it)',
+    );
+  if (e.PAYPAL_PARTNER_MERCHANT_ID === undefined)
+    problems.push(
+      "  PAYPAL_PARTNER_MERCHANT_ID: required when PayPal is configured (the platform's PayPal merchant ID: sellers' onboarding status is read under it)",
+    );
+  if (e.SETTLE_ADMIN_TOKEN === undefined)
+    problems.push('  SETTLE_ADMIN_TOKEN: required when PayPal is configured');
+  if (e.PAYPAL_API_BASE !== undefined) {
+    const u = new URL(e.PAYPAL_API_BASE);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      problems.push('  PAYPAL_API_BASE: must be an http:// or https:// origin (the emulator)');
+    else if (
+      u.username !== '' ||
+      u.password !== '' ||
+      (u.pathname !== '/' && u.pathname !== '') ||
+      u.search !== ''
+    )
+      problems.push(
+        '  PAYPAL_API_BASE: must be an origin only, e.g. http://127.0.0.1:12112 (no path, query or credentials)',
+      );
+  }
+  if (e.PAYPAL_MODE === 'live') {
+    if (!publicUrl.startsWith('https://'))
+      problems.push('  PUBLIC_URL: must be https:// with PAYPAL_MODE=live');
+    if (e.PAYPAL_API_BASE !== undefined)
+      problems.push('  PAYPAL_API_BASE: must not be set with PAYPAL_MODE=live (emulator only)');
+    if (e.PAYPAL_PARTNER_ATTRIBUTION_ID === undefined)
+      problems.push(
+        '  PAYPAL_PARTNER_ATTRIBUTION_ID: required with PAYPAL_MODE=live (the BN code PayPal assigned to the platform; sent on every order)',
+      );
+    if (e.PAYPAL_WEBHOOK_ID === 'WEBHOOK_ID')
+      problems.push(
+        "  PAYPAL_WEBHOOK_ID: 'WEBHOOK_ID' is the webhook simulator's placeholder; use the id of the live webhook",
+      );
+    if (e.SETTLE_TEST_CRASH_POINT !== undefined)
+      problems.push('  SETTLE_TEST_CRASH_POINT: test-only, must not be set with PAYPAL_MODE=live');
+  }
+  return problems;
 }

@@ -112,6 +112,7 @@ export async function startCheckout(
       orderId: order.id,
       account,
       lineItem: { name: listing.title, unitAmount: order.unit_amount, quantity: order.quantity },
+      discount: order.discount,
       currency: order.currency,
       applicationFee: order.platform_fee,
       expiresAt: order.expires_at,

@@ -50,6 +50,8 @@ interface ProviderCurrencyTable {
   readonly source: string;
   readonly ordinary: ProviderCurrencySpec;
   readonly special: Readonly<Partial<Record<string, ProviderCurrencySpec>>>;
+  /** The only currencies the provider accepts (lower case); null: every currency Settle supports. */
+  readonly only: readonly string[] | null;
 }
 
 const STRIPE_ZERO_DECIMAL: ProviderCurrencySpec = { exponent: 0, multipleOf: 1, note: null };
@@ -104,6 +106,55 @@ const STRIPE: ProviderCurrencyTable = {
     omr: STRIPE_THREE_DECIMAL,
     tnd: STRIPE_THREE_DECIMAL,
   },
+  only: null,
+};
+
+const PAYPAL_NO_DECIMALS = (code: string): ProviderCurrencySpec => ({
+  exponent: 0,
+  multipleOf: 1,
+  note: `PayPal does not support decimals for ${code} ("If you pass a decimal amount, an error occurs"): whole units only.`,
+});
+
+/**
+ * PayPal, from developer.paypal.com/docs/api/reference/currency-codes: the REST API accepts only the listed
+ * currencies (BRL and MYR as payment currencies of in-country accounts only; CNY and RUB are not Settle
+ * currencies), amounts are decimal strings with the ISO decimals, and HUF, JPY and TWD take no decimals. Settle
+ * holds HUF and TWD with ISO's two decimals, so through PayPal they must be whole forints and dollars (a
+ * multiple of 100 minor units).
+ */
+const PAYPAL: ProviderCurrencyTable = {
+  source: 'https://developer.paypal.com/docs/api/reference/currency-codes/',
+  ordinary: { exponent: 2, multipleOf: 1, note: null },
+  special: {
+    huf: PAYPAL_NO_DECIMALS('HUF'),
+    jpy: PAYPAL_NO_DECIMALS('JPY'),
+    twd: PAYPAL_NO_DECIMALS('TWD'),
+  },
+  only: [
+    'aud',
+    'brl',
+    'cad',
+    'chf',
+    'czk',
+    'dkk',
+    'eur',
+    'gbp',
+    'hkd',
+    'huf',
+    'ils',
+    'jpy',
+    'mxn',
+    'myr',
+    'nok',
+    'nzd',
+    'php',
+    'pln',
+    'sek',
+    'sgd',
+    'thb',
+    'twd',
+    'usd',
+  ],
 };
 
 /**
@@ -112,7 +163,7 @@ const STRIPE: ProviderCurrencyTable = {
  */
 const TABLES: Readonly<Record<ProviderId, ProviderCurrencyTable | null>> = {
   stripe: STRIPE,
-  paypal: null,
+  paypal: PAYPAL,
   square: null,
 };
 
@@ -133,6 +184,12 @@ function tableOf(provider: ProviderId): ProviderCurrencyTable {
 /** The provider's rule for a currency Settle supports: conversion factor or divisor, and the chargeable step. */
 export function providerAmountRule(provider: ProviderId, currency: Currency): ProviderAmountRule {
   const table = tableOf(provider);
+  if (table.only !== null && !table.only.includes(currency))
+    throw new SettleError(
+      'currency_unsupported',
+      `${provider} does not accept ${currency.toUpperCase()}; its currencies are ${table.only.map((c) => c.toUpperCase()).join(', ')}.`,
+      { details: { provider, currency } },
+    );
   const spec = table.special[currency] ?? table.ordinary;
   const settleExponent = exponent(currency);
   const shift = spec.exponent - settleExponent;
@@ -210,11 +267,14 @@ export function fromProviderAmount(provider: ProviderId, amount: number, currenc
   return { amount: out, currency: c };
 }
 
-/** The rule of every currency Settle supports, for one provider (docs and tests). */
+/** The rule of every currency Settle supports that the provider accepts (docs and tests). */
 export function providerAmountRules(
   provider: ProviderId,
 ): ReadonlyArray<{ currency: Currency; rule: ProviderAmountRule }> {
-  return supportedCurrencies().map((c) => ({ currency: c, rule: providerAmountRule(provider, c) }));
+  const only = tableOf(provider).only;
+  return supportedCurrencies()
+    .filter((c) => only === null || only.includes(c))
+    .map((c) => ({ currency: c, rule: providerAmountRule(provider, c) }));
 }
 
 /** Where a provider's rules come from (its currency documentation), or null when none are stated yet. */

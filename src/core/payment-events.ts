@@ -5,6 +5,7 @@ import { accountOf, applyCheckoutState } from './checkout.js';
 import { newId } from './ids.js';
 import type { NormalizedEvent, VerifiedEvent } from './provider.js';
 import { recordRefundStatus } from './refunds.js';
+import { applyPlatformAccountEvent } from './sellers.js';
 
 export type EventResult = 'processed' | 'ignored';
 
@@ -116,7 +117,11 @@ export async function applyEvent(
     case 'dispute.closed':
       return applyDisputeEvent(ctx, ev, e.dispute, via);
     case 'account.updated': {
+      // PayPal delivers its merchants' account events to the platform's one endpoint, signed by PayPal and naming
+      // the merchant (and the seller id its onboarding link carried): src/core/sellers.ts applies them.
+      if (ev.provider !== 'stripe') return applyPlatformAccountEvent(ctx, ev, e);
       const a = e.account;
+      if (a.accountId === null) return 'ignored';
       // Only the connected account itself may change its seller's state: Stripe sends a connected account's
       // account.updated to Connect endpoints with `event.account` set to that account. A payload naming another
       // account, or a platform-endpoint event (the platform's own account), never touches a seller.

@@ -16,6 +16,12 @@ export interface CreateCheckoutInput {
   orderId: string;
   account: AccountContext;
   lineItem: { name: string; unitAmount: number; quantity: number };
+  /**
+   * Settle's discount on `unitAmount × quantity` (minor units, 0 when none), already priced by core. A provider
+   * with promotion codes of its own applies `promotionCodeProviderId` instead (Stripe); one without (PayPal)
+   * charges the discounted total and shows the discount in its breakdown. Absent: 0.
+   */
+  discount?: number;
   currency: string;
   /** Platform fee in minor units, computed by Settle (0 allowed). */
   applicationFee: number;
@@ -75,7 +81,13 @@ export interface RefundResult {
 }
 
 export interface SellerAccountState {
-  accountId: string;
+  /**
+   * The seller's account at the provider. Null while the provider has not assigned one yet: PayPal's merchant id
+   * exists only once the seller finished onboarding (found later with `findSellerAccount`).
+   */
+  accountId: string | null;
+  /** The Settle seller id the provider echoes back (PayPal's partner-referral `tracking_id`), when it does. */
+  sellerId?: string | null;
   detailsSubmitted: boolean;
   chargesEnabled: boolean;
   payoutsEnabled: boolean;
@@ -109,7 +121,15 @@ export type NormalizedEvent =
         outcome: 'won' | 'lost' | null;
       };
     }
-  | { kind: 'account.updated'; account: SellerAccountState }
+  | {
+      kind: 'account.updated';
+      account: SellerAccountState;
+      /**
+       * The payload names the account but does not carry its state (PayPal MERCHANT.ONBOARDING.COMPLETED): core
+       * reads it back from the provider instead of applying `account`'s flags.
+       */
+      readBack?: boolean;
+    }
   | { kind: 'ignored' };
 
 export interface VerifiedEvent {
@@ -149,12 +169,23 @@ export interface PaymentProvider {
     email: string;
     idempotencyKey: string;
   }): Promise<SellerAccountState>;
+  /**
+   * The provider's onboarding link. `accountId` is null when the provider assigns the account only at the end of
+   * onboarding (PayPal): the link then carries `sellerId` for the provider to echo back (`tracking_id`).
+   */
   createOnboardingLink(input: {
-    accountId: string;
+    accountId: string | null;
+    sellerId: string;
+    email: string;
     returnUrl: string;
     refreshUrl: string;
   }): Promise<{ url: string }>;
   retrieveSellerAccount(accountId: string): Promise<SellerAccountState>;
+  /**
+   * Finds the account a seller created through the onboarding link (by the id the link carried), or null while
+   * there is none. Only providers whose accounts are assigned during onboarding implement it (PayPal).
+   */
+  findSellerAccount?(sellerId: string): Promise<SellerAccountState | null>;
 
   createCheckout(input: CreateCheckoutInput): Promise<HostedCheckout>;
   retrieveCheckout(sessionId: string, account: AccountContext): Promise<CheckoutState>;

@@ -4,7 +4,7 @@ import { createSeller, getSeller } from './catalog.js';
 import type { AppContext } from './context.js';
 import { SettleError } from './errors.js';
 import { mirrorPromotionCodes } from './promotions.js';
-import type { SellerAccountState } from './provider.js';
+import type { NormalizedEvent, SellerAccountState, VerifiedEvent } from './provider.js';
 
 /**
  * Sellers and their accounts at each provider: one `seller_accounts` row per seller and provider (account id,
@@ -108,6 +108,9 @@ export async function attachAccount(
     email: seller.email,
     idempotencyKey: `account:${seller.id}`,
   });
+  // A provider that assigns the account only when onboarding ends (PayPal: the merchant id) has none yet; the row
+  // waits for it (refreshSeller on the onboarding return, or the provider's onboarding event).
+  if (account.accountId === null) return row;
   if (row.charge_type === 'direct') await mirrorPromotionCodes(ctx, providerId, account.accountId);
   return ctx.db
     .updateTable('seller_accounts')
@@ -134,13 +137,14 @@ export async function connectSeller(
 ): Promise<{ url: string }> {
   const seller = await getSeller(ctx.db, sellerId);
   const account = await attachAccount(ctx, seller, providerId);
-  if (account.provider_account_id === null)
-    throw new SettleError('seller_not_ready', `Seller has no ${providerId} account.`);
   const base = ctx.config.publicUrl;
   const back = `${base}/sellers/${seller.id}/onboarding-return`;
   const query = providerId === ctx.providers.ids[0] ? '' : `?provider=${providerId}`;
+  // accountId null: the provider assigns it during onboarding (PayPal) and echoes the seller id back.
   return ctx.providers.get(providerId).createOnboardingLink({
     accountId: account.provider_account_id,
+    sellerId: seller.id,
+    email: seller.email,
     returnUrl: `${back}${query}`,
     refreshUrl: `${back}${query === '' ? '?' : `${query}&`}refresh=1`,
   });
@@ -174,15 +178,138 @@ export async function applyAccountState(
     .execute();
 }
 
-/** Refreshes the seller's state at every configured provider it has an account on (the onboarding return page). */
+/**
+ * Refreshes the seller's state at every configured provider it has an account on (the onboarding return page).
+ * An account the provider assigns only when onboarding ends (PayPal) is looked up by the seller id the
+ * onboarding link carried, and recorded once found.
+ */
 export async function refreshSeller(ctx: AppContext, sellerId: string): Promise<SellerWithAccounts> {
   const view = await getSellerWithAccounts(ctx, sellerId);
   for (const account of view.accounts) {
-    if (account.provider_account_id === null || !ctx.providers.has(account.provider)) continue;
-    const a = await ctx.providers.get(account.provider).retrieveSellerAccount(account.provider_account_id);
+    if (!ctx.providers.has(account.provider)) continue;
+    const provider = ctx.providers.get(account.provider);
+    if (account.provider_account_id === null) {
+      const found = provider.findSellerAccount ? await provider.findSellerAccount(sellerId) : null;
+      if (found !== null) await recordAssignedAccount(ctx, account, found, ctx.now());
+      continue;
+    }
+    const a = await provider.retrieveSellerAccount(account.provider_account_id);
     await applyAccountState(ctx, sellerId, account.provider, a);
   }
   return getSellerWithAccounts(ctx, sellerId);
+}
+
+/**
+ * Records the account a provider assigned to a seller during onboarding, with its state, on the seller's row that
+ * has none yet. An account already recorded for another seller is refused (one seller per provider account).
+ * Returns whether the row changed.
+ */
+async function recordAssignedAccount(
+  ctx: AppContext,
+  row: SellerAccount,
+  a: SellerAccountState,
+  syncedAt: Date,
+): Promise<boolean> {
+  const accountId = a.accountId;
+  if (accountId === null) return false;
+  const owner = await ctx.db
+    .selectFrom('seller_accounts')
+    .select('seller_id')
+    .where('provider', '=', row.provider)
+    .where('provider_account_id', '=', accountId)
+    .executeTakeFirst();
+  if (owner !== undefined && owner.seller_id !== row.seller_id) {
+    ctx.logger.error(
+      { provider: row.provider, sellerId: row.seller_id, otherSellerId: owner.seller_id },
+      'provider account already belongs to another seller; not recorded',
+    );
+    return false;
+  }
+  if (row.charge_type === 'direct') await mirrorPromotionCodes(ctx, row.provider, accountId);
+  const r = await ctx.db
+    .updateTable('seller_accounts')
+    .set({
+      provider_account_id: accountId,
+      details_submitted: a.detailsSubmitted,
+      charges_enabled: a.chargesEnabled,
+      payouts_enabled: a.payoutsEnabled,
+      account_synced_at: syncedAt,
+    })
+    .where('seller_id', '=', row.seller_id)
+    .where('provider', '=', row.provider)
+    .where((eb) => eb.or([eb('provider_account_id', 'is', null), eb('provider_account_id', '=', accountId)]))
+    .executeTakeFirst();
+  return Number(r.numUpdatedRows) > 0;
+}
+
+type AccountEvent = Extract<NormalizedEvent, { kind: 'account.updated' }>;
+
+/**
+ * An account event a provider delivers to the platform's own endpoint about one of its merchants (PayPal's
+ * MERCHANT.ONBOARDING.COMPLETED and MERCHANT.PARTNER-CONSENT.REVOKED), verified as the provider's. It moves only
+ * the seller it names: by account id, or by the seller id the provider echoes back (onboarding link) while the
+ * seller's row has no account yet. An event older than the state already held is ignored (out-of-order
+ * deliveries); `readBack` events carry no state, which is read from the provider instead.
+ */
+export async function applyPlatformAccountEvent(
+  ctx: AppContext,
+  ev: VerifiedEvent,
+  e: AccountEvent,
+): Promise<'processed' | 'ignored'> {
+  const a = e.account;
+  let row: SellerAccount | undefined;
+  if (a.accountId !== null)
+    row = await ctx.db
+      .selectFrom('seller_accounts')
+      .selectAll()
+      .where('provider', '=', ev.provider)
+      .where('provider_account_id', '=', a.accountId)
+      .executeTakeFirst();
+  if (row === undefined && a.sellerId !== undefined && a.sellerId !== null)
+    row = await ctx.db
+      .selectFrom('seller_accounts')
+      .selectAll()
+      .where('provider', '=', ev.provider)
+      .where('seller_id', '=', a.sellerId)
+      .where('provider_account_id', 'is', null)
+      .executeTakeFirst();
+  if (row === undefined || a.accountId === null) return 'ignored';
+  if (row.account_synced_at !== null && row.account_synced_at.getTime() > ev.createdAt.getTime()) {
+    return 'ignored'; // older than the state already recorded
+  }
+  if (e.readBack === true) {
+    // The state as of now, from the provider's API; recorded as of now, so older events stay ignored.
+    const state = await ctx.providers.get(ev.provider).retrieveSellerAccount(a.accountId);
+    const now = ctx.now();
+    const at = now.getTime() > ev.createdAt.getTime() ? now : ev.createdAt;
+    if (row.provider_account_id === null) await recordAssignedAccount(ctx, row, state, at);
+    else await writeAccountState(ctx, row, state, at);
+    return 'processed';
+  }
+  if (row.provider_account_id === null) await recordAssignedAccount(ctx, row, a, ev.createdAt);
+  else await writeAccountState(ctx, row, a, ev.createdAt);
+  return 'processed';
+}
+
+/** Writes the account's flags unless a newer state is already recorded. */
+async function writeAccountState(
+  ctx: AppContext,
+  row: SellerAccount,
+  a: SellerAccountState,
+  at: Date,
+): Promise<void> {
+  await ctx.db
+    .updateTable('seller_accounts')
+    .set({
+      details_submitted: a.detailsSubmitted,
+      charges_enabled: a.chargesEnabled,
+      payouts_enabled: a.payoutsEnabled,
+      account_synced_at: at,
+    })
+    .where('seller_id', '=', row.seller_id)
+    .where('provider', '=', row.provider)
+    .where((eb) => eb.or([eb('account_synced_at', 'is', null), eb('account_synced_at', '<=', at)]))
+    .execute();
 }
 
 function accountView(a: SellerAccount) {

@@ -136,7 +136,10 @@ export function toDisputeEvent(
   };
 }
 
-export function toSellerAccountState(account: Stripe.Account): SellerAccountState {
+/** A Stripe account's state: Stripe assigns the account id when the account is created, so it is never null. */
+export type StripeAccountState = SellerAccountState & { accountId: string };
+
+export function toSellerAccountState(account: Stripe.Account): StripeAccountState {
   return {
     accountId: account.id,
     detailsSubmitted: account.details_submitted ?? false,

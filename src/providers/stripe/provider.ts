@@ -12,7 +12,6 @@ import type {
   PromotionSpec,
   RefundInput,
   RefundResult,
-  SellerAccountState,
   VerifiedEvent,
 } from '../../core/provider.js';
 import { silentLogger, type Logger } from '../../log/logger.js';
@@ -27,6 +26,7 @@ import {
   toRefundEvent,
   checkoutOutcome,
   toSellerAccountState,
+  type StripeAccountState,
 } from './normalize.js';
 import { ensurePromotionCode } from './setup.js';
 
@@ -82,7 +82,7 @@ export class StripeProvider implements PaymentProvider {
     sellerId: string;
     email: string;
     idempotencyKey: string;
-  }): Promise<SellerAccountState> {
+  }): Promise<StripeAccountState> {
     const params: Stripe.AccountCreateParams = {
       type: 'express',
       email: input.email,
@@ -97,15 +97,21 @@ export class StripeProvider implements PaymentProvider {
   }
 
   async createOnboardingLink(input: {
-    accountId: string;
+    accountId: string | null;
     returnUrl: string;
     refreshUrl: string;
+    sellerId?: string;
+    email?: string;
   }): Promise<{ url: string }> {
+    // Stripe accounts exist from createSellerAccount on: an onboarding link always names one.
+    const account = input.accountId;
+    if (account === null)
+      throw new SettleError('seller_not_ready', 'The seller has no Stripe account to onboard yet.');
     // Account links are single-use and short-lived; a duplicate from a retry is harmless, so no Settle key
     // here (the SDK still sends its own key so its network retries cannot create two).
     const link = await stripeCall('accountLinks.create', () =>
       this.stripe.accountLinks.create({
-        account: input.accountId,
+        account,
         refresh_url: input.refreshUrl,
         return_url: input.returnUrl,
         type: 'account_onboarding',
@@ -114,7 +120,7 @@ export class StripeProvider implements PaymentProvider {
     return { url: link.url };
   }
 
-  async retrieveSellerAccount(accountId: string): Promise<SellerAccountState> {
+  async retrieveSellerAccount(accountId: string): Promise<StripeAccountState> {
     const account = await stripeCall('accounts.retrieve', () => this.stripe.accounts.retrieve(accountId));
     return toSellerAccountState(account);
   }
