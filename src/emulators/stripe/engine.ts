@@ -1,9 +1,10 @@
 import type Stripe from 'stripe';
 import type { Logger } from '../../log/logger.js';
+import type { Clock } from '../kit/clock.js';
 import { invalid } from './errors.js';
 import type { Faults } from './faults.js';
 import { arr, str, type FormObject, type FormValue } from './form.js';
-import { newId, nowSeconds } from './ids.js';
+import { newId } from './ids.js';
 import { API_VERSION, type EventRecord, type Scope, type Store } from './store.js';
 import type { WebhookDispatcher } from './webhooks.js';
 
@@ -16,6 +17,7 @@ export interface EventCause {
 export const NO_CAUSE: EventCause = { requestId: null, idempotencyKey: null };
 
 export interface EngineSettings {
+  /** The clock's time scale (informational: delays are scaled by `engine.scaled`, i.e. the clock). */
   timeScale: number;
   zeroAmountPaymentStatus: 'no_payment_required' | 'paid';
   disputeDelayMs: number;
@@ -31,6 +33,8 @@ export class Engine {
     readonly faults: Faults,
     readonly settings: EngineSettings,
     readonly logger: Logger,
+    /** The emulator's clock: timestamps, expiry, scheduled work (`POST /_emulator/clock` advances it). */
+    readonly clock: Clock,
   ) {}
 
   /** Records an event on the scope owning the object and fans it out to the matching endpoints. */
@@ -40,7 +44,7 @@ export class Engine {
       object: 'event',
       ...(scope.account !== null ? { account: scope.account } : {}),
       api_version: API_VERSION,
-      created: nowSeconds(),
+      created: this.clock.nowSeconds(),
       data: { object: structuredClone(object) },
       livemode: false,
       pending_webhooks: 0,
@@ -55,9 +59,9 @@ export class Engine {
     return rec;
   }
 
-  /** Scaled wall-clock delay. */
+  /** An internal delay multiplied by the time scale (clock ms; schedule it with `webhooks.later`). */
   scaled(ms: number): number {
-    return Math.max(0, ms * this.settings.timeScale);
+    return this.clock.scaled(ms);
   }
 }
 

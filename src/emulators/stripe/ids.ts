@@ -1,15 +1,16 @@
-import { randomBytes } from 'node:crypto';
-
-const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+import { ambientNow } from '../kit/clock.js';
+import { randomString } from '../kit/store.js';
 
 /** Stripe-looking random id: `newId('pi')` → `pi_3Qx…` (24 base62 characters after the prefix). */
 export function newId(prefix: string, length = 24): string {
-  const bytes = randomBytes(length);
-  let out = '';
-  for (const b of bytes) out += ALPHABET[b % ALPHABET.length];
-  return `${prefix}_${out}`;
+  return `${prefix}_${randomString(length)}`;
 }
 
+/**
+ * Epoch seconds on the emulator's clock: the engine runs every request, page, test helper and scheduled job with
+ * its clock as the ambient one (kit/clock.ts `Clock.run`), so `created`, `expires_at` and friends follow
+ * `POST /_emulator/clock {advanceMs}`. Outside any emulator context it is the system time.
+ */
 export function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000);
+  return Math.floor(ambientNow() / 1000);
 }

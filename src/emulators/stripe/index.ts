@@ -1,13 +1,14 @@
 import Stripe from 'stripe';
 import { silentLogger, type Logger } from '../../log/logger.js';
+import { Clock, type ClockState } from '../kit/clock.js';
+import { Faults, type FaultConfig } from '../kit/faults.js';
+import { Tasks } from '../kit/tasks.js';
 import { Engine, NO_CAUSE } from './engine.js';
 import { ApiError } from './errors.js';
-import { Faults, type FaultConfig } from './faults.js';
 import { completeOnboarding } from './resources/accounts.js';
 import {
   closeDispute,
   completeDelayedPayment,
-  expireDue,
   expireSession,
   locateSession,
   paySession,
@@ -21,6 +22,7 @@ import { WebhookDispatcher, type DeliveryRecord } from './webhooks.js';
 export type { FaultConfig, ApiFaultRule, EndpointFailureRule, WebhookDropRule } from './faults.js';
 export type { DeliveryRecord } from './webhooks.js';
 export type { RequestRecord } from './server.js';
+export type { ClockState } from '../kit/clock.js';
 export type { PayForm, PayResult } from './resources/payments.js';
 export { TEST_CARDS } from './resources/payments.js';
 export { signPayload } from './webhooks.js';
@@ -38,6 +40,11 @@ export interface StripeEmulatorOptions {
   publicUrl?: string;
   /** Multiplies every internal delay (dispute delay, retry backoff, session expiry); tests use ~0.01. */
   timeScale?: number;
+  /**
+   * The emulator's clock: `manual` stands still except through `clock.advance()` (deterministic tests); the default
+   * `system` follows the system time plus what was advanced.
+   */
+  clockMode?: 'system' | 'manual';
   zeroAmountPaymentStatus?: 'no_payment_required' | 'paid';
   /** Delay before the 4000000000000259 card is disputed (before timeScale); default 2000. */
   disputeDelayMs?: number;
@@ -58,6 +65,16 @@ export interface StripeEmulator {
   readonly deliveries: ReadonlyArray<DeliveryRecord>;
   /** Every API request seen (method, path, idempotency key, status, injected fault). */
   readonly requests: ReadonlyArray<RequestRecord>;
+  /**
+   * The emulator's clock (also `GET|POST /_emulator/clock {advanceMs}`): `advance(ms)` moves `created`/`expires_at`
+   * time forward and runs what became due (session expiry, disputes, webhook retries) at once.
+   */
+  readonly clock: {
+    now(): number;
+    nowSeconds(): number;
+    advance(ms: number): ClockState;
+    state(): ClockState;
+  };
   setZeroAmountPaymentStatus(s: 'no_payment_required' | 'paid'): void;
   paySession(sessionId: string, form: PayForm): Promise<PayResult>;
   completeDelayedPayment(sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void>;
@@ -75,17 +92,29 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
+/** Expires open sessions whose expiry time (on the emulator's clock) has passed. */
+function sweepExpired(engine: Engine): void {
+  const now = engine.clock.now();
+  for (const scope of engine.store.allScopes())
+    for (const rec of scope.sessions.values())
+      if (rec.session.status === 'open' && rec.expireAtMs <= now) expireSession(engine, scope, rec);
+}
+
 export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
   const logger = opts.logger ?? silentLogger;
   const timeScale = opts.timeScale ?? 1;
   const host = opts.host ?? '127.0.0.1';
-  const store = new Store();
+  const onError = (err: unknown): void => logger.error({ err }, 'stripe emulator: scheduled job failed');
+  const clock = new Clock({ timeScale, mode: opts.clockMode ?? 'system', onError });
+  const tasks = new Tasks(clock, onError, 'stripe emulator');
+  const store = new Store(clock);
   const faults = new Faults(opts.faults);
   const webhooks = new WebhookDispatcher(
     store,
     faults,
     opts.webhookRetry ?? { attempts: 5, baseDelayMs: 1000 },
-    timeScale,
+    clock,
+    tasks,
     logger,
     opts.webhookTimeoutMs ?? 10_000,
   );
@@ -101,18 +130,22 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
       publicUrl: opts.publicUrl ?? '',
     },
     logger,
+    clock,
   );
-  const { app, requests, closeTimers } = buildServer(engine);
-  await app.listen({ port: opts.port ?? 0, host });
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : (opts.port ?? 0);
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const { server } = buildServer(engine);
+  const { url, port } = await server.listen(opts.port ?? 0, host);
   engine.settings.publicUrl = (opts.publicUrl ?? url).replace(/\/$/, '');
 
+  // Session expiry: swept on a real-time ticker and right after every clock advance.
+  const sweep = (): void => clock.run(() => sweepExpired(engine));
   const tickMs = Math.min(1000, Math.max(20, Math.round(1000 * timeScale)));
-  const ticker = setInterval(() => expireDue(engine), tickMs);
+  const ticker = setInterval(sweep, tickMs);
   ticker.unref();
+  clock.onAdvance(() => sweepExpired(engine));
   logger.info({ url }, 'stripe emulator listening');
+
+  /** In-process helpers run on the emulator's clock, like HTTP requests. */
+  const onClock = <T>(fn: () => T): T => clock.run(fn);
 
   return {
     url,
@@ -126,24 +159,30 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
       return webhooks.deliveries;
     },
     get requests() {
-      return requests;
+      return server.requests;
+    },
+    clock: {
+      now: () => clock.now(),
+      nowSeconds: () => clock.nowSeconds(),
+      advance: (ms) => clock.advance(ms),
+      state: () => clock.state(),
     },
     setZeroAmountPaymentStatus(s) {
       engine.settings.zeroAmountPaymentStatus = s;
     },
     async paySession(sessionId, form) {
-      return paySession(engine, sessionId, form);
+      return onClock(() => paySession(engine, sessionId, form));
     },
     async completeDelayedPayment(sessionId, outcome) {
       try {
-        completeDelayedPayment(engine, sessionId, outcome);
+        onClock(() => completeDelayedPayment(engine, sessionId, outcome));
       } catch (err) {
         rethrow(err);
       }
     },
     async closeDispute(disputeId, outcome) {
       try {
-        closeDispute(engine, disputeId, outcome);
+        onClock(() => closeDispute(engine, disputeId, outcome));
       } catch (err) {
         rethrow(err);
       }
@@ -151,11 +190,11 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     async expireSession(sessionId) {
       const found = locateSession(engine, sessionId);
       if (!found) throw new Error(`No such checkout.session: '${sessionId}'`);
-      expireSession(engine, found.scope, found.rec, NO_CAUSE);
+      onClock(() => expireSession(engine, found.scope, found.rec, NO_CAUSE));
     },
     async completeOnboarding(accountId) {
       try {
-        completeOnboarding(engine, accountId);
+        onClock(() => completeOnboarding(engine, accountId));
       } catch (err) {
         rethrow(err);
       }
@@ -164,8 +203,8 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
     async close() {
       clearInterval(ticker);
       webhooks.close();
-      closeTimers();
-      await app.close();
+      clock.close();
+      await server.close();
     },
   };
 }

@@ -1,7 +1,5 @@
-import { esc } from '../../util/html.js';
-
-export { esc };
 import type Stripe from 'stripe';
+import { esc, htmlPage, messageBody } from '../kit/pages.js';
 import { formatAmount } from './currencies.js';
 import type { AccountLinkRecord, SessionRecord } from './store.js';
 
@@ -10,21 +8,18 @@ export function money(amount: number | null, currency: string | null): string {
   return formatAmount(amount ?? 0, currency ?? 'usd');
 }
 
-function layout(title: string, body: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${esc(title)}</title>
-<style>
-body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#1a1f36}
+export { esc };
+
+const CSS = `body{font-family:system-ui,sans-serif;max-width:34rem;margin:2rem auto;padding:0 1rem;color:#1a1f36}
 table{width:100%;border-collapse:collapse}td{padding:.3rem 0}td.r{text-align:right}
 .total{font-weight:600;border-top:1px solid #ccc}.error{color:#b00020;background:#fde8ea;padding:.6rem;border-radius:4px}
 label{display:block;margin:.6rem 0 .2rem}input[type=text]{width:100%;padding:.4rem;box-sizing:border-box}
 button{margin-top:1rem;padding:.6rem 1.2rem;background:#635bff;color:#fff;border:0;border-radius:4px}
-.badge{font-size:.75rem;background:#fff3cd;padding:.1rem .4rem;border-radius:3px}
-</style></head><body>
-<p class="badge">Settle Stripe emulator — test mode</p>
-${body}
-</body></html>`;
+.badge{font-size:.75rem;background:#fff3cd;padding:.1rem .4rem;border-radius:3px}`;
+
+/** The toolkit's page shell with Stripe's look and the test-mode banner. */
+function layout(title: string, body: string): string {
+  return htmlPage({ title, body, css: CSS, banner: 'Settle Stripe emulator — test mode' });
 }
 
 export function checkoutPage(rec: SessionRecord, error?: string): string {
@@ -88,5 +83,5 @@ export function onboardingPage(link: AccountLinkRecord, account: Stripe.Account)
 }
 
 export function messagePage(title: string, message: string): string {
-  return layout(title, `<h1>${esc(title)}</h1><p class="error" role="alert">${esc(message)}</p>`);
+  return layout(title, messageBody(title, message));
 }

@@ -1,4 +1,6 @@
 import type Stripe from 'stripe';
+import type { Clock } from '../kit/clock.js';
+import { Sequence, Table } from '../kit/store.js';
 
 /** Key of an account's object space: `''` is the platform, otherwise the connected account id. */
 export type ScopeKey = string;
@@ -19,7 +21,11 @@ export interface SessionRecord {
   session: Stripe.Checkout.Session;
   lineItems: Stripe.LineItem[];
   piData: PaymentIntentData;
-  /** Wall-clock ms at which the emulator expires the session (expires_at scaled by timeScale). */
+  /**
+   * Clock ms (engine.clock.now()) at which the emulator expires the session: `(expires_at − created) · timeScale`
+   * after it was stored. The store sets it when the session is stored (`Scope.sessions.set`), whatever the creator
+   * put there, so it is on the emulator's clock.
+   */
   expireAtMs: number;
 }
 
@@ -42,44 +48,68 @@ export interface AccountLinkRecord {
   used: boolean;
 }
 
+/** Checkout sessions; storing one sets its expiry deadline on the emulator's clock. */
+export class SessionTable extends Table<SessionRecord> {
+  constructor(private readonly clock: () => Clock | undefined) {
+    super();
+  }
+
+  override set(id: string, rec: SessionRecord): this {
+    const clock = this.clock();
+    if (clock && !this.has(id)) {
+      const { created, expires_at } = rec.session;
+      rec.expireAtMs = clock.now() + clock.scaled((expires_at - created) * 1000);
+    }
+    return super.set(id, rec);
+  }
+}
+
 export class Scope {
-  readonly sessions = new Map<string, SessionRecord>();
-  readonly paymentIntents = new Map<string, Stripe.PaymentIntent>();
-  readonly charges = new Map<string, Stripe.Charge>();
-  readonly refunds = new Map<string, Stripe.Refund>();
-  readonly disputes = new Map<string, Stripe.Dispute>();
-  readonly applicationFees = new Map<string, Stripe.ApplicationFee>();
-  readonly transfers = new Map<string, Stripe.Transfer>();
-  readonly customers = new Map<string, Stripe.Customer>();
-  readonly coupons = new Map<string, Stripe.Coupon>();
-  readonly promotionCodes = new Map<string, Stripe.PromotionCode>();
+  readonly sessions: SessionTable;
+  readonly paymentIntents = new Table<Stripe.PaymentIntent>();
+  readonly charges = new Table<Stripe.Charge>();
+  readonly refunds = new Table<Stripe.Refund>();
+  readonly disputes = new Table<Stripe.Dispute>();
+  readonly applicationFees = new Table<Stripe.ApplicationFee>();
+  readonly transfers = new Table<Stripe.Transfer>();
+  readonly customers = new Table<Stripe.Customer>();
+  readonly coupons = new Table<Stripe.Coupon>();
+  readonly promotionCodes = new Table<Stripe.PromotionCode>();
   readonly events: EventRecord[] = [];
   readonly eventIndex = new Map<string, EventRecord>();
 
-  constructor(readonly key: ScopeKey) {}
+  constructor(
+    readonly key: ScopeKey,
+    clock: () => Clock | undefined = () => undefined,
+  ) {
+    this.sessions = new SessionTable(clock);
+  }
 
   get account(): string | null {
     return this.key === '' ? null : this.key;
   }
 }
 
+/** A webhook endpoint as stored: the API object plus what the API never shows (Connect flag, secret). */
+export type StoredWebhookEndpoint = Stripe.WebhookEndpoint & { connect: boolean; secret: string };
+
 export class Store {
-  readonly accounts = new Map<string, Stripe.Account>();
-  readonly accountLinks = new Map<string, AccountLinkRecord>();
-  readonly webhookEndpoints = new Map<
-    string,
-    Stripe.WebhookEndpoint & { connect: boolean; secret: string }
-  >();
+  readonly accounts = new Table<Stripe.Account>();
+  readonly accountLinks = new Table<AccountLinkRecord>();
+  readonly webhookEndpoints = new Table<StoredWebhookEndpoint>();
   /** Global indexes so hosted pages and test helpers find objects without a Stripe-Account header. */
   readonly sessionScope = new Map<string, ScopeKey>();
   readonly disputeScope = new Map<string, ScopeKey>();
   private readonly scopes = new Map<ScopeKey, Scope>();
-  private eventSeq = 0;
+  private readonly eventSeq = new Sequence();
+
+  /** `clock`: the emulator's clock (session expiry deadlines); none in unit tests of the store. */
+  constructor(private readonly clock?: Clock) {}
 
   scope(key: ScopeKey): Scope {
     let s = this.scopes.get(key);
     if (!s) {
-      s = new Scope(key);
+      s = new Scope(key, () => this.clock);
       this.scopes.set(key, s);
     }
     return s;
@@ -90,6 +120,6 @@ export class Store {
   }
 
   nextSeq(): number {
-    return ++this.eventSeq;
+    return this.eventSeq.next();
   }
 }
