@@ -21,7 +21,16 @@ const CREATED = 'created';
 
 export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   // accounts.ts
-  'POST /v1/accounts': ['type', 'country', 'email', 'metadata'],
+  // Requesting card_payments and transfers (Settle does, as Stripe's Connect docs have Express platforms do) is what
+  // the emulated onboarding activates; no other capability is emulated.
+  'POST /v1/accounts': [
+    'type',
+    'country',
+    'email',
+    'metadata',
+    'capabilities[card_payments][requested]',
+    'capabilities[transfers][requested]',
+  ],
   'GET /v1/accounts/:id': [],
   'POST /v1/accounts/:id': ['email', 'metadata'],
   'GET /v1/accounts': [CREATED, ...PAGE],
@@ -54,7 +63,7 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'GET /v1/checkout/sessions/:id': [],
   'GET /v1/checkout/sessions/:id/line_items': [...PAGE],
-  'GET /v1/checkout/sessions': ['payment_intent', 'status', 'client_reference_id', CREATED, ...PAGE],
+  'GET /v1/checkout/sessions': ['payment_intent', 'status', CREATED, ...PAGE],
   'POST /v1/checkout/sessions/:id/expire': [],
 
   // payments.ts
