@@ -83,7 +83,7 @@ export class Clock {
 
   /** Epoch ms. */
   now(): number {
-    return (this.mode === 'manual' ? this.start : Date.now()) + this.advanced;
+    return this.base() + this.advanced;
   }
 
   nowSeconds(): number {
@@ -108,13 +108,15 @@ export class Clock {
 
   /**
    * Moves time forward by `ms` and runs, in due order, every callback that became due (including ones those
-   * callbacks schedule within the new time), then the `onAdvance` listeners. Synchronous: asynchronous work the
-   * callbacks start (an HTTP delivery) continues after it returns.
+   * callbacks schedule within the new time), then the `onAdvance` listeners. Time steps through each callback's due
+   * time, so a callback sees `now()` equal to the time it was due (and what it schedules is relative to that).
+   * Synchronous: asynchronous work the callbacks start (an HTTP delivery) continues after it returns.
    */
   advance(ms: number): ClockState {
     if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`advance(ms) needs a finite ms ≥ 0 (got ${ms})`);
-    this.advanced += ms;
-    this.runDue();
+    const target = this.advanced + ms;
+    this.runDue(target);
+    this.advanced = target;
     const now = this.now();
     for (const l of [...this.listeners]) this.guard(() => l(now));
     this.rearm();
@@ -186,17 +188,27 @@ export class Clock {
     this.entries.delete(entry);
   }
 
-  private runDue(): void {
+  /** Runs the callbacks due up to `advanced = target`, stepping the time to each one's due time. */
+  private runDue(target: number): void {
     for (;;) {
-      const now = this.now();
+      const limit = this.base() + target;
       let next: Entry | null = null;
       for (const e of this.entries)
-        if (e.dueAt <= now && (!next || e.dueAt < next.dueAt || (e.dueAt === next.dueAt && e.seq < next.seq)))
+        if (
+          e.dueAt <= limit &&
+          (!next || e.dueAt < next.dueAt || (e.dueAt === next.dueAt && e.seq < next.seq))
+        )
           next = e;
       if (!next) return;
+      // Never backwards: an overdue callback runs at the current time.
+      this.advanced = Math.max(this.advanced, next.dueAt - this.base());
       this.drop(next);
       this.guard(next.fn);
     }
+  }
+
+  private base(): number {
+    return this.mode === 'manual' ? this.start : Date.now();
   }
 
   private rearm(): void {
