@@ -3,7 +3,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { loadConfig, type Config, type RawEnv } from '../config/config.js';
+import { loadConfig, paypalConfigured, type Config, type RawEnv } from '../config/config.js';
 import { setCrashPoint } from '../core/crash-points.js';
 import { newHolderId, startLeasedTask, type LeasedTask } from '../core/leases.js';
 import { reconcile } from '../core/reconcile.js';
@@ -20,7 +20,7 @@ import { openRedis } from '../http/rate-limit-store.js';
 import { adminRoutes } from '../http/routes/admin.js';
 import { operatorActionRoutes } from '../http/routes/operator-actions.js';
 import { publicRoutes } from '../http/routes/public.js';
-import { stripeWebhookRoutes } from '../http/routes/webhooks.js';
+import { webhookRoutes } from '../http/routes/webhooks.js';
 import { createLogger, silentLogger, type Logger } from '../log/logger.js';
 import {
   createStripeClient,
@@ -28,6 +28,8 @@ import {
   DEMO_SECRET_KEY,
   registerWebhookEndpoints,
 } from '../providers/stripe/index.js';
+import { createPayPalProvider } from '../providers/paypal/index.js';
+import type { PaymentProvider } from '../core/provider.js';
 import { registerWeb } from '../web/routes.js';
 import { createContext, type AppContext } from './context.js';
 import { seedDemo } from './seed.js';
@@ -95,7 +97,14 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
   setCrashPoint(base.testCrashPoint, logger);
 
   let emulator: StripeEmulator | null = null;
-  const config: Config = { ...base, port: actualPort, publicUrl, adminToken, stripe: { ...base.stripe } };
+  const config: Config = {
+    ...base,
+    port: actualPort,
+    publicUrl,
+    adminToken,
+    stripe: { ...base.stripe },
+    paypal: { ...base.paypal },
+  };
   if (demo) {
     emulator = await startStripeEmulator({
       port: base.emulatorPort,
@@ -130,7 +139,10 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       logger,
       ...(secretsOverride ? { secretsOverride } : {}),
     });
-    const ctx = createContext({ config, opened, providers: [provider], logger });
+    // The platform's providers in order of preference: Stripe first, then PayPal when configured.
+    const providers: PaymentProvider[] = [provider];
+    if (paypalConfigured(config.paypal)) providers.push(createPayPalProvider(config, { logger }).provider);
+    const ctx = createContext({ config, opened, providers, logger });
     const queue = ctx.queue;
 
     // Rate-limit counters are shared by every instance: in Redis when REDIS_URL is set, else in the database.
@@ -149,7 +161,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     await http.register(async (scope) => publicRoutes(scope, ctx));
     await http.register(async (scope) => adminRoutes(scope, ctx));
     await http.register(async (scope) => operatorActionRoutes(scope, ctx));
-    await http.register(async (scope) => stripeWebhookRoutes(scope, ctx));
+    await http.register(async (scope) => webhookRoutes(scope, ctx));
     await http.register(async (scope) =>
       registerWeb(scope, {
         mode:
