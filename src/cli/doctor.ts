@@ -9,6 +9,10 @@ import { isSettleError } from '../core/errors.js';
 import { runDoctor } from '../providers/stripe/doctor.js';
 import { openDatabase, type OpenedDb } from '../db/connect.js';
 import { createStripeClient } from '../providers/stripe/client.js';
+import { paypalConfigured } from '../config/config.js';
+import { createPayPalApi } from '../providers/paypal/client.js';
+import { runPayPalDoctor } from '../providers/paypal/doctor.js';
+import { PayPalRest } from '../providers/paypal/rest.js';
 
 let config: Config;
 try {
@@ -26,7 +30,15 @@ let code = 1;
 try {
   opened = await openDatabase(config.database);
   const stripe: Stripe | null = config.stripe.secretKey === null ? null : createStripeClient(config);
-  const checks = await runDoctor({ config, stripe, db: opened.db });
+  const paypalApi = paypalConfigured(config.paypal) ? createPayPalApi(config.paypal) : null;
+  const checks = [
+    ...(await runDoctor({ config, stripe, db: opened.db })),
+    ...(await runPayPalDoctor({
+      config,
+      api: paypalApi,
+      rest: paypalApi === null ? null : new PayPalRest(paypalApi),
+    })),
+  ];
   print(`Settle doctor (${opened.describe}, public URL ${config.publicUrl})`);
   for (const c of checks) {
     print(`${c.ok ? 'PASS' : 'FAIL'} ${c.name}: ${c.detail}`);

@@ -5,11 +5,15 @@ import { openDatabase } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
 import { silentLogger } from '../log/logger.js';
 import { createStripeProvider } from '../providers/stripe/index.js';
+import { createPayPalProvider } from '../providers/paypal/index.js';
+import { paypalConfigured } from '../config/config.js';
+import type { PaymentProvider } from '../core/provider.js';
 import { createContext } from '../app/context.js';
 
 /**
- * `npm run reconcile`: lists recent events from Stripe for the platform and every connected account, feeds
- * the unprocessed ones through the webhook path, sweeps pending orders past expiry, then runs due side effects.
+ * `npm run reconcile`: lists recent events from Stripe (the platform and every connected account) and from PayPal
+ * when configured (the platform's webhook events), feeds the unprocessed ones through the webhook path, sweeps
+ * pending orders past expiry (an approved PayPal order is captured there), then runs due side effects.
  * Needs STRIPE_SECRET_KEY (and STRIPE_API_BASE for an emulator). `--hours N` sets the look-back (default 72).
  */
 try {
@@ -29,10 +33,12 @@ try {
   const opened = await openDatabase(config.database);
   await migrateToLatest(opened.db);
   const { provider } = createStripeProvider(config);
-  const ctx = createContext({ config, opened, providers: [provider], logger: silentLogger });
+  const providers: PaymentProvider[] = [provider];
+  if (paypalConfigured(config.paypal)) providers.push(createPayPalProvider(config).provider);
+  const ctx = createContext({ config, opened, providers, logger: silentLogger });
   const queue = ctx.queue;
   print(
-    `Reconciling ${opened.describe} against Stripe (${config.stripe.mode} mode), last ${lookbackHours} h`,
+    `Reconciling ${opened.describe} against Stripe (${config.stripe.mode} mode)${providers.length > 1 ? ` and PayPal (${config.paypal.mode})` : ''}, last ${lookbackHours} h`,
   );
   const summary = await reconcile(ctx, { lookbackHours, onProgress: (line) => print(`  ${line}`) });
   const jobs = await queue.drain();
