@@ -28,7 +28,18 @@ import {
   DEMO_SECRET_KEY,
   registerWebhookEndpoints,
 } from '../providers/stripe/index.js';
-import { createPayPalProvider } from '../providers/paypal/index.js';
+import {
+  createPayPalApi,
+  createPayPalProvider,
+  PayPalRest,
+  registerWebhook,
+  WEBHOOK_PATH,
+} from '../providers/paypal/index.js';
+import {
+  startPayPalEmulator,
+  type PayPalEmulator,
+  type PayPalEmulatorOptions,
+} from '../emulators/paypal/index.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { registerWeb } from '../web/routes.js';
 import { createContext, type AppContext } from './context.js';
@@ -43,6 +54,12 @@ export interface StartOptions {
   database?: DatabaseTarget;
   /** Demo mode only: options for the in-process emulator (port 0 for tests, timeScale…). */
   emulator?: Partial<StripeEmulatorOptions>;
+  /**
+   * Demo mode only, when PayPal is not configured: run the PayPal emulator in process next to Stripe's (`true` or
+   * its options) or not (`false`). Default: on for a plain start (`npm start`), off when the caller tunes the
+   * Stripe emulator (`emulator` given, as tests do): such callers opt in to PayPal explicitly.
+   */
+  paypalEmulator?: boolean | PayPalEmulatorOptions;
   /** Seed the demo marketplace (demo mode); defaults to SETTLE_DEMO_SEED. */
   seed?: boolean;
   /** Run the background queue worker and the periodic reconciler (tests may drive them by hand). */
@@ -59,6 +76,8 @@ export interface SettleInstance {
   http: FastifyInstance;
   /** The in-process emulator in demo mode; null when talking to Stripe (or an external STRIPE_API_BASE). */
   emulator: StripeEmulator | null;
+  /** The in-process PayPal emulator in demo mode (when on); null otherwise. */
+  paypalEmulator: PayPalEmulator | null;
   /** Demo mode: signing secrets of the endpoints registered at the emulator (tests sign their own deliveries). */
   webhookSecrets: { platform: string[]; connect: string[] } | null;
   /** The random id this instance holds leases under (periodic work runs in one instance at a time). */
@@ -70,6 +89,12 @@ export interface SettleInstance {
    */
   close(): Promise<void>;
 }
+
+/** Credentials the demo's PayPal emulator accepts (it accepts any; these name the demo in its logs). */
+export const DEMO_PAYPAL_CLIENT_ID = 'settle-demo-client';
+export const DEMO_PAYPAL_CLIENT_SECRET = 'settle-demo-secret';
+/** The demo's partner attribution (BN) code. */
+export const DEMO_PAYPAL_BN_CODE = 'SETTLE_DEMO_MP';
 
 /** Lease names of the periodic work (table `leases`). */
 export const LEASE_RECONCILE = 'reconcile';
@@ -113,6 +138,31 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     });
     config.stripe.apiBase = emulator.url;
   }
+  // Demo PayPal: the emulator in process, with demo credentials; its webhook is registered once the database is up.
+  let paypalEmulator: PayPalEmulator | null = null;
+  const paypalDemo =
+    demo && !paypalConfigured(base.paypal) && (opts.paypalEmulator ?? opts.emulator === undefined) !== false;
+  if (paypalDemo) {
+    try {
+      paypalEmulator = await startPayPalEmulator({
+        port: base.paypalEmulatorPort,
+        logger: logger.child({ component: 'paypal-emulator' }),
+        ...(typeof opts.paypalEmulator === 'object' ? opts.paypalEmulator : {}),
+      });
+    } catch (err) {
+      await emulator?.close();
+      throw err;
+    }
+    config.paypal = {
+      ...config.paypal,
+      clientId: DEMO_PAYPAL_CLIENT_ID,
+      clientSecret: DEMO_PAYPAL_CLIENT_SECRET,
+      mode: 'sandbox',
+      partnerAttributionId: DEMO_PAYPAL_BN_CODE,
+      partnerMerchantId: paypalEmulator.partnerMerchantId,
+      apiBase: paypalEmulator.url,
+    };
+  }
 
   // The demo's emulator keeps its state in memory, so the demo's embedded database is recreated with it.
   let target: DatabaseTarget = opts.database ?? config.database;
@@ -139,7 +189,14 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       logger,
       ...(secretsOverride ? { secretsOverride } : {}),
     });
-    // The platform's providers in order of preference: Stripe first, then PayPal when configured.
+    if (paypalEmulator !== null) {
+      // Demo: subscribe this server's PayPal endpoint at the emulator; the webhook id is part of every signature.
+      config.paypal.webhookId = await registerWebhook(
+        new PayPalRest(createPayPalApi(config.paypal)),
+        `${publicUrl}${WEBHOOK_PATH}`,
+      );
+    }
+    // The platform's providers in order of preference: Stripe first, then PayPal (configured, or the demo's).
     const providers: PaymentProvider[] = [provider];
     if (paypalConfigured(config.paypal)) providers.push(createPayPalProvider(config, { logger }).provider);
     const ctx = createContext({ config, opened, providers, logger });
@@ -232,7 +289,17 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
 
     if (demo && emulator !== null && (opts.seed ?? config.demoSeed)) {
       const emu = emulator;
-      await seedDemo(ctx, (accountId) => emu.completeOnboarding(accountId));
+      const ppEmu = paypalEmulator;
+      await seedDemo(ctx, {
+        stripe: (accountId) => emu.completeOnboarding(accountId),
+        ...(ppEmu !== null
+          ? {
+              paypal: async (sellerId: string) => {
+                await ppEmu.completeOnboarding(sellerId);
+              },
+            }
+          : {}),
+      });
     }
 
     const db = opened;
@@ -243,6 +310,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       ctx,
       http,
       emulator,
+      paypalEmulator,
       webhookSecrets: secretsOverride ?? null,
       holder,
       close: async () => {
@@ -253,6 +321,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
         // After the job it is running; its claimed but unstarted jobs go back to the queue for another instance.
         await queue.stop();
         await emulator?.close();
+        await paypalEmulator?.close();
         if (redisClient !== null) await redisClient.quit().catch(() => redisClient.disconnect());
         await db.close();
         logger.info({ holder }, 'closed');
@@ -262,6 +331,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     await Promise.all(tasks.map((t) => t.stop(0)));
     await bound?.close();
     await emulator?.close();
+    await paypalEmulator?.close();
     redis?.disconnect();
     await opened?.close();
     throw err;

@@ -1,6 +1,6 @@
 import { createListing, createSlot } from '../core/catalog.js';
 import { offerPromotionCode } from '../core/promotions.js';
-import { onboardSeller, refreshSeller } from '../core/sellers.js';
+import { connectSeller, onboardSeller, refreshSeller } from '../core/sellers.js';
 import type { AppContext } from './context.js';
 
 /** Promotion codes of the demo marketplace (Settle's copy and the provider's must agree). */
@@ -9,15 +9,21 @@ export const DEMO_PROMOTION_CODES = [
   { code: 'TENOFF', percentOff: 10 },
 ] as const;
 
+/** How the demo completes a seller's onboarding at each emulator. */
+export interface DemoOnboarding {
+  /** Stripe: the connected account finishes onboarding. */
+  stripe: (accountId: string) => Promise<void>;
+  /** PayPal (when the PayPal emulator runs): the seller signs up through the partner referral tracked by its id. */
+  paypal?: (sellerId: string) => Promise<void>;
+}
+
 /**
  * Seeds the demo marketplace once (only into an empty database): a Direct Charge seller and a Destination
- * Charge seller, onboarded at the emulator, each with listings and upcoming slots; promotion codes FREE100 and
- * TENOFF on the platform and on the Direct Charge seller's account (direct-charge sessions live there).
+ * Charge seller, onboarded at the emulator(s) (Stripe, and PayPal when its emulator runs: ready on both), each
+ * with listings and upcoming slots; promotion codes FREE100 and TENOFF on the platform and on the Direct Charge
+ * seller's account (direct-charge sessions live there), and in Settle's own copy for PayPal (which has no codes).
  */
-export async function seedDemo(
-  ctx: AppContext,
-  completeOnboarding: (accountId: string) => Promise<void>,
-): Promise<boolean> {
+export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Promise<boolean> {
   const existing = await ctx.db.selectFrom('sellers').select('id').limit(1).execute();
   if (existing.length > 0) return false;
   // Offered before the sellers exist: creating a Direct Charge seller's account copies the codes onto it.
@@ -86,7 +92,13 @@ export async function seedDemo(
       chargeType: s.chargeType,
     });
     for (const account of accounts) {
-      if (account.provider_account_id !== null) await completeOnboarding(account.provider_account_id);
+      if (account.provider === 'stripe' && account.provider_account_id !== null)
+        await onboarding.stripe(account.provider_account_id);
+    }
+    if (onboarding.paypal !== undefined && ctx.providers.has('paypal')) {
+      // The operator's "connect to PayPal" (a partner referral tracked by the seller id), then the seller's sign-up.
+      await connectSeller(ctx, seller.id, 'paypal');
+      await onboarding.paypal(seller.id);
     }
     await refreshSeller(ctx, seller.id);
     for (const l of s.listings) {

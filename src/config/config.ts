@@ -119,8 +119,8 @@ const schema = z
     PAYPAL_PARTNER_ATTRIBUTION_ID: z
       .string()
       .regex(
-        /^[A-Za-z0-9_.-]{1,128}$/,
-        'must be the BN code PayPal assigned to the platform (letters, digits, _ . -)',
+        /^[A-Za-z0-9_.-]{1,36}$/,
+        'must be the BN code PayPal assigned to the platform (1–36 letters, digits, _ . -)',
       )
       .optional(),
     PAYPAL_PARTNER_MERCHANT_ID: z
@@ -148,6 +148,7 @@ const schema = z
     SETTLE_RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(60),
     SETTLE_TRUST_PROXY: bool.default(false),
     SETTLE_EMULATOR_PORT: int(0, 65535).default(12111),
+    SETTLE_PAYPAL_EMULATOR_PORT: int(0, 65535).default(12112),
     SETTLE_DEMO_SEED: bool.default(true),
     // Test-only (reliability harness): kill the process at this named step (src/core/crash-points.ts).
     SETTLE_TEST_CRASH_POINT: z.enum(CRASH_POINTS).optional(),
@@ -190,6 +191,8 @@ export interface Config {
   /** Behind a reverse proxy: take the client IP from X-Forwarded-For (rate limits, logs). */
   trustProxy: boolean;
   emulatorPort: number;
+  /** Demo mode: port of the in-process PayPal emulator. */
+  paypalEmulatorPort: number;
   demoSeed: boolean;
   /** Test-only: the crash point armed in this process (null in any real deployment). */
   testCrashPoint: CrashPointName | null;
@@ -352,6 +355,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
     rateLimitPerMinute: e.SETTLE_RATE_LIMIT_PER_MINUTE,
     trustProxy: e.SETTLE_TRUST_PROXY,
     emulatorPort: e.SETTLE_EMULATOR_PORT,
+    paypalEmulatorPort: e.SETTLE_PAYPAL_EMULATOR_PORT,
     demoSeed: e.SETTLE_DEMO_SEED,
     testCrashPoint: e.SETTLE_TEST_CRASH_POINT ?? null,
   };

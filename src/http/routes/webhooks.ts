@@ -77,7 +77,8 @@ export async function webhookRoutes(app: FastifyInstance, ctx: AppContext): Prom
 
   app.post('/webhooks/stripe', handle('stripe', 'platform'));
   app.post('/webhooks/stripe/connect', handle('stripe', 'connect'));
-  app.post('/webhooks/paypal', handle('paypal', 'platform'));
+  // PayPal's endpoint exists where PayPal is configured (or the demo runs its emulator).
+  if (ctx.providers.has('paypal')) app.post('/webhooks/paypal', handle('paypal', 'platform'));
 }
 
 /** The former name of `webhookRoutes` (it registers every provider's endpoints). */
