@@ -76,6 +76,8 @@ export interface PayPalEmulator {
   /** Every event emitted so far (envelope as delivered), oldest first. */
   readonly events: ReadonlyArray<{ id: string; type: string; envelope: Record<string, unknown> }>;
   readonly clock: { now(): number; advance(ms: number): ClockState; state(): ClockState };
+  /** What the emulator recorded about an order beyond its JSON (headers it was created with, the approving buyer). */
+  inspectOrder(orderId: string): OrderInspection;
   /** The buyer approves the order (as on the approval page); answers where the browser would be redirected. */
   approveOrder(orderId: string, buyer?: Buyer): Promise<{ redirectUrl: string | null }>;
   /** The buyer cancels on the approval page; answers the cancel_url redirect. */
@@ -97,6 +99,16 @@ export interface PayPalEmulator {
   /** Resolves when no delivery is queued, in flight or waiting for a retry. */
   idle(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface OrderInspection {
+  id: string;
+  status: string;
+  partnerAttributionId: string | null;
+  clientMetadataId: string | null;
+  buyer: Buyer | null;
+  /** OAuth client id that created it. */
+  clientId: string;
 }
 
 function isOutcome<T extends string>(v: unknown, allowed: readonly T[]): v is T {
@@ -211,6 +223,19 @@ export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Pro
     const m = engine.revokeConsent(req.params['id'] ?? '');
     return { merchant_id: m.merchantId, consent: m.consent };
   });
+  const inspect = (id: string): OrderInspection => {
+    const o = engine.orders.get(id);
+    if (!o) throw new Error(`No such order: ${id}`);
+    return {
+      id: o.id,
+      status: o.status,
+      partnerAttributionId: o.partnerAttributionId,
+      clientMetadataId: o.clientMetadataId,
+      buyer: o.buyer,
+      clientId: o.clientId,
+    };
+  };
+  api.control('GET', '/_emulator/orders/:id', (req) => inspect(req.params['id'] ?? ''));
   api.control('GET', '/_emulator/events', () => ({ data: hub.events.all().map((e) => e.envelope) }));
   api.control('GET', '/_emulator/partner', () => ({
     partner_merchant_id: partnerMerchantId,
@@ -256,6 +281,7 @@ export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Pro
       advance: (ms) => clock.advance(ms),
       state: () => clock.state(),
     },
+    inspectOrder: (orderId) => inspect(orderId),
     approveOrder: (orderId, buyer = 'normal') =>
       run(() => ({ redirectUrl: engine.approveOrder(orderId, buyer).redirect })),
     cancelOrder: (orderId) => run(() => ({ redirectUrl: engine.cancelOrder(orderId).redirect })),
