@@ -237,7 +237,8 @@ function disputeEvent(
  *   (the re-read says processing);
  * - PAYMENT.CAPTURE.DENIED / DECLINED → `checkout.async_failed` (applied from the signed payload, as for Stripe);
  * - PAYMENT.CAPTURE.REFUNDED → `refund.updated` (Settle's refund id travels as the refund's `custom_id`);
- * - PAYMENT.CAPTURE.REVERSED (PayPal took the money back: a chargeback) → `dispute.closed`, lost;
+ * - PAYMENT.CAPTURE.REVERSED (the money taken back after a lost dispute) → `refund.updated` naming no Settle
+ *   refund: core ignores it, the dispute's RESOLVED event records the loss;
  * - CUSTOMER.DISPUTE.CREATED / UPDATED → `dispute.created`; CUSTOMER.DISPUTE.RESOLVED → `dispute.closed`;
  * - MERCHANT.ONBOARDING.COMPLETED → `account.updated` read back from the API; MERCHANT.PARTNER-CONSENT.REVOKED →
  *   `account.updated` that can no longer charge;
@@ -261,11 +262,16 @@ export function normalizePayPalEvent(event: PayPalEvent): NormalizedEvent {
     case 'PAYMENT.CAPTURE.DENIED':
     case 'PAYMENT.CAPTURE.DECLINED':
       return orDrop(captureEventState(r, 'failed'), 'checkout.async_failed');
-    case 'PAYMENT.CAPTURE.REFUNDED': {
+    case 'PAYMENT.CAPTURE.REFUNDED':
+    case 'PAYMENT.CAPTURE.REVERSED': {
+      // Both carry a refund resource linking `up` to its capture. A reversal (PayPal took the money back after a
+      // lost dispute) is no refund Settle made: core finds no refund of its own and ignores it; the dispute's own
+      // events (CUSTOMER.DISPUTE.RESOLVED) record the outcome.
       const id = str(r['id']);
       if (id === undefined) return { kind: 'ignored' };
       const amount = rawMoney(r['amount']);
       const customId = str(r['custom_id']);
+      const reversal = event.event_type === 'PAYMENT.CAPTURE.REVERSED';
       return {
         kind: 'refund.updated',
         refund: {
@@ -274,27 +280,7 @@ export function normalizePayPalEvent(event: PayPalEvent): NormalizedEvent {
           amount: amount !== undefined ? fromPayPalMoney(amount).amount : 0,
           status: refundStatus(str(r['status'])),
           // Settle's refund id, when Settle made the refund (custom_id of refunds Settle sends).
-          refundId: customId !== undefined && /^ref_[a-z0-9]+$/.test(customId) ? customId : null,
-        },
-      };
-    }
-    case 'PAYMENT.CAPTURE.REVERSED': {
-      // The resource is the reversal (a refund-shaped object linking `up` to its capture) or the capture itself.
-      const id = str(r['id']);
-      if (id === undefined) return { kind: 'ignored' };
-      const paymentId = captureIdOfRefund(r) ?? id;
-      const amount = rawMoney(r['amount']);
-      const m = amount !== undefined ? fromPayPalMoney(amount) : { amount: 0, currency: '' };
-      return {
-        kind: 'dispute.closed',
-        dispute: {
-          providerDisputeId: `reversal:${id}`,
-          paymentId,
-          amount: m.amount,
-          currency: m.currency,
-          reason: 'PAYMENT_REVERSED',
-          status: 'REVERSED',
-          outcome: 'lost',
+          refundId: !reversal && customId !== undefined && /^ref_[a-z0-9]+$/.test(customId) ? customId : null,
         },
       };
     }

@@ -347,9 +347,10 @@ describe('PayPal events → normalized kinds', () => {
         refundId: 'ref_abc123',
       },
     });
+    // A reversal is no refund of Settle's, whatever its custom_id says: core finds none and ignores it.
     expect(normalizePayPalEvent(event('PAYMENT.CAPTURE.REVERSED', refund))).toMatchObject({
-      kind: 'dispute.closed',
-      dispute: { providerDisputeId: 'reversal:REF1', paymentId: 'CAP1', outcome: 'lost' },
+      kind: 'refund.updated',
+      refund: { providerRefundId: 'REF1', paymentId: 'CAP1', refundId: null },
     });
     const dispute = {
       dispute_id: 'PP-D-1',
