@@ -113,6 +113,15 @@ export async function fetchToken(
   return body.access_token;
 }
 
+function parseJson(text: string): Record<string, unknown> {
+  try {
+    const v = text ? (JSON.parse(text) as unknown) : {};
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
 export async function raw(
   url: string,
   method: string,
@@ -132,13 +141,7 @@ export async function raw(
     redirect: 'manual',
   });
   const text = await res.text();
-  let json: Record<string, unknown> = {};
-  try {
-    json = text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    json = {};
-  }
-  return { status: res.status, headers: res.headers, text, json };
+  return { status: res.status, headers: res.headers, text, json: parseJson(text) };
 }
 
 export async function startHarness(opts: PayPalEmulatorOptions = {}): Promise<Harness> {

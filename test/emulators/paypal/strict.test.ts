@@ -80,6 +80,17 @@ describe('strict request checking (tables generated from PayPal’s OpenAPI file
     expect(details(breakdown.json)[0]?.field).toBe('/purchase_units/0/amount/breakdown');
     const card = await h.http('POST', '/v2/checkout/orders', rawOrder({}, { payment_source: { card: {} } }));
     expect(details(card.json)[0]?.field).toBe('/payment_source/card');
+    // A field the pinned SDK knows but the published spec lacks is refused the same way (not as unknown).
+    const sdkOnly = await h.http(
+      'POST',
+      '/v2/checkout/orders',
+      rawOrder({}, { processing_instruction: 'NO_INSTRUCTION' }),
+    );
+    expect(details(sdkOnly.json)[0]).toMatchObject({
+      field: '/processing_instruction',
+      issue: 'NOT_SUPPORTED',
+    });
+    expect(details(sdkOnly.json)[0]?.description).toContain('does not implement');
   });
 
   it('answers MISSING_REQUIRED_PARAMETER, INVALID_PARAMETER_SYNTAX, INVALID_PARAMETER_VALUE, INVALID_STRING_LENGTH', async () => {

@@ -61,3 +61,19 @@ export const EMULATED_FIELDS: Readonly<Record<string, readonly string[]>> = {
     'webhook_event=any',
   ],
 };
+
+/**
+ * Fields the pinned SDK (@paypal/paypal-server-sdk 2.5.0, generated from a newer spec than the published OpenAPI
+ * files) can send that the published files do not list. PayPal documents them in its current API reference, so they
+ * are generated as `unsupported` (refused as documented but not emulated) rather than as unknown.
+ * `test/emulators/paypal/spec.test.ts` checks each against the SDK's models.
+ */
+export const SDK_ONLY_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  'orders.create': [
+    'processing_instruction',
+    'payment_source.paypal.stored_credential',
+    'payment_source.paypal.experience_context.contact_preference',
+    'payment_source.paypal.experience_context.app_switch_context',
+    'payment_source.paypal.experience_context.order_update_callback_config',
+  ],
+};

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
-import { EMULATED_FIELDS } from './emulated.js';
+import { EMULATED_FIELDS, SDK_ONLY_FIELDS } from './emulated.js';
 import type {
   ErrorCatalogEntry,
   FieldNode,
@@ -410,6 +410,28 @@ function params(spec: SpecFile, raw: Json | undefined, where: 'header' | 'query'
   return out;
 }
 
+/** Marks a field the spec lacks (but the SDK sends) as documented-but-not-emulated. */
+function addUnsupported(root: FieldNode, segs: string[], op: string, path: string): void {
+  let node: FieldNode = root;
+  for (const [i, seg] of segs.entries()) {
+    if (node.t === 'array' && seg === '[]') {
+      node = node.items;
+      continue;
+    }
+    if (node.t !== 'object') return; // inside an unsupported or free-form part: already refused or accepted
+    const props = node.props as Record<string, FieldNode>;
+    if (i === segs.length - 1) {
+      if (props[seg])
+        throw new Error(`${op}: SDK-only field ${path} is in the spec; remove it from SDK_ONLY_FIELDS`);
+      props[seg] = { t: 'unsupported' };
+      return;
+    }
+    const next = props[seg];
+    if (!next) throw new Error(`${op}: SDK-only field ${path}: ${seg} is not in the spec`);
+    node = next;
+  }
+}
+
 export interface Generated {
   source: string;
   operations: Record<string, OperationSpec>;
@@ -453,6 +475,7 @@ export function generate(specDir: string, sourceLabel: string): Generated {
       if (!emulated) throw new Error(`emulated.ts has no entry for ${ref.id}, which takes a body`);
       const builder = new TreeBuilder(spec, ref.id);
       body = builder.build(bodySchema, buildTrie(emulated), '');
+      for (const path of SDK_ONLY_FIELDS[ref.id] ?? []) addUnsupported(body, segments(path), ref.id, path);
       warnings.push(...builder.warnings);
     }
     const responses = op['responses'];
