@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { reconcile } from '../../src/core/reconcile.js';
+import { createPayPalProvider } from '../../src/providers/paypal/index.js';
 import { BACKENDS } from '../helpers/db.js';
 import { checkout, fulfilments, lapseHold, order, setupMarket } from '../helpers/settle.js';
 import {
@@ -393,5 +394,25 @@ describe.each(BACKENDS)('PayPal checkout (%s PostgreSQL)', (backend) => {
     });
     expect(r.status).toBe(409);
     expect(r.body.error.code).toBe('seller_not_ready');
+  });
+
+  it('an order never approved reads as expired once Settle’s hold is over; approved later, it is still captured', async () => {
+    const h = await start();
+    const m = await setupBoth(h);
+    const c = await paypalCheckout(h, m.slotId);
+    const account = { accountId: m.merchantId, chargeType: 'destination' as const };
+    const later = new Date(Date.now() + (h.settle.ctx.config.holdMinutes + 1) * 60_000);
+    const { provider } = createPayPalProvider(h.settle.ctx.config, { now: () => later });
+    // PayPal cannot void it: nothing is sent, and the order reads as expired past the hold.
+    await provider.expireCheckout(c.paypalOrderId, account);
+    expect((await provider.retrieveCheckout(c.paypalOrderId, account)).outcome).toBe('expired');
+    expect(captures(h, c.paypalOrderId)).toBe(0);
+    // A buyer who approves anyway is captured: money that arrives is confirmed (or refunded if the place is gone).
+    await h.paypal.approveOrder(c.paypalOrderId);
+    const state = await provider.retrieveCheckout(c.paypalOrderId, account);
+    expect(state).toMatchObject({ outcome: 'succeeded', orderId: c.orderId, accountId: m.merchantId });
+    await h.settleDown();
+    expect((await order(h, c.orderId)).status).toBe('paid');
+    expect(captures(h, c.paypalOrderId)).toBe(1);
   });
 });
