@@ -415,4 +415,42 @@ describe.each(BACKENDS)('PayPal checkout (%s PostgreSQL)', (backend) => {
     expect((await order(h, c.orderId)).status).toBe('paid');
     expect(captures(h, c.paypalOrderId)).toBe(1);
   });
+
+  it('PayPal faults: safe calls are retried with the same PayPal-Request-Id, others are not', async () => {
+    const h = await start();
+    const m = await setupBoth(h);
+    h.paypal.faults.set({ api5xx: { next: 1, path: '/v2/checkout/orders', method: 'POST', status: 503 } });
+    const c = await paypalCheckout(h, m.slotId);
+    const creates = h.paypal.requests.filter((r) => r.method === 'POST' && r.path === '/v2/checkout/orders');
+    expect(creates.map((r) => [r.status, r.idempotencyKey])).toEqual([
+      [503, `checkout:${c.orderId}`],
+      [201, `checkout:${c.orderId}`],
+    ]);
+    await h.paypal.approveOrder(c.paypalOrderId);
+    h.paypal.faults.set({
+      api5xx: { next: 1, path: `/v2/checkout/orders/${c.paypalOrderId}/capture`, status: 500 },
+    });
+    const v = await h.api('POST', '/api/checkout/verify', { orderId: c.orderId });
+    expect(v.body).toEqual({ orderId: c.orderId, status: 'paid' });
+    const keys = h.paypal.requests
+      .filter((r) => r.path === `/v2/checkout/orders/${c.paypalOrderId}/capture`)
+      .map((r) => r.idempotencyKey);
+    expect(new Set(keys)).toEqual(new Set([`capture:${c.orderId}`]));
+    expect(captures(h, c.paypalOrderId)).toBe(1);
+    // A partner referral carries no request id: one attempt, and the operator sees PayPal was unavailable.
+    h.paypal.faults.set({ api5xx: { next: 1, path: '/v2/customer/partner-referrals', status: 503 } });
+    const before = h.paypal.requests.filter((r) => r.path === '/v2/customer/partner-referrals').length;
+    const link = await h.admin<{ error: { code: string } }>(
+      'POST',
+      `/api/sellers/${m.sellerId}/providers/paypal`,
+      {},
+    );
+    expect(link.status).toBe(503);
+    expect(link.body.error.code).toBe('provider_unavailable');
+    expect(h.paypal.requests.filter((r) => r.path === '/v2/customer/partner-referrals').length).toBe(
+      before + 1,
+    );
+    await h.settleDown();
+    expect(await fulfilments(h, c.orderId)).toBe(1);
+  });
 });
