@@ -91,6 +91,8 @@ export class PayPalEngine {
   readonly referrals = new Table<ReferralRecord>();
   readonly disputes = new Table<DisputeRecord>();
   readonly partnerEmail: string;
+  /** Status of the next API refund (one-shot, then back to COMPLETED): a test's way to get PENDING or FAILED refunds. */
+  nextRefundStatus: 'COMPLETED' | 'PENDING' | 'FAILED' = 'COMPLETED';
 
   constructor(
     private readonly clock: Clock,
@@ -523,6 +525,7 @@ export class PayPalEngine {
         customId: u.customId,
         invoiceId: u.invoiceId,
         refundedMinor: 0n,
+        pendingRefundMinor: 0n,
         refundedFeeMinor: 0n,
         refundIds: [],
         disputeIds: [],
@@ -657,7 +660,15 @@ export class PayPalEngine {
         value: id,
         location: 'path',
       });
-    const remaining = c.amountMinor - c.refundedMinor;
+    const remaining = c.amountMinor - c.refundedMinor - c.pendingRefundMinor;
+    if (remaining <= 0n)
+      throw unprocessable(op, 'REFUND_AMOUNT_EXCEEDED', {
+        field: 'capture_id',
+        value: id,
+        location: 'path',
+        description:
+          'The refund amount must be less than or equal to the capture amount that has not yet been refunded. (Emulator: pending refunds hold the rest.)',
+      });
     let amount = remaining;
     const amountObj = body['amount'] !== undefined ? obj(body['amount']) : null;
     if (amountObj) {
@@ -741,10 +752,64 @@ export class PayPalEngine {
         value: invoiceId,
         location: 'body',
       });
-    return this.recordRefund(c, 'refund', amount, feeMinor, {
-      invoiceId,
-      customId: optStr(body['custom_id']),
-      noteToPayer: optStr(body['note_to_payer']),
+    const status = this.nextRefundStatus;
+    this.nextRefundStatus = 'COMPLETED';
+    return this.recordRefund(
+      c,
+      'refund',
+      amount,
+      feeMinor,
+      {
+        invoiceId,
+        customId: optStr(body['custom_id']),
+        noteToPayer: optStr(body['note_to_payer']),
+      },
+      status,
+    );
+  }
+
+  /** A pending refund completes (PAYMENT.CAPTURE.REFUNDED) or fails (PAYMENT.REFUND.FAILED, amount refundable again). */
+  completePendingRefund(id: string, outcome: 'COMPLETED' | 'FAILED'): RefundRecord {
+    const r = this.refunds.get(id);
+    if (!r) throw new Error(`No such refund: ${id}`);
+    if (r.status !== 'PENDING') throw new Error(`Refund ${id} is ${r.status}, not PENDING`);
+    const c = this.captures.get(r.captureId);
+    if (!c) throw new Error(`refund ${id} without capture`);
+    c.pendingRefundMinor -= r.amountMinor;
+    r.statusReason = null;
+    this.touch(r);
+    if (outcome === 'COMPLETED') {
+      c.refundedMinor += r.amountMinor;
+      c.status = c.refundedMinor >= c.amountMinor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+      r.status = 'COMPLETED';
+      r.totalRefundedMinor = c.refundedMinor;
+    } else {
+      if (r.platformFeeMinor !== null) c.refundedFeeMinor -= r.platformFeeMinor;
+      r.status = 'FAILED';
+    }
+    this.touch(c);
+    this.emitRefund(r, c);
+    return r;
+  }
+
+  private emitRefund(r: RefundRecord, c: CaptureRecord): void {
+    const amount = displayAmount(c.currency, r.amountMinor);
+    const [type, summary] =
+      r.kind === 'reversal'
+        ? ['PAYMENT.CAPTURE.REVERSED', `A ${amount} capture payment was reversed`]
+        : r.status === 'PENDING'
+          ? ['PAYMENT.REFUND.PENDING', `A ${amount} refund is pending`]
+          : r.status === 'FAILED'
+            ? ['PAYMENT.REFUND.FAILED', `A ${amount} refund failed`]
+            : ['PAYMENT.CAPTURE.REFUNDED', `A ${amount} capture payment was refunded`];
+    this.emit({
+      type,
+      resourceType: 'refund',
+      resourceVersion: '2.0',
+      summary,
+      resource: refundJson(this.ctx, r, c, true),
+      merchantId: c.payeeMerchantId,
+      relatedIds: [r.id, c.id, c.orderId],
     });
   }
 
@@ -754,20 +819,25 @@ export class PayPalEngine {
     amount: bigint,
     feeMinor: bigint | null,
     text: { invoiceId: string | null; customId: string | null; noteToPayer: string | null },
+    status: 'COMPLETED' | 'PENDING' | 'FAILED' = 'COMPLETED',
   ): RefundRecord {
     const now = this.clock.now();
     // The percentage part of PayPal's fee is returned in proportion; the fixed part is not (made-up but typical).
     const percentFee = c.paypalFeeMinor > 49n ? c.paypalFeeMinor - 49n : 0n;
     const paypalFeeBack = proportion(percentFee, amount, c.amountMinor);
-    c.refundedMinor += amount;
-    if (feeMinor !== null) c.refundedFeeMinor += feeMinor;
-    c.status = c.refundedMinor >= c.amountMinor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    if (status === 'COMPLETED') {
+      c.refundedMinor += amount;
+      c.status = c.refundedMinor >= c.amountMinor ? 'REFUNDED' : 'PARTIALLY_REFUNDED';
+    }
+    if (status === 'PENDING') c.pendingRefundMinor += amount;
+    if (feeMinor !== null && status !== 'FAILED') c.refundedFeeMinor += feeMinor;
     this.touch(c);
     const r: RefundRecord = {
       id: newRefundId(),
       captureId: c.id,
       kind,
-      status: 'COMPLETED',
+      status,
+      statusReason: status === 'PENDING' ? 'ECHECK' : null,
       currency: c.currency,
       amountMinor: amount,
       paypalFeeMinor: paypalFeeBack,
@@ -781,16 +851,7 @@ export class PayPalEngine {
     };
     this.refunds.set(r.id, r);
     c.refundIds.push(r.id);
-    const verb = kind === 'reversal' ? 'reversed' : 'refunded';
-    this.emit({
-      type: kind === 'reversal' ? 'PAYMENT.CAPTURE.REVERSED' : 'PAYMENT.CAPTURE.REFUNDED',
-      resourceType: 'refund',
-      resourceVersion: '2.0',
-      summary: `A ${displayAmount(c.currency, amount)} capture payment was ${verb}`,
-      resource: refundJson(this.ctx, r, c, true),
-      merchantId: c.payeeMerchantId,
-      relatedIds: [r.id, c.id, c.orderId],
-    });
+    this.emitRefund(r, c);
     return r;
   }
 
@@ -997,7 +1058,7 @@ export class PayPalEngine {
     if (!c) throw new Error(`No such capture: ${captureId}`);
     if (c.status !== 'COMPLETED' && c.status !== 'PARTIALLY_REFUNDED')
       throw new Error(`Capture ${captureId} is ${c.status}; only a completed capture can be disputed`);
-    let amount = c.amountMinor - c.refundedMinor;
+    let amount = c.amountMinor - c.refundedMinor - c.pendingRefundMinor;
     if (opts.amount !== undefined) {
       const parsed = parseAmount(c.currency, opts.amount, {
         allowZero: false,
@@ -1048,8 +1109,8 @@ export class PayPalEngine {
     d.outcome = outcome === 'won' ? 'RESOLVED_SELLER_FAVOUR' : 'RESOLVED_BUYER_FAVOUR';
     this.touch(d);
     if (outcome === 'lost') {
-      const amount =
-        d.amountMinor > c.amountMinor - c.refundedMinor ? c.amountMinor - c.refundedMinor : d.amountMinor;
+      const left = c.amountMinor - c.refundedMinor - c.pendingRefundMinor;
+      const amount = d.amountMinor > left ? left : d.amountMinor;
       if (amount > 0n)
         this.recordRefund(c, 'reversal', amount, null, {
           invoiceId: null,

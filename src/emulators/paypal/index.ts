@@ -84,6 +84,10 @@ export interface PayPalEmulator {
   cancelOrder(orderId: string): Promise<{ redirectUrl: string | null }>;
   /** An e-check capture clears or bounces. */
   completePendingCapture(captureId: string, outcome: 'COMPLETED' | 'DENIED'): Promise<void>;
+  /** The next API refund gets this status (once): PENDING (later `completePendingRefund`) or FAILED. */
+  setNextRefundStatus(status: 'COMPLETED' | 'PENDING' | 'FAILED'): void;
+  /** A pending refund completes or fails. */
+  completePendingRefund(refundId: string, outcome: 'COMPLETED' | 'FAILED'): Promise<void>;
   /** The seller completes sign-up for a partner referral (by referral id or tracking id). */
   completeOnboarding(
     referralIdOrTrackingId: string,
@@ -189,6 +193,19 @@ export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Pro
       throw new Error('outcome must be COMPLETED or DENIED');
     return engine.captureJson(engine.completePendingCapture(req.params['id'] ?? '', outcome));
   });
+  api.control('POST', '/_emulator/refunds/next', (req) => {
+    const status = req.body['status'];
+    if (!isOutcome(status, ['COMPLETED', 'PENDING', 'FAILED'] as const))
+      throw new Error('status must be COMPLETED, PENDING or FAILED');
+    engine.nextRefundStatus = status;
+    return { next_refund_status: status };
+  });
+  api.control('POST', '/_emulator/refunds/:id/complete', (req) => {
+    const outcome = req.body['outcome'];
+    if (!isOutcome(outcome, ['COMPLETED', 'FAILED'] as const))
+      throw new Error('outcome must be COMPLETED or FAILED');
+    return engine.refundJson(engine.completePendingRefund(req.params['id'] ?? '', outcome), true);
+  });
   api.control('POST', '/_emulator/captures/:id/dispute', (req) => {
     const stage = req.body['stage'];
     const d = engine.openDispute(req.params['id'] ?? '', {
@@ -288,6 +305,13 @@ export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Pro
     completePendingCapture: (captureId, outcome) =>
       run(() => {
         engine.completePendingCapture(captureId, outcome);
+      }),
+    setNextRefundStatus: (status) => {
+      engine.nextRefundStatus = status;
+    },
+    completePendingRefund: (refundId, outcome) =>
+      run(() => {
+        engine.completePendingRefund(refundId, outcome);
       }),
     completeOnboarding: (idOrTracking, o = {}) =>
       run(() => {

@@ -85,7 +85,9 @@ export interface CaptureRecord {
   customId: string | null;
   invoiceId: string | null;
   refundedMinor: bigint;
-  /** Platform fee returned so far through refunds' `payment_instruction.platform_fees`. */
+  /** Amount of refunds still PENDING (reserved: not refundable again, not yet refunded). */
+  pendingRefundMinor: bigint;
+  /** Platform fee returned so far (pending refunds included) through refunds' `payment_instruction.platform_fees`. */
   refundedFeeMinor: bigint;
   refundIds: string[];
   disputeIds: string[];
@@ -99,6 +101,8 @@ export interface RefundRecord {
   /** `reversal`: a lost dispute (PAYMENT.CAPTURE.REVERSED), not an API refund. */
   kind: 'refund' | 'reversal';
   status: RefundStatus;
+  /** `status_details.reason` while PENDING (`ECHECK`). */
+  statusReason: string | null;
   currency: string;
   amountMinor: bigint;
   paypalFeeMinor: bigint;

@@ -189,7 +189,9 @@ export function refundJson(
   const fees = feesJson(ctx, r.currency, r.platformFeeMinor);
   if (fees) payable['platform_fees'] = fees;
   payable['total_refunded_amount'] = money(r.currency, r.totalRefundedMinor);
-  const out: Json = { id: r.id, status: r.status, amount: money(r.currency, r.amountMinor) };
+  const out: Json = { id: r.id, status: r.status };
+  if (r.statusReason !== null) out['status_details'] = { reason: r.statusReason };
+  out['amount'] = money(r.currency, r.amountMinor);
   if (r.invoiceId !== null) out['invoice_id'] = r.invoiceId;
   if (r.customId !== null) out['custom_id'] = r.customId;
   if (r.noteToPayer !== null) out['note_to_payer'] = r.noteToPayer;

@@ -3,6 +3,7 @@ import {
   issueOf,
   onboardSeller,
   paidOrder,
+  raw,
   sdkError,
   startHarness,
   startReceiver,
@@ -144,6 +145,59 @@ describe('refundCapturedPayment', () => {
     expect(issueOf(frac.body)).toBe('DECIMALS_NOT_SUPPORTED');
     const unknown = await sdkError(h.payments.refundCapturedPayment({ captureId: 'NOSUCHCAPTURE0000' }));
     expect(unknown.status).toBe(404);
+  });
+
+  it('makes PENDING refunds (held from the remainder) that later complete or fail, and FAILED ones', async () => {
+    const { captureId } = await paidOrder(h, { value: '30.00' });
+    h.emu.setNextRefundStatus('PENDING');
+    const pending = await h.payments.refundCapturedPayment({
+      captureId,
+      prefer: 'return=representation',
+      body: { amount: { currencyCode: 'USD', value: '10.00' } },
+    });
+    expect(pending.result.status).toBe('PENDING');
+    expect(pending.result.statusDetails?.reason).toBe('ECHECK');
+    const over = await sdkError(
+      h.payments.refundCapturedPayment({
+        captureId,
+        body: { amount: { currencyCode: 'USD', value: '20.01' } },
+      }),
+    );
+    expect(issueOf(over.body)).toBe('REFUND_AMOUNT_EXCEEDED');
+    await h.emu.completePendingRefund(pending.result.id ?? '', 'COMPLETED');
+    expect((await h.payments.getRefund({ refundId: pending.result.id ?? '' })).result.status).toBe(
+      'COMPLETED',
+    );
+    expect((await h.payments.getCapturedPayment({ captureId })).result.status).toBe('PARTIALLY_REFUNDED');
+
+    h.emu.setNextRefundStatus('PENDING');
+    const second = await h.payments.refundCapturedPayment({
+      captureId,
+      body: { amount: { currencyCode: 'USD', value: '20.00' } },
+    });
+    const failed = await raw(h.emu.url, 'POST', `/_emulator/refunds/${second.result.id ?? ''}/complete`, {
+      body: { outcome: 'FAILED' },
+    });
+    expect(failed.json['status']).toBe('FAILED');
+    await raw(h.emu.url, 'POST', '/_emulator/refunds/next', { body: { status: 'FAILED' } });
+    const third = await h.payments.refundCapturedPayment({ captureId });
+    expect(third.result.status).toBe('FAILED');
+    const fourth = await h.payments.refundCapturedPayment({ captureId, prefer: 'return=representation' });
+    expect(fourth.result.amount?.value).toBe('20.00');
+    expect(fourth.result.status).toBe('COMPLETED');
+    await h.emu.idle();
+    const types = receiver.received
+      .filter((r) => JSON.stringify(r.event.resource).includes(captureId))
+      .map((r) => r.event.event_type)
+      .filter((t) => t.startsWith('PAYMENT.REFUND') || t === 'PAYMENT.CAPTURE.REFUNDED');
+    expect(types).toEqual([
+      'PAYMENT.REFUND.PENDING',
+      'PAYMENT.CAPTURE.REFUNDED',
+      'PAYMENT.REFUND.PENDING',
+      'PAYMENT.REFUND.FAILED',
+      'PAYMENT.REFUND.FAILED',
+      'PAYMENT.CAPTURE.REFUNDED',
+    ]);
   });
 
   it('sends PAYMENT.CAPTURE.REFUNDED with the refund as resource', async () => {
