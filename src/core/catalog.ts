@@ -1,6 +1,6 @@
 import type { Db } from '../db/connect.js';
 import type { Listing, ProviderId, Seller, Slot } from '../db/schema.js';
-import { assertProviderAmount } from './currency-rules.js';
+import { assertProviderAmount, chargeableThrough } from './currency-rules.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
 import { assertMinor, currency, type FeePolicy } from './money.js';
@@ -40,14 +40,18 @@ export async function createListing(
   await getSeller(db, input.sellerId);
   if (input.title.trim() === '') throw new SettleError('validation_failed', 'title must not be empty.');
   const unit = { amount: assertMinor(input.unitAmount, 'unitAmount'), currency: currency(input.currency) };
-  // A price one of the seller's providers cannot charge (Stripe: KWD 1.005, last digit not 0) is refused here, not
-  // at checkout. A provider connected later is checked at checkout (createPendingOrder).
+  // A price none of the seller's providers can charge (Stripe: KWD 1.005, last digit not 0; PayPal: no KWD) is
+  // refused here, with the first provider's reason. A price only some can charge is sold through those (the
+  // listing's `seller.providers`); checkout checks the buyer's provider again (createPendingOrder).
   const providers = await db
     .selectFrom('seller_accounts')
     .select('provider')
     .where('seller_id', '=', input.sellerId)
+    .orderBy('created_at')
     .execute();
-  for (const { provider } of providers) assertProviderAmount(provider, unit, 'The unit price');
+  const first = providers[0];
+  if (first !== undefined && !providers.some((p) => chargeableThrough(p.provider, unit)))
+    assertProviderAmount(first.provider, unit, 'The unit price');
   return db
     .insertInto('listings')
     .values({

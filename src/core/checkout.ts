@@ -6,6 +6,8 @@ import { CONFIRMABLE } from './order-status.js';
 import { transitionOrder } from './order-transitions.js';
 import { attachSession, createPendingOrder, getOrder } from './orders.js';
 import { isReady } from './sellers.js';
+import { chargeableThrough } from './currency-rules.js';
+import { currency } from './money.js';
 import type { AccountContext, CheckoutState } from './provider.js';
 
 export function accountOf(order: Pick<Order, 'provider_account_id' | 'charge_type'>): AccountContext {
@@ -42,11 +44,21 @@ async function chooseProvider(
       'seller_accounts.provider',
       'seller_accounts.provider_account_id',
       'seller_accounts.charges_enabled',
+      'listings.unit_amount',
+      'listings.currency',
     ])
     .where('slots.id', '=', slotId)
     .execute();
   const configured = ctx.providers.ids;
-  const ready = configured.find((id) => accounts.some((a) => a.provider === id && isReady(a)));
+  // Ready there, and able to charge this listing's price (PayPal takes no KWD, say).
+  const ready = configured.find((id) =>
+    accounts.some(
+      (a) =>
+        a.provider === id &&
+        isReady(a) &&
+        chargeableThrough(id, { amount: a.unit_amount, currency: currency(a.currency) }),
+    ),
+  );
   const any = configured.find((id) => accounts.some((a) => a.provider === id));
   const first = ready ?? any ?? configured[0];
   if (first === undefined) throw new SettleError('provider_not_configured', 'No provider is configured.');

@@ -205,6 +205,15 @@ export function isProviderAmount(provider: ProviderId, m: Money): boolean {
   return m.amount % providerAmountRule(provider, m.currency).step === 0;
 }
 
+/** Whether the provider takes this currency at all and can charge exactly this amount in it. */
+export function chargeableThrough(provider: ProviderId, m: Money): boolean {
+  try {
+    return isProviderAmount(provider, m);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Refuses an amount the provider cannot represent exactly, with a 400 `amount_not_supported` naming the nearest
  * amounts it can. `what` names the amount in the message ("unit price", "refund amount", …). Returns `m`.

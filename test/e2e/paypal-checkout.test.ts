@@ -329,6 +329,49 @@ describe.each(BACKENDS)('PayPal checkout (%s PostgreSQL)', (backend) => {
     expect((await checkout(h, m.slotId)).orderId).toMatch(/^ord_/);
   });
 
+  it('a price only Stripe can charge (KWD) is listed, sold through Stripe by default and refused through PayPal', async () => {
+    const h = await start();
+    const m = await setupBoth(h, { unitAmount: 5000 });
+    const kwd = await h.admin<{ id: string }>('POST', '/api/listings', {
+      sellerId: m.sellerId,
+      title: 'Dinar class',
+      currency: 'kwd',
+      unitAmount: 5000,
+    });
+    expect(kwd.status).toBe(201);
+    const slot = await h.admin<{ id: string }>('POST', `/api/listings/${kwd.body.id}/slots`, {
+      startsAt: new Date(Date.now() + 3 * 86_400_000).toISOString(),
+      capacity: 5,
+    });
+    const listings = await h.api<{ listings: { id: string; seller: { providers: string[] } }[] }>(
+      'GET',
+      '/api/listings',
+    );
+    expect(listings.body.listings.find((l) => l.id === kwd.body.id)?.seller.providers).toEqual(['stripe']);
+    expect(listings.body.listings.find((l) => l.id === m.listingId)?.seller.providers).toEqual([
+      'stripe',
+      'paypal',
+    ]);
+    const viaPayPal = await h.api<{ error: { code: string; message: string } }>('POST', '/api/checkout', {
+      slotId: slot.body.id,
+      quantity: 1,
+      provider: 'paypal',
+    });
+    expect(viaPayPal.status).toBe(400);
+    expect(viaPayPal.body.error.message).toMatch(/KWD|kwd/);
+    const byDefault = await checkout(h, slot.body.id);
+    expect((await order(h, byDefault.orderId)).provider).toBe('stripe');
+    // A price none of the seller's providers can charge (KWD 1.005: Stripe needs a last digit of 0) is refused.
+    const none = await h.admin<{ error: { code: string } }>('POST', '/api/listings', {
+      sellerId: m.sellerId,
+      title: 'Odd dinar class',
+      currency: 'kwd',
+      unitAmount: 1005,
+    });
+    expect(none.status).toBe(400);
+    expect(none.body.error.code).toBe('amount_not_supported');
+  });
+
   it('promotion codes: Settle prices the discount and PayPal is asked for the discounted amount; 100 % off is refused', async () => {
     const h = await start();
     const m = await setupBoth(h, { unitAmount: 5000 });

@@ -5,6 +5,8 @@ import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checko
 import { getAvailability, heldBySlot } from '../../core/inventory.js';
 import { getOrder } from '../../core/orders.js';
 import { isReady, publicSeller, refreshSeller } from '../../core/sellers.js';
+import { chargeableThrough } from '../../core/currency-rules.js';
+import { currency } from '../../core/money.js';
 import { EMAIL_SCHEMA, textSchema } from '../app.js';
 import { idempotencyDigest, withIdempotency } from '../idempotency.js';
 import { PROVIDER_IDS, type ProviderId } from '../../db/schema.js';
@@ -75,8 +77,14 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
           name: l.seller_name,
           chargeType: mine[0]?.charge_type ?? null,
           ready: mine.some(isReady),
-          // The providers a buyer can pay this seller through (the first is the default).
-          providers: mine.filter(isReady).map((a) => a.provider),
+          // The providers a buyer can pay this listing through (the first is the default).
+          providers: mine
+            .filter(
+              (a) =>
+                isReady(a) &&
+                chargeableThrough(a.provider, { amount: l.unit_amount, currency: currency(l.currency) }),
+            )
+            .map((a) => a.provider),
         }))(sellerProviders(l.seller_id)),
         slots: slots
           .filter((s) => s.listing_id === l.id)
