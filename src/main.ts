@@ -19,15 +19,17 @@ try {
     {
       url: settle.url,
       database: settle.ctx.dbKind,
-      mode: demo ? 'demo (in-process Stripe emulator)' : `stripe ${settle.ctx.config.stripe.mode ?? ''}`,
+      mode: demo ? 'demo (in-process emulators)' : `stripe ${settle.ctx.config.stripe.mode ?? ''}`,
+      providers: settle.ctx.providers.ids,
       ...(demo ? { emulator: settle.emulator?.url } : {}),
+      ...(settle.paypalEmulator !== null ? { paypalEmulator: settle.paypalEmulator.url } : {}),
     },
     'Settle is running',
   );
   if (demo) {
     // The operator token of a demo run is random per start; print it once so the console can be opened.
     process.stdout.write(
-      `\n  Settle demo: ${settle.url}\n  Operator console: ${settle.url}/admin  (token: ${settle.adminToken})\n  Stripe emulator: ${settle.emulator?.url ?? ''}\n\n`,
+      `\n  Settle demo: ${settle.url}\n  Operator console: ${settle.url}/admin  (token: ${settle.adminToken})\n  Stripe emulator: ${settle.emulator?.url ?? ''}${settle.paypalEmulator !== null ? `\n  PayPal emulator: ${settle.paypalEmulator.url}` : ''}\n\n`,
     );
   }
   // Graceful shutdown (SIGTERM from an orchestrator, Ctrl-C): stop accepting connections, let the requests in flight
