@@ -101,12 +101,3 @@ export function arr(v: FormValue | undefined): FormValue[] {
   if (o) return Object.values(o);
   return v === undefined ? [] : [v];
 }
-
-/** `metadata[k]=v` → `{k: v}`; only string values are kept (Stripe rejects nested metadata). */
-export function metadataOf(v: FormValue | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  const o = obj(v);
-  if (!o) return out;
-  for (const [k, val] of Object.entries(o)) if (typeof val === 'string' && val !== '') out[k] = val;
-  return out;
-}

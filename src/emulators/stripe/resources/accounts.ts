@@ -1,10 +1,11 @@
 import type Stripe from 'stripe';
 import type { Engine } from '../engine.js';
-import { paginate, createdMatches, NO_CAUSE, type EventCause } from '../engine.js';
+import { boolParam, paginate, createdMatches, NO_CAUSE, type EventCause } from '../engine.js';
 import { invalid, missing, requiredParam } from '../errors.js';
-import { metadataOf, str } from '../form.js';
+import { obj, str } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
+import { applyMetadata } from '../rules.js';
 
 export function buildAccount(
   id: string,
@@ -45,7 +46,12 @@ export function completeOnboarding(
   acct.details_submitted = true;
   acct.charges_enabled = true;
   acct.payouts_enabled = true;
-  acct.capabilities = { card_payments: 'active', transfers: 'active' };
+  // The capabilities requested at creation become active (none requested: both, as Express accounts get).
+  const requested = Object.keys(acct.capabilities ?? {}) as (keyof Stripe.Account.Capabilities)[];
+  acct.capabilities =
+    requested.length === 0
+      ? { card_payments: 'active', transfers: 'active' }
+      : Object.fromEntries(requested.map((k) => [k, 'active']));
   const rec = engine.emit(engine.store.scope(accountId), 'account.updated', acct, cause);
   rec.event.data.previous_attributes = previous;
   return acct;
@@ -63,8 +69,15 @@ export function registerAccounts(router: Router, engine: Engine): void {
       type,
       country: str(req.params.country) ?? 'US',
       email: str(req.params.email) ?? null,
-      metadata: metadataOf(req.params.metadata),
+      metadata: applyMetadata({}, req.params.metadata),
     });
+    // Requested capabilities are inactive until onboarding completes.
+    const caps = obj(req.params.capabilities) ?? {};
+    acct.capabilities = Object.fromEntries(
+      Object.entries(caps)
+        .filter(([, v]) => boolParam(obj(v)?.requested, 'capabilities[][requested]') === true)
+        .map(([k]) => [k, 'inactive']),
+    );
     store.accounts.set(acct.id, acct);
     return acct;
   });
@@ -81,7 +94,7 @@ export function registerAccounts(router: Router, engine: Engine): void {
     const acct = store.accounts.get(id);
     if (!acct) throw missing('account', id);
     if (req.params.metadata !== undefined)
-      acct.metadata = { ...acct.metadata, ...metadataOf(req.params.metadata) };
+      acct.metadata = applyMetadata(acct.metadata ?? {}, req.params.metadata);
     if (str(req.params.email) !== undefined) acct.email = str(req.params.email) ?? null;
     engine.emit(store.scope(id), 'account.updated', acct, req.cause);
     return acct;

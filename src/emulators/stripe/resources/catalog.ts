@@ -2,9 +2,10 @@ import type Stripe from 'stripe';
 import { boolParam, createdMatches, intParam, paginate, type Engine } from '../engine.js';
 import { checkAmount } from '../currencies.js';
 import { invalid, missing, requiredParam } from '../errors.js';
-import { get, metadataOf, str } from '../form.js';
+import { get, obj, str, type FormValue } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
+import { applyMetadata } from '../rules.js';
 
 /** Customers (minimal), coupons and promotion codes. All live on the scope selected by Stripe-Account. */
 export function registerCatalog(router: Router, engine: Engine): void {
@@ -24,7 +25,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
         rendering_options: null,
       },
       livemode: false,
-      metadata: metadataOf(req.params.metadata),
+      metadata: applyMetadata({}, req.params.metadata),
       name: str(req.params.name) ?? null,
       shipping: null,
     };
@@ -71,7 +72,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
       duration_in_months: intParam(p.duration_in_months, 'duration_in_months') ?? null,
       livemode: false,
       max_redemptions: intParam(p.max_redemptions, 'max_redemptions') ?? null,
-      metadata: metadataOf(p.metadata),
+      metadata: applyMetadata({}, p.metadata),
       name: str(p.name) ?? null,
       percent_off: percent,
       redeem_by: intParam(p.redeem_by, 'redeem_by') ?? null,
@@ -122,9 +123,9 @@ export function registerCatalog(router: Router, engine: Engine): void {
       expires_at: intParam(p.expires_at, 'expires_at') ?? null,
       livemode: false,
       max_redemptions: intParam(p.max_redemptions, 'max_redemptions') ?? null,
-      metadata: metadataOf(p.metadata),
+      metadata: applyMetadata({}, p.metadata),
       promotion: { coupon: coupon.id, type: 'coupon' },
-      restrictions: { first_time_transaction: false, minimum_amount: null, minimum_amount_currency: null },
+      restrictions: restrictionsOf(p.restrictions),
       times_redeemed: 0,
     };
     req.scope.promotionCodes.set(promo.id, promo);
@@ -144,7 +145,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
     const active = boolParam(req.params.active, 'active');
     if (active !== undefined) promo.active = active;
     if (req.params.metadata !== undefined)
-      promo.metadata = { ...promo.metadata, ...metadataOf(req.params.metadata) };
+      promo.metadata = applyMetadata(promo.metadata ?? {}, req.params.metadata);
     engine.emit(req.scope, 'promotion_code.updated', promo, req.cause);
     return promo;
   });
@@ -164,4 +165,21 @@ export function registerCatalog(router: Router, engine: Engine): void {
       );
     return paginate(items, req.params, req.url);
   });
+}
+
+/** `restrictions[first_time_transaction|minimum_amount|minimum_amount_currency]` of a new promotion code. */
+function restrictionsOf(v: FormValue | undefined): Stripe.PromotionCode.Restrictions {
+  const r = obj(v) ?? {};
+  const minimum = intParam(r.minimum_amount, 'restrictions[minimum_amount]') ?? null;
+  const currency = str(r.minimum_amount_currency)?.toLowerCase() ?? null;
+  if (minimum !== null && currency === null) throw requiredParam('restrictions[minimum_amount_currency]');
+  if (minimum === null && currency !== null) throw requiredParam('restrictions[minimum_amount]');
+  if (minimum !== null && minimum < 1)
+    throw invalid('restrictions[minimum_amount] must be positive.', 'restrictions[minimum_amount]');
+  return {
+    first_time_transaction:
+      boolParam(r.first_time_transaction, 'restrictions[first_time_transaction]') ?? false,
+    minimum_amount: minimum,
+    minimum_amount_currency: currency,
+  };
 }

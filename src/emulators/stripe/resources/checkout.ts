@@ -10,11 +10,18 @@ import {
 } from '../engine.js';
 import { checkAmount, roundToMultiple } from '../currencies.js';
 import { ApiError, invalid, missing, requiredParam } from '../errors.js';
-import { arr, get, metadataOf, obj, str, type FormObject } from '../form.js';
+import { arr, get, obj, str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import type { PaymentIntentData, Scope, SessionRecord } from '../store.js';
 import { expireSession } from './payments.js';
+import {
+  applyMetadata,
+  checkChargeAmount,
+  couponProblem,
+  promotionCodeProblem,
+  type RedemptionContext,
+} from '../rules.js';
 
 const MIN_EXPIRY_S = 30 * 60;
 const MAX_EXPIRY_S = 24 * 60 * 60;
@@ -194,6 +201,13 @@ function createSession(
         'payment_intent_data[transfer_data][destination]',
       );
     requireChargeable(engine, destination, 'payment_intent_data[transfer_data][destination]');
+    // A destination needs the transfers capability (Stripe: insufficient_capabilities_for_transfer).
+    if (engine.store.accounts.get(destination)?.capabilities?.transfers !== 'active')
+      throw invalid(
+        `Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments`,
+        'payment_intent_data[transfer_data][destination]',
+        'insufficient_capabilities_for_transfer',
+      );
   }
   if (account !== null && engine.settings.requireChargesEnabled) requireChargeable(engine, account);
   if (onBehalfOf !== null && !engine.store.accounts.has(onBehalfOf))
@@ -235,7 +249,7 @@ function createSession(
     on_behalf_of: onBehalfOf,
     transfer_group: str(pid.transfer_group) ?? null,
     description: str(pid.description) ?? null,
-    metadata: metadataOf(pid.metadata),
+    metadata: applyMetadata({}, pid.metadata, 'payment_intent_data[metadata]'),
   };
 
   for (const param of ['success_url', 'cancel_url'] as const) {
@@ -298,7 +312,7 @@ function createSession(
     livemode: false,
     locale: null,
     managed_payments: null,
-    metadata: metadataOf(params.metadata),
+    metadata: applyMetadata({}, params.metadata),
     mode: 'payment',
     origin_context: null,
     payment_intent: null,
@@ -337,7 +351,7 @@ function createSession(
     const couponId = str(d.coupon);
     if (promoId) {
       const promo = scope.promotionCodes.get(promoId);
-      if (!promo || !promo.active)
+      if (!promo)
         throw invalid(
           `No such promotion code: '${promoId}'`,
           'discounts[0][promotion_code]',
@@ -345,16 +359,37 @@ function createSession(
         );
       const coupon = scope.coupons.get(String(promo.promotion.coupon));
       if (!coupon) throw missing('coupon', String(promo.promotion.coupon), 'discounts[0][promotion_code]');
+      const problem = promotionCodeProblem(promo, coupon, redemption(scope, rec, customer));
+      if (problem !== null) throw invalid(problem, 'discounts[0][promotion_code]');
       applyDiscount(rec, coupon, promo);
     } else if (couponId) {
       const coupon = scope.coupons.get(couponId);
       if (!coupon) throw missing('coupon', couponId, 'discounts[0][coupon]');
+      const problem = couponProblem(coupon, redemption(scope, rec, customer));
+      if (problem !== null) throw invalid(problem, 'discounts[0][coupon]');
       applyDiscount(rec, coupon, null);
     } else {
       throw requiredParam('discounts[0][coupon]');
     }
   }
+  // The total due after discounts within Stripe's charge limits (0, a 100 %-off session, is no payment).
+  checkChargeAmount(rec.session.amount_total ?? 0, currency, 'line_items');
   return rec;
+}
+
+/** What a discount on this session is checked against (rules.ts). */
+export function redemption(scope: Scope, rec: SessionRecord, customer: string | null): RedemptionContext {
+  const s = rec.session;
+  const customerHasPaid =
+    customer !== null &&
+    [...scope.paymentIntents.values()].some((pi) => pi.customer === customer && pi.status === 'succeeded');
+  return {
+    amount: s.amount_subtotal ?? 0,
+    currency: s.currency ?? '',
+    customerHasPaid,
+    customer,
+    nowSeconds: nowSeconds(),
+  };
 }
 
 export function registerCheckout(router: Router, engine: Engine): void {

@@ -12,11 +12,12 @@ import {
 } from '../engine.js';
 import { checkAmount } from '../currencies.js';
 import { invalid, missing } from '../errors.js';
-import { metadataOf, str, type FormObject } from '../form.js';
+import { str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import type { Scope, SessionRecord } from '../store.js';
-import { applyDiscount } from './checkout.js';
+import { applyDiscount, redemption } from './checkout.js';
+import { applyMetadata, promotionCodeProblem } from '../rules.js';
 
 export interface PayForm {
   card_number?: string;
@@ -395,16 +396,18 @@ export function paySession(
   if (code) {
     if (!rec.session.allow_promotion_codes)
       return { status: 400, error: 'Promotion codes are not accepted for this payment.' };
-    const now = nowSeconds();
+    // The customer-facing code of an active promotion code; then every restriction, as Stripe's page checks them.
     const promo = [...scope.promotionCodes.values()].find(
-      (p) =>
-        p.active &&
-        p.code.toLowerCase() === code.toLowerCase() &&
-        (p.expires_at === null || p.expires_at > now) &&
-        (p.max_redemptions === null || p.times_redeemed < p.max_redemptions),
+      (p) => p.active && p.code.toLowerCase() === code.toLowerCase(),
     );
     const coupon = promo ? scope.coupons.get(String(promo.promotion.coupon)) : undefined;
-    if (!promo || !coupon || !coupon.valid) return { status: 400, error: 'This code is invalid.' };
+    if (!promo || !coupon) return { status: 400, error: 'This code is invalid.' };
+    const problem = promotionCodeProblem(
+      promo,
+      coupon,
+      redemption(scope, rec, typeof rec.session.customer === 'string' ? rec.session.customer : null),
+    );
+    if (problem !== null) return { status: 400, error: problem };
     applyDiscount(rec, coupon, promo);
   }
 
@@ -573,6 +576,20 @@ function createRefund(engine: Engine, scope: Scope, p: FormObject, cause: EventC
         'charge_not_refundable',
       );
   }
+  // Stripe refuses refunds while the charge is disputed (error code charge_disputed: "the charge you're attempting
+  // to refund has been charged back"); the dispute decides where the money goes.
+  if (charge.disputed) {
+    const open = [...scope.disputes.values()].some(
+      (d) => d.charge === charge.id && d.status !== 'won' && d.status !== 'lost',
+    );
+    const lost = [...scope.disputes.values()].some((d) => d.charge === charge.id && d.status === 'lost');
+    if (open || lost)
+      throw invalid(
+        `Charge ${charge.id} has been charged back; cannot issue a refund.`,
+        'charge',
+        'charge_disputed',
+      );
+  }
   const remaining = charge.amount - charge.amount_refunded;
   if (remaining <= 0)
     throw invalid(`Charge ${charge.id} has already been refunded.`, 'charge', 'charge_already_refunded');
@@ -604,7 +621,7 @@ function createRefund(engine: Engine, scope: Scope, p: FormObject, cause: EventC
     currency: charge.currency,
     customer: typeof charge.customer === 'string' ? charge.customer : null,
     customer_account: null,
-    metadata: metadataOf(p.metadata),
+    metadata: applyMetadata({}, p.metadata),
     payment_intent: typeof charge.payment_intent === 'string' ? charge.payment_intent : null,
     payment_method: charge.payment_method,
     reason: reason as Stripe.Refund.Reason | null,

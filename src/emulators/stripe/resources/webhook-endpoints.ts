@@ -1,10 +1,11 @@
 import type Stripe from 'stripe';
 import { boolParam, paginate, type Engine } from '../engine.js';
 import { invalid, missing, requiredParam } from '../errors.js';
-import { arr, metadataOf, str } from '../form.js';
+import { arr, str } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import { API_VERSION } from '../store.js';
+import { applyMetadata } from '../rules.js';
 
 /** Webhook endpoints belong to the platform; `connect: true` ones receive connected-account events only. */
 export function registerWebhookEndpoints(router: Router, engine: Engine): void {
@@ -37,7 +38,7 @@ export function registerWebhookEndpoints(router: Router, engine: Engine): void {
       description: str(req.params.description) ?? null,
       enabled_events: events,
       livemode: false,
-      metadata: metadataOf(req.params.metadata),
+      metadata: applyMetadata({}, req.params.metadata),
       secret: newId('whsec', 32),
       status: 'enabled',
       url,
