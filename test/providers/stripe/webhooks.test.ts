@@ -203,9 +203,13 @@ describe('normalizeEvent', () => {
       .find((e) => e.type === 'charge.dispute.created' && e.account === h.direct.accountId);
     if (created === undefined) throw new Error('no dispute delivered');
     const disputeId = (created.data.object as Stripe.Dispute).id;
+    // Stripe refuses refunds of a charge under dispute (charge_disputed): the refund is of another payment.
+    const refundable = await h.provider.createCheckout(checkoutInput(h.direct));
+    await h.emu.paySession(refundable.sessionId, { card_number: '4242424242424242' });
+    const refundState = await h.provider.retrieveCheckout(refundable.sessionId, h.direct);
     await h.provider.refund({
       account: h.direct,
-      paymentId: state.paymentId ?? '',
+      paymentId: refundState.paymentId ?? '',
       currency: 'eur',
       amount: 1000,
       idempotencyKey: `refund:${input.orderId}`,
@@ -227,6 +231,8 @@ describe('normalizeEvent', () => {
         return (
           o.id === delayed.sessionId ||
           o.payment_intent === state.paymentId ||
+          (o.payment_intent === refundState.paymentId &&
+            (e.type.startsWith('refund.') || e.type === 'charge.refunded')) ||
           (e.type === 'account.updated' && o.id === h.direct.accountId)
         );
       });
@@ -237,7 +243,7 @@ describe('normalizeEvent', () => {
       kind: 'refund.updated',
       refund: {
         providerRefundId: expect.stringMatching(/^re_/),
-        paymentId: state.paymentId,
+        paymentId: refundState.paymentId,
         amount: 1000,
         status: 'pending',
         refundId: 'rf_norm',
