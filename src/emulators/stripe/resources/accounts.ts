@@ -7,6 +7,43 @@ import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import { applyMetadata } from '../rules.js';
 
+/** What Stripe asks of a new Express account before it can take charges (emptied by onboarding). */
+const ONBOARDING_DUE = [
+  'business_profile.url',
+  'business_type',
+  'external_account',
+  'representative.first_name',
+  'representative.last_name',
+  'tos_acceptance.date',
+  'tos_acceptance.ip',
+];
+
+function requirements(due: string[]): Stripe.Account.Requirements {
+  return {
+    alternatives: [],
+    current_deadline: null,
+    currently_due: [...due],
+    disabled_reason: due.length > 0 ? 'requirements.past_due' : null,
+    errors: [],
+    eventually_due: [...due],
+    past_due: [...due],
+    pending_verification: [],
+  };
+}
+
+function futureRequirements(): Stripe.Account.FutureRequirements {
+  return {
+    alternatives: [],
+    current_deadline: null,
+    currently_due: [],
+    disabled_reason: null,
+    errors: [],
+    eventually_due: [],
+    past_due: [],
+    pending_verification: [],
+  };
+}
+
 export function buildAccount(
   id: string,
   params: { type: string; country: string; email: string | null; metadata: Record<string, string> },
@@ -18,6 +55,14 @@ export function buildAccount(
     business_type: null,
     capabilities: {},
     charges_enabled: false,
+    controller: {
+      fees: { payer: 'application' },
+      is_controller: true,
+      losses: { payments: 'application' },
+      requirement_collection: 'stripe',
+      stripe_dashboard: { type: params.type === 'standard' ? 'full' : 'express' },
+      type: 'application',
+    },
     country: params.country,
     created: nowSeconds(),
     default_currency: params.country === 'US' ? 'usd' : 'eur',
@@ -25,7 +70,10 @@ export function buildAccount(
     email: params.email,
     metadata: params.metadata,
     payouts_enabled: false,
+    requirements: requirements(ONBOARDING_DUE),
+    future_requirements: futureRequirements(),
     settings: null,
+    tos_acceptance: { date: null, ip: null, user_agent: null },
     type: params.type as Stripe.Account.Type,
   };
 }
@@ -44,6 +92,8 @@ export function completeOnboarding(
     payouts_enabled: acct.payouts_enabled,
   };
   acct.details_submitted = true;
+  acct.requirements = requirements([]);
+  acct.tos_acceptance = { date: nowSeconds(), ip: '127.0.0.1', user_agent: 'Settle emulator onboarding' };
   acct.charges_enabled = true;
   acct.payouts_enabled = true;
   // The capabilities requested at creation become active (none requested: both, as Express accounts get).
