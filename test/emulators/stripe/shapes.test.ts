@@ -108,6 +108,27 @@ describe('object shapes match the pinned API version', () => {
     const events = await h.stripe.events.list({ type: 'account.updated' }, { stripeAccount: acct.id });
     const ev = events.data[0];
     expect(ev?.data.previous_attributes).toMatchObject({ charges_enabled: false });
+
+    // As delivered to the endpoint, for promotion codes and refunds too.
+    const coupon = await h.stripe.coupons.create({ percent_off: 3 });
+    const promo = await h.stripe.promotionCodes.create({ promotion: { type: 'coupon', coupon: coupon.id } });
+    await h.stripe.promotionCodes.update(promo.id, { active: false });
+    const s = await h.stripe.checkout.sessions.create(sessionParams());
+    await payViaPage(s.url ?? '', { card_number: '4242424242424242' });
+    const paid = await h.stripe.checkout.sessions.retrieve(s.id);
+    const refund = await h.stripe.refunds.create({
+      payment_intent: String(paid.payment_intent),
+      amount: 100,
+    });
+    await h.emu.idle();
+    const delivered = (type: string, id: string) =>
+      h.platform.received.find(
+        (r) => r.event.type === type && (r.event.data.object as { id?: string }).id === id,
+      )?.event;
+    expect(delivered('promotion_code.updated', promo.id)?.data.previous_attributes).toEqual({ active: true });
+    expect(delivered('refund.updated', refund.id)?.data.previous_attributes).toMatchObject({
+      status: 'pending',
+    });
   });
 });
 

@@ -6,6 +6,7 @@ import { obj, str } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import { applyMetadata } from '../rules.js';
+import { previousAttributes, snapshot } from '../updates.js';
 
 /** What Stripe asks of a new Express account before it can take charges (emptied by onboarding). */
 const ONBOARDING_DUE = [
@@ -143,10 +144,12 @@ export function registerAccounts(router: Router, engine: Engine): void {
     const id = req.path.id ?? '';
     const acct = store.accounts.get(id);
     if (!acct) throw missing('account', id);
+    const before = snapshot(acct);
     if (req.params.metadata !== undefined)
       acct.metadata = applyMetadata(acct.metadata ?? {}, req.params.metadata);
     if (str(req.params.email) !== undefined) acct.email = str(req.params.email) ?? null;
-    engine.emit(store.scope(id), 'account.updated', acct, req.cause);
+    const rec = engine.emit(store.scope(id), 'account.updated', acct, req.cause);
+    rec.event.data.previous_attributes = previousAttributes(before, acct);
     return acct;
   });
 

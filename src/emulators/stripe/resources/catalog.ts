@@ -6,6 +6,7 @@ import { get, obj, str, type FormValue } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import { applyMetadata } from '../rules.js';
+import { previousAttributes, snapshot } from '../updates.js';
 
 /** Customers (minimal), coupons and promotion codes. All live on the scope selected by Stripe-Account. */
 export function registerCatalog(router: Router, engine: Engine): void {
@@ -142,11 +143,13 @@ export function registerCatalog(router: Router, engine: Engine): void {
   router.post('/v1/promotion_codes/:id', (req) => {
     const promo = req.scope.promotionCodes.get(req.path.id ?? '');
     if (!promo) throw missing('promotion_code', req.path.id ?? '');
+    const before = snapshot(promo);
     const active = boolParam(req.params.active, 'active');
     if (active !== undefined) promo.active = active;
     if (req.params.metadata !== undefined)
       promo.metadata = applyMetadata(promo.metadata ?? {}, req.params.metadata);
-    engine.emit(req.scope, 'promotion_code.updated', promo, req.cause);
+    const rec = engine.emit(req.scope, 'promotion_code.updated', promo, req.cause);
+    rec.event.data.previous_attributes = previousAttributes(before, promo);
     return promo;
   });
 

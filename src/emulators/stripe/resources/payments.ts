@@ -18,6 +18,7 @@ import type { Router } from '../router.js';
 import type { Scope, SessionRecord } from '../store.js';
 import { applyDiscount, redemption } from './checkout.js';
 import { applyMetadata, promotionCodeProblem } from '../rules.js';
+import { previousAttributes, snapshot } from '../updates.js';
 
 export interface PayForm {
   card_number?: string;
@@ -718,9 +719,11 @@ function createRefund(engine: Engine, scope: Scope, p: FormObject, cause: EventC
   charge.refunded = charge.amount_refunded >= charge.amount;
   scope.refunds.set(refund.id, refund);
   engine.emit(scope, 'refund.created', refund, cause);
+  const before = snapshot(refund);
   refund.status = 'succeeded';
   engine.emit(scope, 'charge.refunded', charge, cause);
-  engine.emit(scope, 'refund.updated', refund, cause);
+  const updated = engine.emit(scope, 'refund.updated', refund, cause);
+  updated.event.data.previous_attributes = previousAttributes(before, refund);
   return refund;
 }
 
