@@ -23,7 +23,8 @@ export class ApiError extends Error {
     if (this.extra.code) error.code = this.extra.code;
     if (this.extra.param) error.param = this.extra.param;
     if (this.extra.decline_code) error.decline_code = this.extra.decline_code;
-    if (this.extra.code)
+    // `parameter_unsupported` is the emulator's own code (documented, not emulated): Stripe has no page for it.
+    if (this.extra.code && this.extra.code !== 'parameter_unsupported')
       error.doc_url = `https://docs.stripe.com/error-codes/${this.extra.code.replace(/_/g, '-')}`;
     return { error };
   }
