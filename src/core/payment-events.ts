@@ -5,7 +5,7 @@ import { accountOf, applyCheckoutState } from './checkout.js';
 import { newId } from './ids.js';
 import type { NormalizedEvent, VerifiedEvent } from './provider.js';
 import { recordRefundStatus } from './refunds.js';
-import { applyPlatformAccountEvent } from './sellers.js';
+import { applyPlatformAccountEvent, onboardingState } from './sellers.js';
 
 export type EventResult = 'processed' | 'ignored';
 
@@ -150,9 +150,7 @@ export async function applyEvent(
       await ctx.db
         .updateTable('seller_accounts')
         .set({
-          details_submitted: a.detailsSubmitted,
-          charges_enabled: a.chargesEnabled,
-          payouts_enabled: a.payoutsEnabled,
+          ...onboardingState(a),
           account_synced_at: ev.createdAt,
         })
         .where('provider', '=', ev.provider)

@@ -116,9 +116,7 @@ export async function attachAccount(
     .updateTable('seller_accounts')
     .set({
       provider_account_id: account.accountId,
-      details_submitted: account.detailsSubmitted,
-      charges_enabled: account.chargesEnabled,
-      payouts_enabled: account.payoutsEnabled,
+      ...onboardingState(account),
     })
     .where('seller_id', '=', seller.id)
     .where('provider', '=', providerId)
@@ -168,9 +166,7 @@ export async function applyAccountState(
   await ctx.db
     .updateTable('seller_accounts')
     .set({
-      details_submitted: a.detailsSubmitted,
-      charges_enabled: a.chargesEnabled,
-      payouts_enabled: a.payoutsEnabled,
+      ...onboardingState(a),
       account_synced_at: ctx.now(),
     })
     .where('seller_id', '=', sellerId)
@@ -230,9 +226,7 @@ async function recordAssignedAccount(
     .updateTable('seller_accounts')
     .set({
       provider_account_id: accountId,
-      details_submitted: a.detailsSubmitted,
-      charges_enabled: a.chargesEnabled,
-      payouts_enabled: a.payoutsEnabled,
+      ...onboardingState(a),
       account_synced_at: syncedAt,
     })
     .where('seller_id', '=', row.seller_id)
@@ -301,15 +295,22 @@ async function writeAccountState(
   await ctx.db
     .updateTable('seller_accounts')
     .set({
-      details_submitted: a.detailsSubmitted,
-      charges_enabled: a.chargesEnabled,
-      payouts_enabled: a.payoutsEnabled,
+      ...onboardingState(a),
       account_synced_at: at,
     })
     .where('seller_id', '=', row.seller_id)
     .where('provider', '=', row.provider)
     .where((eb) => eb.or([eb('account_synced_at', 'is', null), eb('account_synced_at', '<=', at)]))
     .execute();
+}
+
+/** The onboarding flags a provider reports, as `seller_accounts` columns (every write of them goes through here). */
+export function onboardingState(a: SellerAccountState) {
+  return {
+    details_submitted: a.detailsSubmitted,
+    charges_enabled: a.chargesEnabled,
+    payouts_enabled: a.payoutsEnabled,
+  };
 }
 
 function accountView(a: SellerAccount) {

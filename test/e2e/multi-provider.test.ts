@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, type OpenedDb } from '../../src/db/connect.js';
 import { migrateToLatest, migrateUpTo } from '../../src/db/migrate.js';
-import { BACKENDS, type Backend } from '../helpers/db.js';
+import { BACKENDS, emptyServerDatabase, type Backend } from '../helpers/db.js';
 import { checkout, setupMarket, startHarness, type Harness } from '../helpers/settle.js';
 
 /**
@@ -18,23 +16,13 @@ async function emptyDb(backend: Backend): Promise<{ opened: OpenedDb; drop(): Pr
     const opened = await openDatabase({ kind: 'memory' });
     return { opened, drop: () => opened.close() };
   }
-  const adminUrl = process.env['DATABASE_URL'] ?? '';
-  const name = `settle_test_${randomBytes(6).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const opened = await openDatabase({ kind: 'server', url: u.toString(), poolMax: 2 });
+  const created = await emptyServerDatabase();
+  const opened = await openDatabase({ kind: 'server', url: created.url, poolMax: 2 });
   return {
     opened,
     drop: async () => {
       await opened.close();
-      const a = new pg.Client({ connectionString: adminUrl });
-      await a.connect();
-      await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await a.end();
+      await created.drop();
     },
   };
 }

@@ -37,6 +37,21 @@ export async function freshDb(backend: Backend, opts: { poolMax?: number } = {})
     const opened = await openDatabase({ kind: 'memory', from: await embeddedTemplate() });
     return { ...opened, url: null, destroy: () => opened.close() };
   }
+  const created = await emptyServerDatabase();
+  const opened = await openDatabase({ kind: 'server', url: created.url, poolMax: opts.poolMax ?? 10 });
+  await migrateToLatest(opened.db);
+  return {
+    ...opened,
+    url: created.url,
+    destroy: async () => {
+      await opened.close();
+      await created.drop();
+    },
+  };
+}
+
+/** A new, empty database on the PostgreSQL server (no migration applied); `drop()` removes it. */
+export async function emptyServerDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const adminUrl = process.env['DATABASE_URL'];
   if (!adminUrl) throw new Error('DATABASE_URL is not set');
   const name = `settle_test_${randomBytes(6).toString('hex')}`;
@@ -46,14 +61,9 @@ export async function freshDb(backend: Backend, opts: { poolMax?: number } = {})
   await admin.end();
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
-  const url = u.toString();
-  const opened = await openDatabase({ kind: 'server', url, poolMax: opts.poolMax ?? 10 });
-  await migrateToLatest(opened.db);
   return {
-    ...opened,
-    url,
-    destroy: async () => {
-      await opened.close();
+    url: u.toString(),
+    drop: async () => {
       const a = new pg.Client({ connectionString: adminUrl });
       await a.connect();
       await a.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

@@ -1,7 +1,7 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatAmount, roundToMultiple } from '../../../src/emulators/stripe/currencies.js';
-import { onboardedAccount, payViaPage, startHarness, type Harness } from './helpers.js';
+import { onboardedAccount, payViaPage, startHarness, type Harness, refusal } from './helpers.js';
 
 /** The emulator follows Stripe's currency rules (docs.stripe.com/currencies), not Settle's money.ts. */
 let h: Harness;
@@ -29,15 +29,6 @@ const session = (
     cancel_url: 'http://shop.test/cancel',
     ...extra,
   });
-
-async function refusal(p: Promise<unknown>): Promise<Stripe.errors.StripeInvalidRequestError> {
-  const err: unknown = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
-  return err as Stripe.errors.StripeInvalidRequestError;
-}
 
 describe('Stripe currency rules in the emulator', () => {
   it('ISK and UGX amounts must be divisible by 100: a 400 invalid_request_error naming the param', async () => {

@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type Stripe from 'stripe';
+import Stripe from 'stripe';
+import { expect } from 'vitest';
 import {
   startStripeEmulator,
   stripeClientFor,
@@ -162,3 +163,13 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<vo
 }
 
 export { stripeClientFor };
+
+/** The SDK error a refused call raises (the test fails if the call succeeds or throws something else). */
+export async function refusal(p: Promise<unknown>): Promise<Stripe.errors.StripeError> {
+  const err: unknown = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(Stripe.errors.StripeError);
+  return err as Stripe.errors.StripeError;
+}

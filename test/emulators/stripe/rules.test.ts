@@ -1,6 +1,13 @@
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onboardedAccount, payViaPage, sessionParams, startHarness, type Harness } from './helpers.js';
+import {
+  onboardedAccount,
+  payViaPage,
+  sessionParams,
+  startHarness,
+  type Harness,
+  refusal,
+} from './helpers.js';
 
 /**
  * Stripe's business rules, one by one, through the official SDK (src/emulators/stripe/rules.ts and the resources):
@@ -16,15 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.close();
 });
-
-async function refusal(p: Promise<unknown>): Promise<Stripe.errors.StripeError> {
-  const err: unknown = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(Stripe.errors.StripeError);
-  return err as Stripe.errors.StripeError;
-}
 
 const oneItem = (currency: string, unitAmount: number): Stripe.Checkout.SessionCreateParams => ({
   mode: 'payment',

@@ -4,7 +4,14 @@ import {
   OBJECT_FIELDS,
   OBJECT_OPTIONAL_FIELDS,
 } from '../../../src/emulators/stripe/spec/objects.generated.js';
-import { onboardedAccount, payViaPage, sessionParams, startHarness, type Harness } from './helpers.js';
+import {
+  onboardedAccount,
+  payViaPage,
+  sessionParams,
+  startHarness,
+  type Harness,
+  refusal,
+} from './helpers.js';
 
 /**
  * Object shapes: every object the emulator serves carries every field the pinned SDK's type requires (generated
@@ -31,15 +38,6 @@ function checkShape(obj: object): void {
   const missing = known.filter((f) => !optional.has(f) && !keys.includes(f));
   const unknown = keys.filter((k) => !known.includes(k));
   expect({ type, missing, unknown }).toEqual({ type, missing: [], unknown: [] });
-}
-
-async function refusal(p: Promise<unknown>): Promise<Stripe.errors.StripeError> {
-  const err: unknown = await p.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(Stripe.errors.StripeError);
-  return err as Stripe.errors.StripeError;
 }
 
 describe('object shapes match the pinned API version', () => {

@@ -253,7 +253,6 @@ describe('checkRequest: documented parameters the emulator does not implement', 
       param: 'locale',
       message:
         "Received parameter 'locale', which Stripe documents but the Settle emulator does not emulate.",
-      doc_url: 'https://docs.stripe.com/error-codes/parameter-unsupported',
     });
     expect(check(SESSIONS, `${VALID_SESSION}&payment_intent_data[capture_method]=manual`)).toMatchObject({
       code: 'parameter_unsupported',
