@@ -75,6 +75,20 @@ describe.each(BACKENDS)('PayPal checkout (%s PostgreSQL)', (backend) => {
     expect(await fulfilments(h, c.orderId)).toBe(1);
   });
 
+  it('a token PayPal revoked before its expiry is replaced once, and the call goes through', async () => {
+    const h = await start();
+    const m = await setupBoth(h, { unitAmount: 3000 });
+    const c = await paypalCheckout(h, m.slotId);
+    expect(h.paypal.revokeAccessTokens()).toBeGreaterThan(0);
+    await h.paypal.approveOrder(c.paypalOrderId);
+    const tokenCalls = () => h.paypal.requests.filter((r) => r.path === '/v1/oauth2/token').length;
+    const before = tokenCalls();
+    const v = await h.api('POST', '/api/checkout/verify', { orderId: c.orderId });
+    expect(v.body).toEqual({ orderId: c.orderId, status: 'paid' });
+    expect(tokenCalls()).toBeGreaterThan(before);
+    expect(h.paypal.requests.some((r) => r.status === 401)).toBe(true);
+  });
+
   it('approve and never return: the CHECKOUT.ORDER.APPROVED webhook captures and confirms', async () => {
     const h = await start();
     const m = await setupBoth(h);

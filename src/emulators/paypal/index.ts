@@ -78,6 +78,8 @@ export interface PayPalEmulator {
   readonly clock: { now(): number; advance(ms: number): ClockState; state(): ClockState };
   /** What the emulator recorded about an order beyond its JSON (headers it was created with, the approving buyer). */
   inspectOrder(orderId: string): OrderInspection;
+  /** Revokes every access token issued so far (as PayPal may before their stated expiry); answers how many. */
+  revokeAccessTokens(): number;
   /** The buyer approves the order (as on the approval page); answers where the browser would be redirected. */
   approveOrder(orderId: string, buyer?: Buyer): Promise<{ redirectUrl: string | null }>;
   /** The buyer cancels on the approval page; answers the cancel_url redirect. */
@@ -165,7 +167,7 @@ export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Pro
     timeoutMs: opts.webhookTimeoutMs ?? 10_000,
   });
   hub.attach(sender);
-  const { api } = buildPayPalServer({
+  const { api, tokens } = buildPayPalServer({
     clock,
     faults,
     logger,
@@ -299,6 +301,11 @@ export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Pro
       state: () => clock.state(),
     },
     inspectOrder: (orderId) => inspect(orderId),
+    revokeAccessTokens: () => {
+      const n = tokens.size;
+      tokens.clear();
+      return n;
+    },
     approveOrder: (orderId, buyer = 'normal') =>
       run(() => ({ redirectUrl: engine.approveOrder(orderId, buyer).redirect })),
     cancelOrder: (orderId) => run(() => ({ redirectUrl: engine.cancelOrder(orderId).redirect })),

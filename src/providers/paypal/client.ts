@@ -8,7 +8,7 @@ import {
 } from '@paypal/paypal-server-sdk';
 import axios, { type AxiosAdapter, type AxiosRequestConfig, type InternalAxiosRequestConfig } from 'axios';
 import type { PayPalConfig } from '../../config/config.js';
-import { isRetryable, toSettleError } from './errors.js';
+import { isRetryable, paypalHttpFailure, toSettleError } from './errors.js';
 
 /**
  * The official SDK client, configured for payments. Its defaults are dangerous here (provider-facts 9a): no
@@ -59,6 +59,16 @@ export class PayPalTokens {
     if (t === undefined) return false;
     if (t.expiry === undefined) return true;
     return Number(t.expiry) - 60 > this.now() / 1000;
+  }
+
+  /**
+   * Forgets the cached token (PayPal answered 401: revoked or expired early); the next call fetches a new one. The
+   * SDK keeps its own reference to the token and asks the provider again only once that token has expired, so the
+   * shared object is marked expired as well.
+   */
+  invalidate(): void {
+    if (this.token !== undefined) this.token.expiry = BigInt(0);
+    this.token = undefined;
   }
 
   async get(manager: ClientCredentialsAuthManager): Promise<OAuthToken> {
@@ -142,12 +152,21 @@ function backoff(attempt: number): number {
 export async function withRetries<T>(
   operation: string,
   fn: () => Promise<T>,
-  opts: { safe: boolean; retries: number },
+  opts: { safe: boolean; retries: number; tokens?: PayPalTokens },
 ): Promise<T> {
+  let reauthorized = false;
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
+      // A 401 means PayPal refused the token before doing anything (revoked, or expired before its stated expiry):
+      // fetch a new one and try once more, whatever the method.
+      if (opts.tokens !== undefined && !reauthorized && paypalHttpFailure(err)?.status === 401) {
+        reauthorized = true;
+        opts.tokens.invalidate();
+        attempt -= 1;
+        continue;
+      }
       if (!opts.safe || attempt >= opts.retries || !isRetryable(err)) throw toSettleError(err, operation);
       await new Promise((r) => setTimeout(r, backoff(attempt)));
     }

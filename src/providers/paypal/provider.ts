@@ -205,7 +205,7 @@ export class PayPalProvider implements PaymentProvider {
             prefer: 'return=representation',
           })
         ).result,
-      { safe: true, retries: this.retries },
+      { safe: true, retries: this.retries, tokens: this.api.tokens },
     );
     const url = linkOf(order, 'payer-action') ?? linkOf(order, 'approve');
     if (order.id === undefined || url === undefined)
@@ -239,6 +239,7 @@ export class PayPalProvider implements PaymentProvider {
       return await withRetries('orders.get', async () => (await this.api.orders.getOrder({ id })).result, {
         safe: true,
         retries: this.retries,
+        tokens: this.api.tokens,
       });
     } catch (err) {
       if (failureOf(err).status === 404) return null;
@@ -262,7 +263,7 @@ export class PayPalProvider implements PaymentProvider {
                 prefer: 'return=representation',
               })
             ).result,
-          { safe: true, retries: this.retries },
+          { safe: true, retries: this.retries, tokens: this.api.tokens },
         );
         this.log.info({ orderId: ours, paypalOrderId: id, status: captured.status }, 'paypal order captured');
         return toCheckoutState(captured);
@@ -319,7 +320,7 @@ export class PayPalProvider implements PaymentProvider {
     const capture = await withRetries(
       'captures.get',
       async () => (await this.api.payments.getCapturedPayment({ captureId: input.paymentId })).result,
-      { safe: true, retries: this.retries },
+      { safe: true, retries: this.retries, tokens: this.api.tokens },
     );
     const gross = capture.amount !== undefined ? fromPayPalMoney(capture.amount) : null;
     if (gross === null || gross.currency !== input.currency.toLowerCase() || gross.amount <= 0)
@@ -357,7 +358,7 @@ export class PayPalProvider implements PaymentProvider {
             body,
           })
         ).result,
-      { safe: true, retries: this.retries },
+      { safe: true, retries: this.retries, tokens: this.api.tokens },
     );
     if (refund.id === undefined)
       throw new SettleError('provider_error', 'PayPal returned a refund without an id');

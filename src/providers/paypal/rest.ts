@@ -68,7 +68,7 @@ export class PayPalRest {
           throw new PayPalHttpError(res.status, errorBody(body), operation);
         return req.parse(body);
       },
-      { safe, retries: this.api.maxNetworkRetries },
+      { safe, retries: this.api.maxNetworkRetries, tokens: this.api.tokens },
     );
   }
 }
