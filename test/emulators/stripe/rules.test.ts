@@ -294,3 +294,32 @@ describe('Connect', () => {
     expect(err.code).toBe('insufficient_capabilities_for_transfer');
   });
 });
+
+describe('list filters Stripe documents', () => {
+  it('sessions by customer and customer_details[email], payment intents and charges by customer, promotion codes by customer', async () => {
+    const customer = await h.stripe.customers.create({ email: 'filter@example.test' });
+    const mine = await h.stripe.checkout.sessions.create({ ...oneItem('usd', 5000), customer: customer.id });
+    await h.stripe.checkout.sessions.create({ ...oneItem('usd', 5000), customer_email: 'else@example.test' });
+    const byCustomer = await h.stripe.checkout.sessions.list({ customer: customer.id });
+    expect(byCustomer.data.map((s) => s.id)).toEqual([mine.id]);
+    const byEmail = await h.stripe.checkout.sessions.list({
+      customer_details: { email: 'else@example.test' },
+    });
+    expect(byEmail.data.every((s) => s.customer_details?.email === 'else@example.test')).toBe(true);
+    expect(byEmail.data.length).toBe(1);
+
+    expect((await payViaPage(mine.url ?? '', { card_number: '4242424242424242' })).status).toBe(303);
+    const pis = await h.stripe.paymentIntents.list({ customer: customer.id });
+    expect(pis.data).toHaveLength(1);
+    expect((await h.stripe.charges.list({ customer: customer.id })).data).toHaveLength(1);
+    expect((await h.stripe.charges.list({ transfer_group: 'no-such-group' })).data).toHaveLength(0);
+
+    const coupon = await h.stripe.coupons.create({ percent_off: 2 });
+    const own = await h.stripe.promotionCodes.create({
+      promotion: { type: 'coupon', coupon: coupon.id },
+      customer: customer.id,
+    });
+    const codes = await h.stripe.promotionCodes.list({ customer: customer.id });
+    expect(codes.data.map((p) => p.id)).toEqual([own.id]);
+  });
+});

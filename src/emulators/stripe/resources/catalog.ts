@@ -42,7 +42,9 @@ export function registerCatalog(router: Router, engine: Engine): void {
 
   router.get('/v1/customers', (req) => {
     const email = str(req.params.email);
-    const items = [...req.scope.customers.values()].reverse().filter((c) => !email || c.email === email);
+    const items = [...req.scope.customers.values()]
+      .reverse()
+      .filter((c) => (!email || c.email === email) && createdMatches(c.created, req.params.created));
     return paginate(items, req.params, req.url);
   });
 
@@ -91,7 +93,11 @@ export function registerCatalog(router: Router, engine: Engine): void {
   });
 
   router.get('/v1/coupons', (req) =>
-    paginate([...req.scope.coupons.values()].reverse(), req.params, req.url),
+    paginate(
+      [...req.scope.coupons.values()].reverse().filter((c) => createdMatches(c.created, req.params.created)),
+      req.params,
+      req.url,
+    ),
   );
 
   router.post('/v1/promotion_codes', (req) => {
@@ -157,6 +163,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
     const code = str(req.params.code);
     const active = boolParam(req.params.active, 'active');
     const coupon = str(req.params.coupon);
+    const customer = str(req.params.customer);
     const items = [...req.scope.promotionCodes.values()]
       .reverse()
       .filter(
@@ -164,6 +171,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
           (code === undefined || x.code.toLowerCase() === code.toLowerCase()) &&
           (active === undefined || x.active === active) &&
           (coupon === undefined || x.promotion.coupon === coupon) &&
+          (customer === undefined || x.customer === customer) &&
           createdMatches(x.created, req.params.created),
       );
     return paginate(items, req.params, req.url);

@@ -440,7 +440,8 @@ export function registerCheckout(router: Router, engine: Engine): void {
   router.get('/v1/checkout/sessions', (req) => {
     const pi = str(req.params.payment_intent);
     const status = str(req.params.status);
-    const crn = str(req.params.client_reference_id);
+    const customer = str(req.params.customer);
+    const email = str(get(req.params, 'customer_details', 'email'));
     const items = [...req.scope.sessions.values()]
       .reverse()
       .map((r) => r.session)
@@ -448,7 +449,8 @@ export function registerCheckout(router: Router, engine: Engine): void {
         (s) =>
           (pi === undefined || s.payment_intent === pi) &&
           (status === undefined || s.status === status) &&
-          (crn === undefined || s.client_reference_id === crn) &&
+          (customer === undefined || s.customer === customer) &&
+          (email === undefined || s.customer_details?.email === email) &&
           createdMatches(s.created, req.params.created),
       );
     return paginate(items, req.params, req.url);

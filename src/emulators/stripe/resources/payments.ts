@@ -738,9 +738,16 @@ export function registerPayments(router: Router, engine: Engine): void {
     if (!pi) throw missing('payment_intent', req.path.id ?? '', 'intent');
     return expand(pi, expandPaths(req.params), req.scope, store);
   });
-  router.get('/v1/payment_intents', (req) =>
-    paginate(byPath(req.scope.paymentIntents.values(), req.params.created), req.params, req.url),
-  );
+  router.get('/v1/payment_intents', (req) => {
+    const customer = str(req.params.customer);
+    return paginate(
+      byPath(req.scope.paymentIntents.values(), req.params.created).filter(
+        (p) => customer === undefined || p.customer === customer,
+      ),
+      req.params,
+      req.url,
+    );
+  });
 
   router.get('/v1/charges/:id', (req) => {
     const ch = req.scope.charges.get(req.path.id ?? '');
@@ -749,8 +756,15 @@ export function registerPayments(router: Router, engine: Engine): void {
   });
   router.get('/v1/charges', (req) => {
     const pi = str(req.params.payment_intent);
+    const customer = str(req.params.customer);
+    const group = str(req.params.transfer_group);
     return paginate(
-      byPath(req.scope.charges.values(), req.params.created).filter((c) => !pi || c.payment_intent === pi),
+      byPath(req.scope.charges.values(), req.params.created).filter(
+        (c) =>
+          (!pi || c.payment_intent === pi) &&
+          (customer === undefined || c.customer === customer) &&
+          (group === undefined || c.transfer_group === group),
+      ),
       req.params,
       req.url,
     );

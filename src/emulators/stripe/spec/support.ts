@@ -63,14 +63,21 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'GET /v1/checkout/sessions/:id': [],
   'GET /v1/checkout/sessions/:id/line_items': [...PAGE],
-  'GET /v1/checkout/sessions': ['payment_intent', 'status', CREATED, ...PAGE],
+  'GET /v1/checkout/sessions': [
+    'payment_intent',
+    'status',
+    'customer',
+    'customer_details[email]',
+    CREATED,
+    ...PAGE,
+  ],
   'POST /v1/checkout/sessions/:id/expire': [],
 
   // payments.ts
   'GET /v1/payment_intents/:id': [],
-  'GET /v1/payment_intents': [CREATED, ...PAGE],
+  'GET /v1/payment_intents': ['customer', CREATED, ...PAGE],
   'GET /v1/charges/:id': [],
-  'GET /v1/charges': ['payment_intent', CREATED, ...PAGE],
+  'GET /v1/charges': ['payment_intent', 'customer', 'transfer_group', CREATED, ...PAGE],
   'POST /v1/refunds': [
     'payment_intent',
     'charge',
@@ -92,7 +99,7 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   // catalog.ts
   'POST /v1/customers': ['email', 'name', 'description', 'metadata'],
   'GET /v1/customers/:id': [],
-  'GET /v1/customers': ['email', ...PAGE],
+  'GET /v1/customers': ['email', CREATED, ...PAGE],
   'POST /v1/coupons': [
     'id',
     'percent_off',
@@ -106,7 +113,7 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
     'metadata',
   ],
   'GET /v1/coupons/:id': [],
-  'GET /v1/coupons': [...PAGE],
+  'GET /v1/coupons': [CREATED, ...PAGE],
   'POST /v1/promotion_codes': [
     'promotion[type]',
     'promotion[coupon]',
@@ -122,7 +129,7 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   ],
   'GET /v1/promotion_codes/:id': [],
   'POST /v1/promotion_codes/:id': ['active', 'metadata'],
-  'GET /v1/promotion_codes': ['code', 'active', 'coupon', CREATED, ...PAGE],
+  'GET /v1/promotion_codes': ['code', 'active', 'coupon', 'customer', CREATED, ...PAGE],
 
   // webhook-endpoints.ts
   'POST /v1/webhook_endpoints': [
