@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CRASH_POINTS, type CrashPointName } from '../../src/core/crash-points.js';
 import { openDatabase, type OpenedDb } from '../../src/db/connect.js';
 import {
@@ -64,6 +64,18 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
   let accountId = '';
   let slotId = '';
   let running: SettleProcess | null = null;
+  // Every process a test starts is stopped after it, even when the test fails before its own stop() (a child left
+  // running would keep its database connections and CPU for the rest of the suite).
+  const started = new Set<SettleProcess>();
+  const start = async (e: Record<string, string>): Promise<SettleProcess> => {
+    const p = await startSettleProcess(e);
+    started.add(p);
+    return p;
+  };
+  afterEach(async () => {
+    await Promise.all([...started].map((p) => p.stop()));
+    started.clear();
+  });
 
   const stripe = () => stripeClientFor(emu, KEY);
   const db = () => opened.db;
@@ -96,7 +108,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
       SETTLE_QUEUE_POLL_MS: '25',
       SETTLE_RATE_LIMIT_PER_MINUTE: '0',
     };
-    const p = await startSettleProcess(env);
+    const p = await start(env);
     running = p;
     const seller = await call<{ id: string; accountId: string }>(
       p.url,
@@ -131,6 +143,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
 
   afterAll(async () => {
     await running?.stop();
+    await Promise.all([...started].map((p) => p.stop()));
     await opened?.close();
     await emu?.close();
     await database?.drop();
@@ -317,7 +330,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
   };
 
   it('the fault-free run of each flow', { timeout: 180_000 }, async () => {
-    const clean = await startSettleProcess(env);
+    const clean = await start(env);
     running = clean;
     for (const flow of ['confirm', 'refund', 'refund_via_queue'] as const) {
       const orderId = await drive(clean, flow);
@@ -348,7 +361,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
         const want = baseline.get(flow);
         if (want === undefined) throw new Error(`no fault-free run of ${flow}`);
         for (let round = 0; round < scaled(1, 3); round++) {
-          const p = await startSettleProcess({ ...env, SETTLE_TEST_CRASH_POINT: point });
+          const p = await start({ ...env, SETTLE_TEST_CRASH_POINT: point });
           running = p;
           const orderId = await drive(p, flow);
           const exit = await exitWithin(p, 20_000);
@@ -360,7 +373,7 @@ describe.skipIf(!DATABASE_URL)('crash points: kill -9, restart, same state as a 
           totals.crashes += 1;
           emu.faults.reset();
 
-          const again = await startSettleProcess(env);
+          const again = await start(env);
           running = again;
           totals.restarts += 1;
           await converge(again, orderId);
