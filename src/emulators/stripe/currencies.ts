@@ -14,6 +14,33 @@ import { invalid } from './errors.js';
  * - BHD, JOD, KWD, OMR, TND: three-decimal, and the last digit must be 0 for payments, refunds and disputes.
  */
 
+/**
+ * The presentment currencies Stripe accepts, in the order of its own refusal: "Invalid currency: ughjsd. Stripe
+ * currently supports these currencies: usd, aed, afn, …" (a real answer recorded in October 2024 with its
+ * `request_log_url`, `param: currency`, type `invalid_request_error`, no code; the same list and wording appear in
+ * older recorded answers).
+ */
+export const STRIPE_CURRENCIES: readonly string[] = (
+  'usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn bzd cad cdf ' +
+  'chf clp cny cop crc cve czk djf dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf gtq gyd hkd hnl hrk htg ' +
+  'huf idr ils inr isk jmd jod jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr lrd lsl mad mdl mga mkd mmk mnt ' +
+  'mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk php pkr pln pyg qar ron rsd rub rwf sar ' +
+  'sbd scr sek sgd shp sle sos srd std szl thb tjs tnd top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd ' +
+  'xof xpf yer zar zmw usdc btn ghs eek lvl svc vef ltl sll mro'
+).split(' ');
+const SUPPORTED = new Set(STRIPE_CURRENCIES);
+
+/** Refuses, with Stripe's answer, a currency Stripe does not support (case-insensitive, as the API lowercases). */
+export function checkCurrency(currency: string, param: string): string {
+  const c = currency.toLowerCase();
+  if (!SUPPORTED.has(c))
+    throw invalid(
+      `Invalid currency: ${c}. Stripe currently supports these currencies: ${STRIPE_CURRENCIES.join(', ')}`,
+      param,
+    );
+  return c;
+}
+
 const ZERO_DECIMAL = new Set([
   'bif',
   'clp',

@@ -407,12 +407,12 @@ describe('checkout sessions', () => {
       h.stripe.checkout.sessions.create(sessionParams({ expires_at: now + 600 })),
     ).rejects.toMatchObject({
       statusCode: 400,
-      param: 'expires_at',
+      message: 'The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.',
     });
     await expect(
       h.stripe.checkout.sessions.create(sessionParams({ expires_at: now + 90000 })),
     ).rejects.toMatchObject({
-      param: 'expires_at',
+      message: 'The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.',
     });
   });
 

@@ -2,16 +2,10 @@ import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   OBJECT_FIELDS,
+  OBJECT_FIELD_TYPES,
   OBJECT_OPTIONAL_FIELDS,
 } from '../../../src/emulators/stripe/spec/objects.generated.js';
-import {
-  onboardedAccount,
-  payViaPage,
-  sessionParams,
-  startHarness,
-  type Harness,
-  refusal,
-} from './helpers.js';
+import { onboardedAccount, payViaPage, sessionParams, startHarness, type Harness } from './helpers.js';
 
 /**
  * Object shapes: every object the emulator serves carries every field the pinned SDK's type requires (generated
@@ -29,15 +23,28 @@ afterAll(async () => {
   await h.close();
 });
 
+/** The kind of a JSON value as OBJECT_FIELD_TYPES names it. */
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  return typeof v;
+}
+
+/** Every required field present, none unknown, each value of a type the SDK allows for that field. */
 function checkShape(obj: object): void {
   const type = (obj as { object: string }).object;
   const known = OBJECT_FIELDS[type];
   if (known === undefined) throw new Error(`no generated fields for ${type}`);
   const optional = new Set(OBJECT_OPTIONAL_FIELDS[type] ?? []);
+  const types = OBJECT_FIELD_TYPES[type] ?? {};
+  const record = obj as Record<string, unknown>;
   const keys = Object.keys(obj);
   const missing = known.filter((f) => !optional.has(f) && !keys.includes(f));
   const unknown = keys.filter((k) => !known.includes(k));
-  expect({ type, missing, unknown }).toEqual({ type, missing: [], unknown: [] });
+  const mistyped = keys
+    .filter((k) => types[k] !== undefined && !(types[k] ?? '').split('|').includes(kindOf(record[k])))
+    .map((k) => `${k}: ${kindOf(record[k])} (SDK: ${types[k]})`);
+  expect({ type, missing, unknown, mistyped }).toEqual({ type, missing: [], unknown: [], mistyped: [] });
 }
 
 describe('object shapes match the pinned API version', () => {
@@ -128,38 +135,133 @@ describe('object shapes match the pinned API version', () => {
       status: 'pending',
     });
   });
-});
 
-describe('expand[]', () => {
-  it('expands on retrieve, create and list items (data.*), to four levels', async () => {
-    const s = await h.stripe.checkout.sessions.create(sessionParams());
-    await payViaPage(s.url ?? '', { card_number: '4242424242424242' });
-    const list = await h.stripe.checkout.sessions.list({ limit: 3, expand: ['data.payment_intent'] });
-    const paid = list.data.find((x) => x.id === s.id);
-    expect(typeof paid?.payment_intent).toBe('object');
-    const pis = await h.stripe.paymentIntents.list({ limit: 1, expand: ['data.latest_charge'] });
-    expect(typeof pis.data[0]?.latest_charge).toBe('object');
-    const created = await h.stripe.refunds.create({
-      payment_intent: String(paid?.payment_intent && (paid.payment_intent as Stripe.PaymentIntent).id),
-      amount: 100,
-      expand: ['charge', 'payment_intent'],
+  it('sessions in every state: open, expired, and complete with customer_details (a customer, an email, neither)', async () => {
+    const open = await h.stripe.checkout.sessions.create(sessionParams());
+    checkShape(open);
+    expect(open.customer_details).toBeNull();
+    checkShape(await h.stripe.checkout.sessions.expire(open.id));
+
+    const customer = await h.stripe.customers.create({ email: 'known@example.test', name: 'Known Buyer' });
+    const withCustomer = await h.stripe.checkout.sessions.create({
+      ...sessionParams(),
+      customer: customer.id,
     });
-    expect(typeof created.charge).toBe('object');
-    expect(typeof created.payment_intent).toBe('object');
+    const anonymous = await h.stripe.checkout.sessions.create(sessionParams());
+    for (const s of [withCustomer, anonymous])
+      expect((await payViaPage(s.url ?? '', { card_number: '4242424242424242' })).status).toBe(303);
+    const done = await h.stripe.checkout.sessions.retrieve(withCustomer.id);
+    checkShape(done);
+    expect(done.customer_details).toMatchObject({
+      email: 'known@example.test',
+      name: 'Known Buyer',
+      tax_ids: [],
+    });
+    const anon = await h.stripe.checkout.sessions.retrieve(anonymous.id);
+    checkShape(anon);
+    expect(anon.customer_details?.email).toMatch(/@example\.com$/);
+
+    // A 100 %-off session completes without a payment and still has customer_details.
+    const all = await h.stripe.coupons.create({ percent_off: 100 });
+    const free = await h.stripe.checkout.sessions.create({
+      ...sessionParams({ customer_email: 'free@example.test' }),
+      discounts: [{ coupon: all.id }],
+    });
+    expect((await payViaPage(free.url ?? '', {})).status).toBe(303);
+    const freeDone = await h.stripe.checkout.sessions.retrieve(free.id);
+    checkShape(freeDone);
+    expect(freeDone.customer_details?.email).toBe('free@example.test');
   });
 
-  it('a path that is not expandable, or deeper than four levels, or a list path without data., is a 400', async () => {
-    const s = await h.stripe.checkout.sessions.create(sessionParams());
-    const notAField = await refusal(h.stripe.checkout.sessions.retrieve(s.id, { expand: ['nonsense'] }));
-    expect(notAField.message).toBe('This property cannot be expanded (nonsense).');
-    expect(notAField.param).toBe('expand');
-    const notAnId = await refusal(h.stripe.checkout.sessions.retrieve(s.id, { expand: ['currency'] }));
-    expect(notAnId.message).toBe('This property cannot be expanded (currency).');
-    const deep = await refusal(
-      h.stripe.checkout.sessions.retrieve(s.id, { expand: ['payment_intent.latest_charge.customer.a.b'] }),
+  it('disputes, direct-charge fees, transfer reversals as part of transfers, and every event type emitted', async () => {
+    const s = await h.stripe.checkout.sessions.create({
+      ...sessionParams(),
+      payment_intent_data: { application_fee_amount: 400, transfer_data: { destination: seller.id } },
+    });
+    expect((await payViaPage(s.url ?? '', { card_number: '4000000000000259' })).status).toBe(303);
+    await h.emu.idle();
+    const disputes = await h.stripe.disputes.list({ limit: 1 });
+    for (const d of disputes.data) checkShape(d);
+    await h.emu.closeDispute(disputes.data[0]?.id ?? '', 'won');
+    checkShape(await h.stripe.disputes.retrieve(disputes.data[0]?.id ?? ''));
+
+    const direct = await h.stripe.checkout.sessions.create(
+      { ...sessionParams(), payment_intent_data: { application_fee_amount: 100 } },
+      { stripeAccount: seller.id },
     );
-    expect(deep.message).toMatch(/more than 4 levels/);
-    const listWithoutData = await refusal(h.stripe.checkout.sessions.list({ expand: ['payment_intent'] }));
-    expect(listWithoutData.message).toMatch(/data\.payment_intent/);
+    expect((await payViaPage(direct.url ?? '', { card_number: '4242424242424242' })).status).toBe(303);
+    const paid = await h.stripe.checkout.sessions.retrieve(direct.id, {}, { stripeAccount: seller.id });
+    const refund = await h.stripe.refunds.create(
+      { payment_intent: String(paid.payment_intent), amount: 500, refund_application_fee: true },
+      { stripeAccount: seller.id },
+    );
+    checkShape(refund);
+    for (const f of (await h.stripe.applicationFees.list({ limit: 3 })).data) checkShape(f);
+    for (const t of (await h.stripe.transfers.list({ limit: 3 })).data) checkShape(t);
+
+    // Every event on both accounts, and the objects they carry.
+    const seen = new Set<string>();
+    for (const opts of [{}, { stripeAccount: seller.id }]) {
+      for await (const e of h.stripe.events.list({ limit: 100 }, opts)) {
+        checkShape(e);
+        const object = e.data.object as { object?: string };
+        if (object.object !== undefined && OBJECT_FIELDS[object.object] !== undefined) checkShape(object);
+        seen.add(e.type);
+      }
+    }
+    expect([...seen]).toEqual(
+      expect.arrayContaining([
+        'checkout.session.completed',
+        'payment_intent.succeeded',
+        'charge.succeeded',
+        'charge.refunded',
+        'refund.created',
+        'refund.updated',
+        'application_fee.created',
+        'application_fee.refunded',
+        'transfer.created',
+        'charge.dispute.created',
+        'charge.dispute.closed',
+        'account.updated',
+      ]),
+    );
+  });
+
+  it('previous_attributes: hashes carry only their changed keys (null for new ones); an update changing nothing emits nothing', async () => {
+    const coupon = await h.stripe.coupons.create({ percent_off: 4 });
+    const promo = await h.stripe.promotionCodes.create({
+      promotion: { type: 'coupon', coupon: coupon.id },
+      metadata: { keep: 'k', change: 'old', drop: 'x' },
+    });
+    await h.stripe.promotionCodes.update(promo.id, { metadata: { change: 'new', drop: '', add: 'a' } });
+    await h.stripe.promotionCodes.update(promo.id, { metadata: { keep: 'k' } }); // no change
+    const updates = (await h.stripe.events.list({ type: 'promotion_code.updated', limit: 100 })).data.filter(
+      (e) => (e.data.object as Stripe.PromotionCode).id === promo.id,
+    );
+    expect(updates).toHaveLength(1);
+    expect(updates[0]?.data.previous_attributes).toEqual({
+      metadata: { change: 'old', drop: 'x', add: null },
+    });
+
+    // Onboarding: the account's flags, its requirements' changed lists, its capabilities.
+    const acct = await h.stripe.accounts.create({
+      type: 'express',
+      capabilities: { card_payments: { requested: true }, transfers: { requested: true } },
+    });
+    await h.emu.completeOnboarding(acct.id);
+    const [onboarded] = (await h.stripe.events.list({ type: 'account.updated' }, { stripeAccount: acct.id }))
+      .data;
+    const prev = onboarded?.data.previous_attributes as Record<string, unknown>;
+    expect(prev).toMatchObject({
+      charges_enabled: false,
+      payouts_enabled: false,
+      details_submitted: false,
+      capabilities: { card_payments: 'inactive', transfers: 'inactive' },
+      tos_acceptance: { date: null, ip: null },
+    });
+    expect(Object.keys(prev.requirements as object)).toEqual(
+      expect.arrayContaining(['currently_due', 'eventually_due', 'past_due', 'disabled_reason']),
+    );
+    expect(prev).not.toHaveProperty('id');
   });
 });

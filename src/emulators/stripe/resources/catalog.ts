@@ -1,15 +1,17 @@
 import type Stripe from 'stripe';
 import { boolParam, createdMatches, intParam, paginate, type Engine } from '../engine.js';
-import { checkAmount } from '../currencies.js';
+import { checkAmount, checkCurrency } from '../currencies.js';
 import { invalid, missing, requiredParam } from '../errors.js';
-import { get, obj, str, type FormValue } from '../form.js';
+import { expandingRouter } from '../expand.js';
+import { arr, get, obj, str, type FormValue } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import { applyMetadata } from '../rules.js';
-import { previousAttributes, snapshot } from '../updates.js';
+import { emitUpdated, snapshot } from '../updates.js';
 
 /** Customers (minimal), coupons and promotion codes. All live on the scope selected by Stripe-Account. */
-export function registerCatalog(router: Router, engine: Engine): void {
+export function registerCatalog(apiRouter: Router, engine: Engine): void {
+  const router = expandingRouter(apiRouter, engine.store);
   router.post('/v1/customers', (req) => {
     const customer: Stripe.Customer = {
       id: newId('cus', 14),
@@ -61,9 +63,12 @@ export function registerCatalog(router: Router, engine: Engine): void {
     const percent = percentRaw === undefined ? null : Number(percentRaw);
     if (percent !== null && (!Number.isFinite(percent) || percent <= 0 || percent > 100))
       throw invalid('Invalid percent_off: must be greater than 0 and at most 100', 'percent_off');
-    const currency = str(p.currency)?.toLowerCase() ?? null;
+    const currencyRaw = str(p.currency);
+    const currency = currencyRaw === undefined ? null : checkCurrency(currencyRaw, 'currency');
     if (amountOff !== undefined && !currency) throw requiredParam('currency');
     if (amountOff !== undefined && currency) checkAmount(amountOff, currency, 'amount_off');
+    const currencyOptions = couponCurrencyOptions(p.currency_options, amountOff !== undefined);
+    const appliesTo = obj(p.applies_to);
     const duration = (str(p.duration) ?? 'once') as Stripe.Coupon.Duration;
     const coupon: Stripe.Coupon = {
       id,
@@ -81,6 +86,14 @@ export function registerCatalog(router: Router, engine: Engine): void {
       redeem_by: intParam(p.redeem_by, 'redeem_by') ?? null,
       times_redeemed: 0,
       valid: true,
+      ...(currencyOptions !== undefined ? { currency_options: currencyOptions } : {}),
+      ...(appliesTo !== undefined
+        ? {
+            applies_to: {
+              products: arr(appliesTo.products).filter((x): x is string => typeof x === 'string'),
+            },
+          }
+        : {}),
     };
     req.scope.coupons.set(id, coupon);
     return coupon;
@@ -109,6 +122,9 @@ export function registerCatalog(router: Router, engine: Engine): void {
     if (ptype !== 'coupon') throw invalid(`Invalid promotion[type]: ${ptype}`, 'promotion[type]');
     const coupon = req.scope.coupons.get(couponId);
     if (!coupon) throw missing('coupon', couponId, 'promotion[coupon]');
+    const customer = str(p.customer) ?? null;
+    if (customer !== null && !req.scope.customers.has(customer))
+      throw missing('customer', customer, 'customer');
     const code = str(p.code) ?? newId('x', 8).slice(2).toUpperCase();
     if (!/^[a-zA-Z0-9_-]{1,500}$/.test(code)) throw invalid('Invalid code.', 'code');
     for (const other of req.scope.promotionCodes.values()) {
@@ -125,7 +141,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
       active: boolParam(p.active, 'active') ?? true,
       code,
       created: nowSeconds(),
-      customer: str(p.customer) ?? null,
+      customer,
       customer_account: null,
       expires_at: intParam(p.expires_at, 'expires_at') ?? null,
       livemode: false,
@@ -154,8 +170,7 @@ export function registerCatalog(router: Router, engine: Engine): void {
     if (active !== undefined) promo.active = active;
     if (req.params.metadata !== undefined)
       promo.metadata = applyMetadata(promo.metadata ?? {}, req.params.metadata);
-    const rec = engine.emit(req.scope, 'promotion_code.updated', promo, req.cause);
-    rec.event.data.previous_attributes = previousAttributes(before, promo);
+    emitUpdated(engine, req.scope, 'promotion_code.updated', promo, before, req.cause);
     return promo;
   });
 
@@ -182,15 +197,55 @@ export function registerCatalog(router: Router, engine: Engine): void {
 function restrictionsOf(v: FormValue | undefined): Stripe.PromotionCode.Restrictions {
   const r = obj(v) ?? {};
   const minimum = intParam(r.minimum_amount, 'restrictions[minimum_amount]') ?? null;
-  const currency = str(r.minimum_amount_currency)?.toLowerCase() ?? null;
+  const currencyRaw = str(r.minimum_amount_currency);
+  const currency =
+    currencyRaw === undefined ? null : checkCurrency(currencyRaw, 'restrictions[minimum_amount_currency]');
   if (minimum !== null && currency === null) throw requiredParam('restrictions[minimum_amount_currency]');
   if (minimum === null && currency !== null) throw requiredParam('restrictions[minimum_amount]');
   if (minimum !== null && minimum < 1)
     throw invalid('restrictions[minimum_amount] must be positive.', 'restrictions[minimum_amount]');
+  if (minimum !== null && currency !== null) checkAmount(minimum, currency, 'restrictions[minimum_amount]');
+  // "Each currency must be different from the `minimum_amount_currency` set on the promotion code" (SDK docs).
+  const options: Record<string, Stripe.PromotionCode.Restrictions.CurrencyOptions> = {};
+  for (const [key, value] of Object.entries(obj(r.currency_options) ?? {})) {
+    const param = `restrictions[currency_options][${key}]`;
+    const c = checkCurrency(key, param);
+    if (c === currency)
+      throw invalid(
+        `restrictions[currency_options] cannot include the minimum_amount_currency (${c}).`,
+        param,
+      );
+    const min = intParam(get(value, 'minimum_amount'), `${param}[minimum_amount]`);
+    if (min === undefined) throw requiredParam(`${param}[minimum_amount]`);
+    checkAmount(min, c, `${param}[minimum_amount]`);
+    options[c] = { minimum_amount: min };
+  }
   return {
+    ...(Object.keys(options).length > 0 ? { currency_options: options } : {}),
     first_time_transaction:
       boolParam(r.first_time_transaction, 'restrictions[first_time_transaction]') ?? false,
     minimum_amount: minimum,
     minimum_amount_currency: currency,
   };
+}
+
+/** `currency_options[<cur>][amount_off]` of a new amount-off coupon: the amount off in other currencies. */
+function couponCurrencyOptions(
+  v: FormValue | undefined,
+  amountOff: boolean,
+): Record<string, Stripe.Coupon.CurrencyOptions> | undefined {
+  const o = obj(v);
+  if (o === undefined) return undefined;
+  if (!amountOff)
+    throw invalid('currency_options can only be set on a coupon with amount_off.', 'currency_options');
+  const out: Record<string, Stripe.Coupon.CurrencyOptions> = {};
+  for (const [key, value] of Object.entries(o)) {
+    const param = `currency_options[${key}]`;
+    const c = checkCurrency(key, param);
+    const off = intParam(get(value, 'amount_off'), `${param}[amount_off]`);
+    if (off === undefined) throw requiredParam(`${param}[amount_off]`);
+    checkAmount(off, c, `${param}[amount_off]`);
+    out[c] = { amount_off: off };
+  }
+  return out;
 }

@@ -1,5 +1,6 @@
 import { boolParam, createdMatches, paginate, type Engine } from '../engine.js';
 import { invalid, missing } from '../errors.js';
+import { expandingRouter } from '../expand.js';
 import { arr, str } from '../form.js';
 import type { Router } from '../router.js';
 import type { EventRecord } from '../store.js';
@@ -21,7 +22,8 @@ function deliveredOk(rec: EventRecord): boolean {
 }
 
 /** `GET /v1/events` scoped by Stripe-Account (the platform list holds platform events only). */
-export function registerEvents(router: Router, _engine: Engine): void {
+export function registerEvents(apiRouter: Router, engine: Engine): void {
+  const router = expandingRouter(apiRouter, engine.store);
   router.get('/v1/events', (req) => {
     const p = req.params;
     const type = str(p.type);

@@ -2,8 +2,6 @@ import type Stripe from 'stripe';
 import {
   boolParam,
   createdMatches,
-  expand,
-  expandPaths,
   intParam,
   NO_CAUSE,
   paginate,
@@ -11,14 +9,15 @@ import {
   type EventCause,
 } from '../engine.js';
 import { checkAmount } from '../currencies.js';
-import { invalid, missing } from '../errors.js';
+import { ApiError, invalid, missing } from '../errors.js';
+import { expandingRouter } from '../expand.js';
 import { str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import type { Scope, SessionRecord } from '../store.js';
 import { applyDiscount, redemption } from './checkout.js';
-import { applyMetadata, promotionCodeProblem } from '../rules.js';
-import { previousAttributes, snapshot } from '../updates.js';
+import { applyMetadata, checkChargeAmount, moneyText, promotionCodeProblem } from '../rules.js';
+import { emitUpdated, snapshot } from '../updates.js';
 
 export interface PayForm {
   card_number?: string;
@@ -270,6 +269,20 @@ function settleConnect(
   }
 }
 
+/** Why a discount of the session can no longer be redeemed (`max_redemptions` reached), or null. */
+function usedUpDiscount(scope: Scope, rec: SessionRecord): string | null {
+  for (const d of rec.session.discounts ?? []) {
+    const promo =
+      typeof d.promotion_code === 'string' ? scope.promotionCodes.get(d.promotion_code) : undefined;
+    if (promo && promo.max_redemptions !== null && promo.times_redeemed >= promo.max_redemptions)
+      return 'This promotion code cannot be redeemed because it has been used the maximum number of times.';
+    const coupon = typeof d.coupon === 'string' ? scope.coupons.get(d.coupon) : undefined;
+    if (coupon && coupon.max_redemptions !== null && coupon.times_redeemed >= coupon.max_redemptions)
+      return `Coupon expired: ${coupon.id}`;
+  }
+  return null;
+}
+
 function redeem(scope: Scope, rec: SessionRecord): void {
   for (const d of rec.session.discounts ?? []) {
     if (typeof d.promotion_code === 'string') {
@@ -387,15 +400,36 @@ export function expireDue(engine: Engine): void {
   }
 }
 
+/**
+ * A completed session carries `customer_details` ("The customer details including the customer's tax exempt status
+ * and the customer's tax IDs", set once the customer completes Checkout): Checkout collects an email in payment mode.
+ * The emulator's page asks for none, so the email is the session's `customer_email`, else its customer's, else a
+ * test address made from the session id (the emulator's choice).
+ */
 function completeSession(
+  scope: Scope,
   rec: SessionRecord,
   paymentStatus: Stripe.Checkout.Session.PaymentStatus,
   piId: string | null,
 ): void {
-  rec.session.status = 'complete';
-  rec.session.payment_status = paymentStatus;
-  rec.session.payment_intent = piId;
-  rec.session.url = null;
+  const s = rec.session;
+  const customer = typeof s.customer === 'string' ? scope.customers.get(s.customer) : undefined;
+  const email =
+    s.customer_details?.email ?? s.customer_email ?? customer?.email ?? `buyer+${s.id.slice(-8)}@example.com`;
+  s.customer_details = {
+    address: s.customer_details?.address ?? null,
+    business_name: s.customer_details?.business_name ?? null,
+    email,
+    individual_name: s.customer_details?.individual_name ?? null,
+    name: s.customer_details?.name ?? customer?.name ?? null,
+    phone: s.customer_details?.phone ?? null,
+    tax_exempt: 'none',
+    tax_ids: [],
+  };
+  s.status = 'complete';
+  s.payment_status = paymentStatus;
+  s.payment_intent = piId;
+  s.url = null;
 }
 
 /** The hosted page's form POST: applies a promotion code, then pays (card), defers (delayed) or completes at zero. */
@@ -436,8 +470,23 @@ export function paySession(
       coupon,
       redemption(scope, rec, typeof rec.session.customer === 'string' ? rec.session.customer : null),
     );
-    if (problem !== null) return { status: 400, error: problem };
+    if (problem !== null) return { status: 400, error: problem.message };
     applyDiscount(rec, coupon, promo);
+    // What is left to pay must still be chargeable (Stripe's minimum per currency), or be nothing at all.
+    try {
+      checkChargeAmount(rec.session.amount_total ?? 0, rec.session.currency ?? 'usd');
+    } catch (err) {
+      restore();
+      return { status: 400, error: err instanceof ApiError ? err.message : 'This code cannot be applied.' };
+    }
+  }
+
+  // A code or coupon that ran out of redemptions since the session was created cannot complete it (redemptions are
+  // counted when sessions complete).
+  const usedUp = usedUpDiscount(scope, rec);
+  if (usedUp !== null) {
+    restore();
+    return { status: 400, error: usedUp };
   }
 
   const total = rec.session.amount_total ?? 0;
@@ -445,7 +494,7 @@ export function paySession(
     rec.session.success_url ? { status: 303, location: rec.session.success_url } : { status: 200 };
 
   if (total === 0) {
-    completeSession(rec, engine.settings.zeroAmountPaymentStatus, null);
+    completeSession(scope, rec, engine.settings.zeroAmountPaymentStatus, null);
     redeem(scope, rec);
     engine.emit(scope, 'checkout.session.completed', rec.session, cause);
     return done();
@@ -458,7 +507,7 @@ export function paySession(
     pi.latest_charge = charge.id;
     scope.paymentIntents.set(pi.id, pi);
     scope.charges.set(charge.id, charge);
-    completeSession(rec, 'unpaid', pi.id);
+    completeSession(scope, rec, 'unpaid', pi.id);
     redeem(scope, rec);
     engine.emit(scope, 'payment_intent.created', pi, cause);
     engine.emit(scope, 'payment_intent.processing', pi, cause);
@@ -487,7 +536,7 @@ export function paySession(
   pi.latest_charge = charge.id;
   scope.paymentIntents.set(pi.id, pi);
   scope.charges.set(charge.id, charge);
-  completeSession(rec, 'paid', pi.id);
+  completeSession(scope, rec, 'paid', pi.id);
   redeem(scope, rec);
   engine.emit(
     scope,
@@ -605,31 +654,39 @@ function createRefund(engine: Engine, scope: Scope, p: FormObject, cause: EventC
         'charge_not_refundable',
       );
   }
-  // Stripe refuses refunds while the charge is disputed (error code charge_disputed: "the charge you're attempting
-  // to refund has been charged back"); the dispute decides where the money goes.
-  if (charge.disputed) {
-    const open = [...scope.disputes.values()].some(
-      (d) => d.charge === charge.id && d.status !== 'won' && d.status !== 'lost',
+  // A disputed charge cannot be refunded while its dispute says so: "is_charge_refundable: If true, it's still
+  // possible to refund the disputed payment" (the SDK's Dispute documentation; a chargeback withdraws the funds, an
+  // inquiry does not). Stripe's code is `charge_disputed`, "The charge you're attempting to refund has been charged
+  // back" (docs.stripe.com/error-codes); a lost dispute has charged the payment back for good.
+  const blocking = [...scope.disputes.values()].find(
+    (d) => d.charge === charge.id && (d.status === 'lost' || (d.status !== 'won' && !d.is_charge_refundable)),
+  );
+  if (blocking)
+    throw invalid(
+      `Charge ${charge.id} has been charged back; cannot issue a refund.`,
+      'charge',
+      'charge_disputed',
     );
-    const lost = [...scope.disputes.values()].some((d) => d.charge === charge.id && d.status === 'lost');
-    if (open || lost)
-      throw invalid(
-        `Charge ${charge.id} has been charged back; cannot issue a refund.`,
-        'charge',
-        'charge_disputed',
-      );
-  }
+  // A fully refunded charge: `charge_already_refunded`, "Charge ch_… has already been refunded." (recorded answers).
   const remaining = charge.amount - charge.amount_refunded;
   if (remaining <= 0)
     throw invalid(`Charge ${charge.id} has already been refunded.`, 'charge', 'charge_already_refunded');
   const amount = intParam(p.amount, 'amount') ?? remaining;
   if (amount < 1) throw invalid('Refund amount must be at least 1.', 'amount');
   checkAmount(amount, charge.currency, 'amount');
+  // More than the charge, or than what is left of it: `param: amount` and no `code` ("ex.code is empty, ex.param is
+  // amount", edx/commerce-coordinator#360), "Refund amount ($25.00) is greater than unrefunded amount on charge
+  // ($21.45)" (reactioncommerce/reaction#3704), "Refund amount (£93.90) is greater than charge amount (£54.45)"
+  // (woocommerce/woocommerce-gateway-stripe#1315).
+  if (amount > charge.amount)
+    throw invalid(
+      `Refund amount (${moneyText(amount, charge.currency)}) is greater than charge amount (${moneyText(charge.amount, charge.currency)})`,
+      'amount',
+    );
   if (amount > remaining)
     throw invalid(
-      `Refund amount (${amount}) is greater than unrefunded amount on charge (${remaining})`,
+      `Refund amount (${moneyText(amount, charge.currency)}) is greater than unrefunded amount on charge (${moneyText(remaining, charge.currency)})`,
       'amount',
-      'amount_too_large',
     );
   const refundFee = boolParam(p.refund_application_fee, 'refund_application_fee') ?? false;
   const reverse = boolParam(p.reverse_transfer, 'reverse_transfer') ?? false;
@@ -722,13 +779,13 @@ function createRefund(engine: Engine, scope: Scope, p: FormObject, cause: EventC
   const before = snapshot(refund);
   refund.status = 'succeeded';
   engine.emit(scope, 'charge.refunded', charge, cause);
-  const updated = engine.emit(scope, 'refund.updated', refund, cause);
-  updated.event.data.previous_attributes = previousAttributes(before, refund);
+  emitUpdated(engine, scope, 'refund.updated', refund, before, cause);
   return refund;
 }
 
-export function registerPayments(router: Router, engine: Engine): void {
+export function registerPayments(apiRouter: Router, engine: Engine): void {
   const { store } = engine;
+  const router = expandingRouter(apiRouter, store);
   const platform = (): Scope => store.scope('');
   const byPath = <T extends { created: number }>(list: Iterable<T>, created: unknown): T[] =>
     [...list].reverse().filter((x) => createdMatches(x.created, created as never));
@@ -736,7 +793,7 @@ export function registerPayments(router: Router, engine: Engine): void {
   router.get('/v1/payment_intents/:id', (req) => {
     const pi = req.scope.paymentIntents.get(req.path.id ?? '');
     if (!pi) throw missing('payment_intent', req.path.id ?? '', 'intent');
-    return expand(pi, expandPaths(req.params), req.scope, store);
+    return pi;
   });
   router.get('/v1/payment_intents', (req) => {
     const customer = str(req.params.customer);
@@ -752,7 +809,7 @@ export function registerPayments(router: Router, engine: Engine): void {
   router.get('/v1/charges/:id', (req) => {
     const ch = req.scope.charges.get(req.path.id ?? '');
     if (!ch) throw missing('charge', req.path.id ?? '', 'charge');
-    return expand(ch, expandPaths(req.params), req.scope, store);
+    return ch;
   });
   router.get('/v1/charges', (req) => {
     const pi = str(req.params.payment_intent);

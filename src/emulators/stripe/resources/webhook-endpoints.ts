@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import { boolParam, paginate, type Engine } from '../engine.js';
 import { invalid, missing, requiredParam } from '../errors.js';
+import { expandingRouter } from '../expand.js';
 import { arr, str } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
@@ -8,8 +9,9 @@ import { API_VERSION } from '../store.js';
 import { applyMetadata } from '../rules.js';
 
 /** Webhook endpoints belong to the platform; `connect: true` ones receive connected-account events only. */
-export function registerWebhookEndpoints(router: Router, engine: Engine): void {
+export function registerWebhookEndpoints(apiRouter: Router, engine: Engine): void {
   const { store } = engine;
+  const router = expandingRouter(apiRouter, store);
   const view = (
     ep: Stripe.WebhookEndpoint & { connect: boolean; secret: string },
     withSecret: boolean,
