@@ -227,6 +227,19 @@ class Finder {
   }
 }
 
+/** The path's segments, or Stripe's refusal of a path deeper than four levels (or with an empty segment). */
+function checkDepth(path: string): string[] {
+  const parts = path.split('.');
+  if (parts.length > MAX_EXPAND_DEPTH)
+    throw invalid(
+      `You cannot expand more than ${MAX_EXPAND_DEPTH} levels of a property. Property: ${path}`,
+      undefined,
+      'property_expansion_max_depth',
+    );
+  if (parts.some((p) => p === '')) throw doesNotExist(path);
+  return parts;
+}
+
 /**
  * Expands `paths` in a copy of `value` (an API object or a list of them), refusing paths Stripe refuses. Objects
  * that are already expanded are walked, not looked up again, so expanding twice is harmless.
@@ -236,14 +249,7 @@ export function expand<T extends object>(value: T, paths: readonly string[], sco
   const copy = structuredClone(value) as Node;
   const finder = new Finder(scope, store);
   for (const path of paths) {
-    const parts = path.split('.');
-    if (parts.length > MAX_EXPAND_DEPTH)
-      throw invalid(
-        `You cannot expand more than ${MAX_EXPAND_DEPTH} levels of a property. Property: ${path}`,
-        undefined,
-        'property_expansion_max_depth',
-      );
-    if (parts.some((p) => p === '')) throw doesNotExist(path);
+    const parts = checkDepth(path);
     if (copy.object === 'list' && parts[0] !== 'data')
       throw new ApiError(
         400,
@@ -349,6 +355,8 @@ export function expandingRouter(router: Router, store: Store): Router {
   const wrap =
     (handler: ApiHandler): ApiHandler =>
     async (req) => {
+      // What can be refused without the answer is refused before the handler runs (nothing created for nothing).
+      for (const path of expandPaths(req.params)) checkDepth(path);
       const out = await handler(req);
       const paths = expandPaths(req.params);
       delete req.params.expand;
