@@ -3,7 +3,7 @@ import type { Logger } from '../../log/logger.js';
 import type { Clock } from '../kit/clock.js';
 import { invalid } from './errors.js';
 import type { Faults } from './faults.js';
-import { arr, str, type FormObject, type FormValue } from './form.js';
+import { str, type FormObject, type FormValue } from './form.js';
 import { newId } from './ids.js';
 import { API_VERSION, type EventRecord, type Scope, type Store } from './store.js';
 import type { WebhookDispatcher } from './webhooks.js';
@@ -136,113 +136,4 @@ export function createdMatches(created: number, filter: FormValue | undefined): 
   if (lt !== undefined && !(created < lt)) return false;
   if (lte !== undefined && !(created <= lte)) return false;
   return true;
-}
-
-/** `expand[]` paths requested by the client (e.g. `payment_intent`, `latest_charge`, `data.payment_intent`). */
-export function expandPaths(params: FormObject): string[] {
-  return arr(params.expand).filter((x): x is string => typeof x === 'string');
-}
-
-/** Stripe expands at most four levels (`a.b.c.d`); deeper paths are refused. */
-const MAX_EXPAND_DEPTH = 4;
-
-/**
- * Replaces id strings at the requested paths with the objects they name (looked up in the scope). A path naming a
- * field the object does not have, or one that holds no object id, is refused as Stripe does: 400 "This property
- * cannot be expanded (path)." A list expands its items with the `data.` prefix.
- */
-export function expand<T extends object>(value: T, paths: string[], scope: Scope, store: Store): T {
-  if (paths.length === 0) return value;
-  const copy = structuredClone(value) as Record<string, unknown>;
-  for (const path of paths) {
-    const parts = path.split('.');
-    if (parts.length > MAX_EXPAND_DEPTH + (copy.object === 'list' ? 1 : 0))
-      throw invalid(
-        `You cannot expand more than ${MAX_EXPAND_DEPTH} levels of a property. Property: ${path}`,
-        'expand',
-      );
-    if (copy.object === 'list' && parts[0] !== 'data')
-      throw invalid(
-        `This property cannot be expanded (${path}). Expand list items with 'data.${path}'.`,
-        'expand',
-      );
-    expandOne(copy, parts, scope, store, path);
-  }
-  return copy as T;
-}
-
-function lookup(id: string, scope: Scope, store: Store): object | undefined {
-  const prefix = id.slice(0, id.indexOf('_') + 1);
-  switch (prefix) {
-    case 'pi_':
-      return scope.paymentIntents.get(id);
-    case 'ch_':
-      return scope.charges.get(id);
-    case 're_':
-      return scope.refunds.get(id);
-    case 'dp_':
-      return scope.disputes.get(id);
-    case 'fee_':
-      return store.scope('').applicationFees.get(id);
-    case 'tr_':
-      return store.scope('').transfers.get(id);
-    case 'cus_':
-      return scope.customers.get(id);
-    case 'acct_':
-      return store.accounts.get(id);
-    case 'promo_':
-      return scope.promotionCodes.get(id);
-    default:
-      return scope.coupons.get(id);
-  }
-}
-
-/** An object id the emulator issues (`pi_…`, `ch_…`, `acct_…`, …): the only strings that can be expanded. */
-const EXPANDABLE_ID = /^[a-z]+(_test)?_[A-Za-z0-9]+$/;
-
-function expandOne(
-  node: Record<string, unknown>,
-  path: string[],
-  scope: Scope,
-  store: Store,
-  full: string,
-): void {
-  const [head, ...rest] = path;
-  if (head === undefined) return;
-  const cannot = (): never => {
-    throw invalid(`This property cannot be expanded (${full}).`, 'expand');
-  };
-  if (head === 'data' && node.object === 'list' && Array.isArray(node.data)) {
-    if (rest.length === 0) cannot();
-    for (const item of node.data)
-      if (item && typeof item === 'object')
-        expandOne(item as Record<string, unknown>, rest, scope, store, full);
-    return;
-  }
-  if (head === 'refunds' && node.object === 'charge' && rest.length === 0) {
-    // A charge's refunds are a list only when expanded (API versions since 2022-11-15).
-    const data = [...scope.refunds.values()].filter((r) => r.charge === node.id).reverse();
-    node.refunds = {
-      object: 'list',
-      data: structuredClone(data),
-      has_more: false,
-      url: `/v1/charges/${String(node.id)}/refunds`,
-    };
-    return;
-  }
-  if (!(head in node)) cannot();
-  const v = node[head];
-  if (v === null) return; // nothing to expand (e.g. a session's payment_intent before payment)
-  if (typeof v === 'string') {
-    if (!EXPANDABLE_ID.test(v)) cannot();
-    const found = lookup(v, scope, store);
-    if (!found) return;
-    const c = structuredClone(found) as Record<string, unknown>;
-    node[head] = c;
-    expandOne(c, rest, scope, store, full);
-  } else if (typeof v === 'object' && !Array.isArray(v)) {
-    expandOne(v as Record<string, unknown>, rest, scope, store, full);
-  } else {
-    cannot();
-  }
 }

@@ -9,7 +9,7 @@ import {
   type ErrorContext,
   type Rendered,
 } from '../kit/server.js';
-import { expand, expandPaths, type Engine } from './engine.js';
+import type { Engine } from './engine.js';
 import { ApiError, invalid } from './errors.js';
 import { parseForm, type FormObject } from './form.js';
 import { newId } from './ids.js';
@@ -214,16 +214,11 @@ export function buildServer(engine: Engine): ServerHandles {
     cause: { requestId: call.requestId, idempotencyKey: call.idempotencyKey },
     url: call.path,
   });
-  // `expand[]` on every route: after the handler, the answer's ids at the requested paths become objects
-  // (engine.expand refuses paths that cannot be expanded). Handlers that expand themselves leave objects in place.
+  // `expand[]` is applied by the handlers through expand.ts (every route's answer goes through it there).
   const adapt =
     (handler: ApiHandler) =>
-    async (call: StripeCall): Promise<object> => {
-      const req = toRequest(call);
-      const out = await handler(req);
-      const paths = expandPaths(req.params);
-      return paths.length === 0 ? out : expand(out, paths, req.scope, store);
-    };
+    (call: StripeCall): object | Promise<object> =>
+      handler(toRequest(call));
   const router: Router = {
     get: (path, handler) => server.get(path, adapt(handler)),
     post: (path, handler) => server.post(path, adapt(handler)),
