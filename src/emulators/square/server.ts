@@ -92,6 +92,15 @@ function paginate<T>(
   return offset + limit < items.length ? { page, cursor: encodeCursor(offset + limit, key) } : { page };
 }
 
+/** The query without its cursor, in a stable order: what a cursor is bound to. */
+function queryKey(q: Query): string {
+  return Object.keys(q)
+    .filter((k) => k !== 'cursor')
+    .sort()
+    .map((k) => `${k}=${(q[k] ?? []).join(',')}`)
+    .join('&');
+}
+
 function one(q: Query, k: string): string | undefined {
   return q[k]?.[0];
 }
@@ -390,7 +399,7 @@ export function buildSquareServer(o: SquareServerOptions): {
       list,
       one(q, 'cursor'),
       limitOf(q, 100),
-      `payments:${merchant.id}:${call.query.replace(/(^|&)cursor=[^&]*/, '')}`,
+      `payments:${merchant.id}:${queryKey(call.params.query)}`,
     );
     return page.length > 0
       ? { payments: page.map((p) => engine.paymentJson(p)), ...(cursor ? { cursor } : {}) }
@@ -426,7 +435,7 @@ export function buildSquareServer(o: SquareServerOptions): {
       list,
       one(q, 'cursor'),
       limitOf(q, 100),
-      `refunds:${merchant.id}:${call.query.replace(/(^|&)cursor=[^&]*/, '')}`,
+      `refunds:${merchant.id}:${queryKey(call.params.query)}`,
     );
     return page.length > 0 ? { refunds: page.map(refundJson), ...(cursor ? { cursor } : {}) } : {};
   });
@@ -446,7 +455,7 @@ export function buildSquareServer(o: SquareServerOptions): {
       list,
       one(q, 'cursor'),
       100,
-      `disputes:${merchant.id}:${call.query.replace(/(^|&)cursor=[^&]*/, '')}`,
+      `disputes:${merchant.id}:${queryKey(call.params.query)}`,
     );
     return page.length > 0 ? { disputes: page.map(disputeJson), ...(cursor ? { cursor } : {}) } : {};
   });
@@ -605,7 +614,7 @@ export function buildSquareServer(o: SquareServerOptions): {
       list,
       one(q, 'cursor'),
       limitOf(q, 100),
-      `subs:${call.query.replace(/(^|&)cursor=[^&]*/, '')}`,
+      `subs:${queryKey(call.params.query)}`,
     );
     return page.length > 0
       ? { subscriptions: page.map((s) => subscriptionJson(s, false)), ...(cursor ? { cursor } : {}) }

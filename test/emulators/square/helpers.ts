@@ -124,9 +124,7 @@ export async function squareError(p: Promise<unknown>): Promise<SquareError> {
 }
 
 /** Status and first error of a refused SDK call. */
-export async function refused(
-  p: Promise<unknown>,
-): Promise<{
+export async function refused(p: Promise<unknown>): Promise<{
   status: number | undefined;
   code: string;
   category: string;
