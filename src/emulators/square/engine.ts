@@ -2,6 +2,7 @@ import type { Clock } from '../kit/clock.js';
 import { Table } from '../kit/store.js';
 import type { Tasks } from '../kit/tasks.js';
 import {
+  MALFORMED_AUTHORIZATION,
   SquareApiError,
   badRequest,
   forbidden,
@@ -229,7 +230,7 @@ export class SquareEngine {
   /** The bearer token's record; throws Square's 401s (unknown, revoked, expired). */
   authenticate(header: string | null): { token: AccessToken; merchant: Merchant } {
     const m = header ? /^Bearer (\S+)$/.exec(header.trim()) : null;
-    if (!m?.[1]) throw unauthorized(undefined);
+    if (!m?.[1]) throw unauthorized(MALFORMED_AUTHORIZATION);
     const token = this.accessTokens.get(m[1]);
     if (!token) throw unauthorized();
     if (token.revoked) throw unauthorized('The access token has been revoked.', 'ACCESS_TOKEN_REVOKED');
