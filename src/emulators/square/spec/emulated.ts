@@ -173,3 +173,15 @@ export const EMULATED: Readonly<Record<string, EmulatedOperation>> = {
     body: { idempotency_key: true },
   },
 };
+
+/**
+ * Fields the pinned SDK (square@46.0.0, Square-Version 2026-09-16) can send that the spec snapshot does not document
+ * yet. They are Square's (the SDK is generated from Square's newer definition), so the table lists them as
+ * `unsupported` (refused as not emulated) rather than unknown.
+ */
+export const SDK_ONLY_FIELDS: Readonly<Record<string, readonly string[]>> = {
+  // "Indicates whether to use a JWT (JSON Web Token) as the OAuth access token."
+  ObtainToken: ['use_jwt'],
+  // "Details pertaining to contributors to the refund of the application fee."
+  RefundPayment: ['app_fee_allocations'],
+};

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as prettier from 'prettier';
-import { EMULATED, type EmulatedOperation } from './emulated.js';
+import { EMULATED, SDK_ONLY_FIELDS, type EmulatedOperation } from './emulated.js';
 import type { FieldNode, ObjectNode, OperationSpec, QueryParamSpec } from './types.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -265,6 +265,10 @@ function operation(doc: SpecDocument, builder: Builder, id: string, em: Emulated
   if (bodySchema) {
     const { schema, name } = builder.resolve(bodySchema);
     body = builder.object(schema, name, '', emulatedBody, false, 0);
+    for (const f of SDK_ONLY_FIELDS[id] ?? []) {
+      if (body.props[f]) throw new Error(`${id}: ${f} is in the spec now; remove it from SDK_ONLY_FIELDS`);
+      body = { ...body, props: { ...body.props, [f]: { t: 'unsupported' } } };
+    }
     const listed = new Set(Object.keys(emulatedBody));
     checkListed(body, '', listed);
     if (listed.size > 0) throw new Error(`${id}: body fields not in the spec: ${[...listed].join(', ')}`);
