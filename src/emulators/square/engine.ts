@@ -342,7 +342,7 @@ export class SquareEngine {
       if (!rec || rec.used) throw unauthorized('Authorization code not found, or already used.');
       if (now >= rec.expiresAt) throw unauthorized('Authorization code expired.');
       const uri = text(body['redirect_uri']);
-      if (uri !== null && uri !== rec.redirectUri)
+      if (uri !== null && uri !== (rec.redirectUri ?? this.redirectUrl))
         throw badRequest(
           'INVALID_VALUE',
           'redirect_uri does not match the one of the authorization request.',

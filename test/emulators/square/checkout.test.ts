@@ -343,4 +343,22 @@ describe('Square emulator: payment links, the hosted page, payments and orders',
       code: 'UNAUTHORIZED',
     });
   });
+
+  it('the buyer pays through the control route too', async () => {
+    const link = await createLink(seller, { referenceId: 'r-9' });
+    const res = await fetch(`${h.emu.url}/_emulator/payment-links/${link.linkId}/pay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ card: 'ok', buyer_email: 'c@example.com' }),
+    });
+    const body = (await res.json()) as { payment_id: string; status: string; redirect_url: string };
+    expect(body.status).toBe('COMPLETED');
+    expect(body.redirect_url).toContain('referenceId=r-9');
+    const bad = await fetch(`${h.emu.url}/_emulator/payment-links/${link.linkId}/pay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ card: 'amex' }),
+    });
+    expect(bad.status).toBe(400);
+  });
 });

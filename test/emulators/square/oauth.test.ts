@@ -289,4 +289,35 @@ describe('Square emulator: OAuth', () => {
     const list = await a.client.merchants.list();
     expect(list.data.map((m) => m.id)).toEqual([a.merchantId]);
   });
+
+  it('control routes: authorize a seller over HTTP; the token request may repeat the redirect URL', async () => {
+    const res = await fetch(`${h.emu.url}/_emulator/oauth/authorize`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ seller_name: 'Over HTTP', scopes: ['MERCHANT_PROFILE_READ'] }),
+    });
+    const a = (await res.json()) as { code: string; merchant_id: string; location_id: string };
+    const t = await h.app.oAuth.obtainToken({
+      clientId: h.emu.applicationId,
+      clientSecret: h.emu.applicationSecret,
+      code: a.code,
+      grantType: 'authorization_code',
+      redirectUri: REDIRECT_URL,
+    });
+    expect(t.merchantId).toBe(a.merchant_id);
+    const b = await h.emu.authorizeSeller({ merchantId: a.merchant_id, scopes: ['PAYMENTS_READ'] });
+    expect(b.merchantId).toBe(a.merchant_id);
+    const other = await refused(
+      h.app.oAuth.obtainToken({
+        clientId: h.emu.applicationId,
+        clientSecret: h.emu.applicationSecret,
+        code: b.code,
+        grantType: 'authorization_code',
+        redirectUri: 'https://elsewhere.example/cb',
+      }),
+    );
+    expect(other).toMatchObject({ status: 400, code: 'INVALID_VALUE', field: 'redirect_uri' });
+    const app = (await (await fetch(`${h.emu.url}/_emulator/application`)).json()) as Record<string, unknown>;
+    expect(app).toMatchObject({ application_id: h.emu.applicationId, redirect_url: REDIRECT_URL });
+  });
 });
