@@ -94,7 +94,6 @@ export function orderJson(o: Order, p: Payment | null, appName: string): Json {
       total_money: money(li.total, o.currency),
       total_service_charge_money: zero,
     })),
-    fulfillments: [{ uid: `${o.id.slice(0, 12)}F`, type: 'DIGITAL', state: 'PROPOSED' }],
     ...(o.metadata !== null ? { metadata: o.metadata } : {}),
     net_amounts: {
       total_money: money(o.total, o.currency),
