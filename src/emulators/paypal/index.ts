@@ -1,9 +1,9 @@
 import { silentLogger, type Logger } from '../../log/logger.js';
-import { Clock, type ClockState } from '../kit/clock.js';
-import { Faults, type FaultConfig } from '../kit/faults.js';
+import type { ClockState } from '../kit/clock.js';
+import type { FaultConfig } from '../kit/faults.js';
 import type { RequestRecord } from '../kit/server.js';
-import { Tasks } from '../kit/tasks.js';
 import { WebhookSender, type DeliveryRecord, type RetryPolicy } from '../kit/webhooks.js';
+import { emulatorRuntime } from '../kit/runtime.js';
 import { DEFAULT_ENGINE_SETTINGS, PayPalEngine } from './engine.js';
 import { newAccountId } from './ids.js';
 import { BUYERS, type Buyer, type DisputeRecord, type WebhookRecord } from './model.js';
@@ -124,17 +124,13 @@ function isOutcome<T extends string>(v: unknown, allowed: readonly T[]): v is T 
 export async function startPayPalEmulator(opts: PayPalEmulatorOptions = {}): Promise<PayPalEmulator> {
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
-  const clock = new Clock({
-    timeScale: opts.timeScale ?? 1,
-    mode: opts.clockMode ?? 'system',
-    onError: (err) => logger.error({ err }, 'paypal emulator: scheduled job failed'),
+  const { clock, faults, tasks } = emulatorRuntime({
+    name: 'paypal emulator',
+    logger,
+    ...(opts.timeScale !== undefined ? { timeScale: opts.timeScale } : {}),
+    ...(opts.clockMode !== undefined ? { clockMode: opts.clockMode } : {}),
+    ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
   });
-  const faults = new Faults(opts.faults);
-  const tasks = new Tasks(
-    clock,
-    (err) => logger.error({ err }, 'paypal emulator: task failed'),
-    'paypal emulator',
-  );
   let publicUrl = '';
   const partnerMerchantId = opts.partnerMerchantId ?? newAccountId();
   const key = createSigningKey(clock.now());

@@ -1,10 +1,10 @@
 import { SquareClient } from 'square';
 import { silentLogger, type Logger } from '../../log/logger.js';
-import { Clock, type ClockState } from '../kit/clock.js';
-import { Faults, type FaultConfig } from '../kit/faults.js';
+import type { ClockState } from '../kit/clock.js';
+import type { FaultConfig } from '../kit/faults.js';
 import type { RequestRecord } from '../kit/server.js';
-import { Tasks } from '../kit/tasks.js';
 import { WebhookSender, type DeliveryRecord, type RetryPolicy } from '../kit/webhooks.js';
+import { emulatorRuntime } from '../kit/runtime.js';
 import { COUNTRIES, MARKETPLACE_SCOPES, SquareEngine } from './engine.js';
 import { newAccessToken, newApplicationId, newApplicationSecret } from './ids.js';
 import { CARD_CHOICES, type CardChoice, type Subscription } from './model.js';
@@ -140,17 +140,13 @@ function oneOf<T extends string>(v: unknown, allowed: readonly T[]): v is T {
 export async function startSquareEmulator(opts: SquareEmulatorOptions = {}): Promise<SquareEmulator> {
   const logger = opts.logger ?? silentLogger;
   const host = opts.host ?? '127.0.0.1';
-  const clock = new Clock({
-    timeScale: opts.timeScale ?? 1,
-    mode: opts.clockMode ?? 'system',
-    onError: (err) => logger.error({ err }, 'square emulator: scheduled job failed'),
+  const { clock, faults, tasks } = emulatorRuntime({
+    name: 'square emulator',
+    logger,
+    ...(opts.timeScale !== undefined ? { timeScale: opts.timeScale } : {}),
+    ...(opts.clockMode !== undefined ? { clockMode: opts.clockMode } : {}),
+    ...(opts.faults !== undefined ? { faults: opts.faults } : {}),
   });
-  const faults = new Faults(opts.faults);
-  const tasks = new Tasks(
-    clock,
-    (err) => logger.error({ err }, 'square emulator: task failed'),
-    'square emulator',
-  );
   let publicUrl = '';
   const developerCountry = opts.developerCountry ?? 'US';
   if (!COUNTRIES[developerCountry]) throw new Error(`Unsupported developerCountry ${developerCountry}`);
