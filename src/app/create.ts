@@ -3,7 +3,14 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { loadConfig, paypalConfigured, type Config, type RawEnv } from '../config/config.js';
+import {
+  loadConfig,
+  paypalConfigured,
+  squareConfigured,
+  type Config,
+  type RawEnv,
+} from '../config/config.js';
+import { grantStore } from '../core/credentials.js';
 import { setCrashPoint } from '../core/crash-points.js';
 import { newHolderId, startLeasedTask, type LeasedTask } from '../core/leases.js';
 import { reconcile } from '../core/reconcile.js';
@@ -18,6 +25,7 @@ import {
 import { bindServer, createHttp } from '../http/app.js';
 import { openRedis } from '../http/rate-limit-store.js';
 import { adminRoutes } from '../http/routes/admin.js';
+import { oauthRoutes } from '../http/routes/oauth.js';
 import { operatorActionRoutes } from '../http/routes/operator-actions.js';
 import { publicRoutes } from '../http/routes/public.js';
 import { webhookRoutes } from '../http/routes/webhooks.js';
@@ -40,6 +48,19 @@ import {
   type PayPalEmulator,
   type PayPalEmulatorOptions,
 } from '../emulators/paypal/index.js';
+import {
+  startSquareEmulator,
+  squareClientFor,
+  type SquareEmulator,
+  type SquareEmulatorOptions,
+} from '../emulators/square/index.js';
+import {
+  createSquareProvider,
+  enableSquareEvents,
+  registerSquareWebhook,
+  SQUARE_WEBHOOK_PATH,
+} from '../providers/square/index.js';
+import { randomSealingKeys } from '../core/sealed.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { registerWeb } from '../web/routes.js';
 import { createContext, type AppContext } from './context.js';
@@ -60,6 +81,8 @@ export interface StartOptions {
    * Stripe emulator (`emulator` given, as tests do): such callers opt in to PayPal explicitly.
    */
   paypalEmulator?: boolean | PayPalEmulatorOptions;
+  /** Demo mode only, when Square is not configured: the Square emulator in process; defaults as `paypalEmulator`. */
+  squareEmulator?: boolean | SquareEmulatorOptions;
   /** Seed the demo marketplace (demo mode); defaults to SETTLE_DEMO_SEED. */
   seed?: boolean;
   /** Run the background queue worker and the periodic reconciler (tests may drive them by hand). */
@@ -78,6 +101,8 @@ export interface SettleInstance {
   emulator: StripeEmulator | null;
   /** The in-process PayPal emulator in demo mode (when on); null otherwise. */
   paypalEmulator: PayPalEmulator | null;
+  /** The in-process Square emulator in demo mode (when on); null otherwise. */
+  squareEmulator: SquareEmulator | null;
   /** Demo mode: signing secrets of the endpoints registered at the emulator (tests sign their own deliveries). */
   webhookSecrets: { platform: string[]; connect: string[] } | null;
   /** The random id this instance holds leases under (periodic work runs in one instance at a time). */
@@ -129,6 +154,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     adminToken,
     stripe: { ...base.stripe },
     paypal: { ...base.paypal },
+    square: { ...base.square },
   };
   if (demo) {
     emulator = await startStripeEmulator({
@@ -164,6 +190,37 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     };
   }
 
+  // Demo Square: the emulator in process as the platform's Square application; sellers connect through its OAuth
+  // page, which sends them back to this server. Its webhook subscription is made once the database is up.
+  let squareEmulator: SquareEmulator | null = null;
+  const squareDemo =
+    demo && !squareConfigured(base.square) && (opts.squareEmulator ?? opts.emulator === undefined) !== false;
+  if (squareDemo) {
+    try {
+      squareEmulator = await startSquareEmulator({
+        port: base.squareEmulatorPort,
+        logger: logger.child({ component: 'square-emulator' }),
+        ...(typeof opts.squareEmulator === 'object' ? opts.squareEmulator : {}),
+      });
+    } catch (err) {
+      await emulator?.close();
+      await paypalEmulator?.close();
+      throw err;
+    }
+    squareEmulator.setRedirectUrl(`${publicUrl}/oauth/square/callback`);
+    config.square = {
+      ...config.square,
+      applicationId: squareEmulator.applicationId,
+      applicationSecret: squareEmulator.applicationSecret,
+      accessToken: squareEmulator.personalAccessToken,
+      environment: 'sandbox',
+      apiBase: squareEmulator.url,
+      webhookUrl: `${publicUrl}${SQUARE_WEBHOOK_PATH}`,
+    };
+    // The demo's sellers' tokens live as long as the demo's database: a key of its own when none is configured.
+    if (config.sealingKeys === null) config.sealingKeys = randomSealingKeys();
+  }
+
   // The demo's emulator keeps its state in memory, so the demo's embedded database is recreated with it.
   let target: DatabaseTarget = opts.database ?? config.database;
   if (demo && opts.database === undefined && target.kind === 'embedded') {
@@ -196,9 +253,24 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
         `${publicUrl}${WEBHOOK_PATH}`,
       );
     }
-    // The platform's providers in order of preference: Stripe first, then PayPal (configured, or the demo's).
+    if (squareEmulator !== null) {
+      // Demo: subscribe this server's Square endpoint (the signature key covers the URL) and turn events search on.
+      const app = squareClientFor(squareEmulator, squareEmulator.personalAccessToken);
+      const sub = await registerSquareWebhook(app, `${publicUrl}${SQUARE_WEBHOOK_PATH}`);
+      config.square.webhookSignatureKey = sub.signatureKey;
+      await enableSquareEvents(app);
+    }
+    // The platform's providers in order of preference: Stripe first, then PayPal and Square (configured, or the
+    // demo's emulators).
     const providers: PaymentProvider[] = [provider];
     if (paypalConfigured(config.paypal)) providers.push(createPayPalProvider(config, { logger }).provider);
+    if (squareConfigured(config.square))
+      providers.push(
+        createSquareProvider(config, {
+          grants: grantStore(opened.db, config.sealingKeys, 'square'),
+          logger,
+        }).provider,
+      );
     const ctx = createContext({ config, opened, providers, logger });
     const queue = ctx.queue;
 
@@ -219,6 +291,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     await http.register(async (scope) => adminRoutes(scope, ctx));
     await http.register(async (scope) => operatorActionRoutes(scope, ctx));
     await http.register(async (scope) => webhookRoutes(scope, ctx));
+    await http.register(async (scope) => oauthRoutes(scope, ctx));
     await http.register(async (scope) =>
       registerWeb(scope, {
         mode:
@@ -290,7 +363,16 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     if (demo && emulator !== null && (opts.seed ?? config.demoSeed)) {
       const emu = emulator;
       const ppEmu = paypalEmulator;
+      const sqEmu = squareEmulator;
       await seedDemo(ctx, {
+        ...(sqEmu !== null
+          ? {
+              square: async (sellerName: string) => {
+                const { code } = await sqEmu.authorizeSeller({ sellerName });
+                return { code };
+              },
+            }
+          : {}),
         stripe: (accountId) => emu.completeOnboarding(accountId),
         ...(ppEmu !== null
           ? {
@@ -311,6 +393,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
       http,
       emulator,
       paypalEmulator,
+      squareEmulator,
       webhookSecrets: secretsOverride ?? null,
       holder,
       close: async () => {
@@ -322,6 +405,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
         await queue.stop();
         await emulator?.close();
         await paypalEmulator?.close();
+        await squareEmulator?.close();
         if (redisClient !== null) await redisClient.quit().catch(() => redisClient.disconnect());
         await db.close();
         logger.info({ holder }, 'closed');
@@ -332,6 +416,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     await bound?.close();
     await emulator?.close();
     await paypalEmulator?.close();
+    await squareEmulator?.close();
     redis?.disconnect();
     await opened?.close();
     throw err;

@@ -1,6 +1,6 @@
 import { createListing, createSlot } from '../core/catalog.js';
 import { offerPromotionCode } from '../core/promotions.js';
-import { connectSeller, onboardSeller, refreshSeller } from '../core/sellers.js';
+import { completeOAuth, connectSeller, onboardSeller, refreshSeller } from '../core/sellers.js';
 import type { AppContext } from './context.js';
 
 /** Promotion codes of the demo marketplace (Settle's copy and the provider's must agree). */
@@ -15,11 +15,16 @@ export interface DemoOnboarding {
   stripe: (accountId: string) => Promise<void>;
   /** PayPal (when the PayPal emulator runs): the seller signs up through the partner referral tracked by its id. */
   paypal?: (sellerId: string) => Promise<void>;
+  /**
+   * Square (when the Square emulator runs): the seller allows Settle on the authorize page, which answers an
+   * authorization code; the demo then comes back through Settle's OAuth callback path with it and the state.
+   */
+  square?: (sellerName: string) => Promise<{ code: string }>;
 }
 
 /**
  * Seeds the demo marketplace once (only into an empty database): a Direct Charge seller and a Destination
- * Charge seller, onboarded at the emulator(s) (Stripe, and PayPal when its emulator runs: ready on both), each
+ * Charge seller, onboarded at the emulator(s) (Stripe, and PayPal and Square when their emulators run), each
  * with listings and upcoming slots; promotion codes FREE100 and TENOFF on the platform and on the Direct Charge
  * seller's account (direct-charge sessions live there), and in Settle's own copy for PayPal (which has no codes).
  */
@@ -99,6 +104,15 @@ export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Pro
       // The operator's "connect to PayPal" (a partner referral tracked by the seller id), then the seller's sign-up.
       await connectSeller(ctx, seller.id, 'paypal');
       await onboarding.paypal(seller.id);
+    }
+    if (onboarding.square !== undefined && ctx.providers.has('square')) {
+      // The operator's "connect to Square" (an authorize URL with a state bound to the seller), the seller's
+      // "Allow", and the return through the same path as a browser's (state checked, code exchanged, sealed).
+      const { url } = await connectSeller(ctx, seller.id, 'square');
+      const state = new URL(url).searchParams.get('state') ?? '';
+      const { code } = await onboarding.square(s.name);
+      const r = await completeOAuth(ctx, 'square', { code, state });
+      if (r.outcome !== 'connected') throw new Error(`demo seller ${s.name} could not connect to Square`);
     }
     await refreshSeller(ctx, seller.id);
     for (const l of s.listings) {

@@ -13,6 +13,8 @@ import { paypalConfigured } from '../config/config.js';
 import { createPayPalApi } from '../providers/paypal/client.js';
 import { runPayPalDoctor } from '../providers/paypal/doctor.js';
 import { PayPalRest } from '../providers/paypal/rest.js';
+import { grantStore } from '../core/credentials.js';
+import { runSquareDoctor } from '../providers/square/doctor.js';
 
 let config: Config;
 try {
@@ -37,6 +39,10 @@ try {
       config,
       api: paypalApi,
       rest: paypalApi === null ? null : new PayPalRest(paypalApi),
+    })),
+    ...(await runSquareDoctor({
+      config,
+      ...(config.sealingKeys !== null ? { grants: grantStore(opened.db, config.sealingKeys, 'square') } : {}),
     })),
   ];
   print(`Settle doctor (${opened.describe}, public URL ${config.publicUrl})`);

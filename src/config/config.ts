@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { CRASH_POINTS, type CrashPointName } from '../core/crash-points.js';
 import { SettleError } from '../core/errors.js';
+import { parseSealingKey, type SealingKeys } from '../core/sealed.js';
 
 /**
  * The one place that reads process.env. Everything else receives a typed, validated `Config`.
@@ -130,6 +131,35 @@ const schema = z
     PAYPAL_API_BASE: z.url().optional(),
     PAYPAL_MAX_NETWORK_RETRIES: int(0, 10).default(2),
 
+    // Square is on when the application's id and secret are both set (Developer Console → Credentials).
+    SQUARE_APPLICATION_ID: z
+      .string()
+      .regex(
+        /^(sandbox-)?sq0idp?[a-z]?-[A-Za-z0-9_-]+$/,
+        'must be the Square application ID (sq0idp-… in production, sandbox-sq0idb-… in sandbox)',
+      )
+      .optional(),
+    SQUARE_APPLICATION_SECRET: z
+      .string()
+      .regex(
+        /^(sandbox-)?sq0csp?[a-z]?-[A-Za-z0-9_-]+$/,
+        'must be the Square application secret (sq0csp-… in production, sandbox-sq0csb-… in sandbox)',
+      )
+      .optional(),
+    // The application's own (developer account's) access token: webhook subscriptions and the events search.
+    SQUARE_ACCESS_TOKEN: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{20,}$/, "must be the application's access token (EAAA…)")
+      .optional(),
+    SQUARE_WEBHOOK_SIGNATURE_KEY: z.string().min(1).optional(),
+    SQUARE_WEBHOOK_URL: z.url().optional(),
+    SQUARE_ENVIRONMENT: z.enum(['sandbox', 'production']).optional(),
+    SQUARE_API_BASE: z.url().optional(),
+    SQUARE_MAX_NETWORK_RETRIES: int(0, 10).default(2),
+    // Seller OAuth tokens are sealed with this key (AES-256-GCM); previous keys still open older values (rotation).
+    SETTLE_ENCRYPTION_KEY: z.string().optional(),
+    SETTLE_ENCRYPTION_KEY_PREVIOUS: z.string().optional(),
+
     // Stripe requires expires_at 30 min–24 h after session creation; the session is created just after the hold,
     // so the hold must be a little over 30 minutes.
     SETTLE_HOLD_MINUTES: int(31, 1440).default(35),
@@ -149,6 +179,7 @@ const schema = z
     SETTLE_TRUST_PROXY: bool.default(false),
     SETTLE_EMULATOR_PORT: int(0, 65535).default(12111),
     SETTLE_PAYPAL_EMULATOR_PORT: int(0, 65535).default(12112),
+    SETTLE_SQUARE_EMULATOR_PORT: int(0, 65535).default(12113),
     SETTLE_DEMO_SEED: bool.default(true),
     // Test-only (reliability harness): kill the process at this named step (src/core/crash-points.ts).
     SETTLE_TEST_CRASH_POINT: z.enum(CRASH_POINTS).optional(),
@@ -178,6 +209,9 @@ export interface Config {
     maxNetworkRetries: number;
   };
   paypal: PayPalConfig;
+  square: SquareConfig;
+  /** SETTLE_ENCRYPTION_KEY (current) and SETTLE_ENCRYPTION_KEY_PREVIOUS: seals sellers' OAuth tokens at rest. */
+  sealingKeys: SealingKeys | null;
   holdMinutes: number;
   /** How long a processing (delayed-method) payment keeps its hold. */
   processingHoldDays: number;
@@ -193,6 +227,8 @@ export interface Config {
   emulatorPort: number;
   /** Demo mode: port of the in-process PayPal emulator. */
   paypalEmulatorPort: number;
+  /** Demo mode: port of the in-process Square emulator. */
+  squareEmulatorPort: number;
   demoSeed: boolean;
   /** Test-only: the crash point armed in this process (null in any real deployment). */
   testCrashPoint: CrashPointName | null;
@@ -217,6 +253,30 @@ export interface PayPalConfig {
   apiBase: string | null;
   /** Retries of safe calls (GETs, and POSTs carrying a PayPal-Request-Id), with the same request id. */
   maxNetworkRetries: number;
+}
+
+/** Square settings; `applicationId` null means Square is not configured (demo mode may run its emulator instead). */
+export interface SquareConfig {
+  applicationId: string | null;
+  applicationSecret: string | null;
+  /** The application's own access token (webhook subscriptions, events search); null: those are skipped. */
+  accessToken: string | null;
+  /** The subscription's signature key: HMAC-SHA256 over SQUARE_WEBHOOK_URL + the raw body. */
+  webhookSignatureKey: string | null;
+  /** The notification URL exactly as subscribed at Square (never taken from a request's headers). */
+  webhookUrl: string | null;
+  /** Required when Square is configured: the SDK would otherwise default to production without a word. */
+  environment: 'sandbox' | 'production';
+  /** Emulator only: the SDK's `baseUrl`. Refused in production. */
+  apiBase: string | null;
+  maxNetworkRetries: number;
+}
+
+/** Whether the Square application is configured (or set by demo mode for its emulator). */
+export function squareConfigured(
+  c: SquareConfig,
+): c is SquareConfig & { applicationId: string; applicationSecret: string } {
+  return c.applicationId !== null && c.applicationSecret !== null;
 }
 
 /** Whether PayPal credentials are configured (or set by demo mode for its emulator). */
@@ -305,6 +365,23 @@ export function loadConfig(env: RawEnv = process.env): Config {
   if (mode === 'live' && e.SETTLE_TEST_CRASH_POINT !== undefined)
     problems.push('  SETTLE_TEST_CRASH_POINT: test-only, must not be set with a live key');
   problems.push(...paypalProblems(e, publicUrl));
+  problems.push(...squareProblems(e, publicUrl));
+  let sealingKeys: SealingKeys | null = null;
+  try {
+    if (e.SETTLE_ENCRYPTION_KEY !== undefined)
+      sealingKeys = {
+        current: parseSealingKey(e.SETTLE_ENCRYPTION_KEY),
+        previous: splitSecrets(e.SETTLE_ENCRYPTION_KEY_PREVIOUS).map(parseSealingKey),
+      };
+    else if (e.SETTLE_ENCRYPTION_KEY_PREVIOUS !== undefined)
+      problems.push(
+        '  SETTLE_ENCRYPTION_KEY_PREVIOUS: set without SETTLE_ENCRYPTION_KEY (the previous keys only open older values; set the current key too)',
+      );
+  } catch (err) {
+    problems.push(
+      `  SETTLE_ENCRYPTION_KEY${e.SETTLE_ENCRYPTION_KEY_PREVIOUS !== undefined ? ' / SETTLE_ENCRYPTION_KEY_PREVIOUS' : ''}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  }
   if (problems.length > 0) {
     throw new SettleError(
       'config_invalid',
@@ -341,6 +418,17 @@ export function loadConfig(env: RawEnv = process.env): Config {
       apiBase: e.PAYPAL_API_BASE?.replace(/\/+$/, '') ?? null,
       maxNetworkRetries: e.PAYPAL_MAX_NETWORK_RETRIES,
     },
+    square: {
+      applicationId: e.SQUARE_APPLICATION_ID ?? null,
+      applicationSecret: e.SQUARE_APPLICATION_SECRET ?? null,
+      accessToken: e.SQUARE_ACCESS_TOKEN ?? null,
+      webhookSignatureKey: e.SQUARE_WEBHOOK_SIGNATURE_KEY ?? null,
+      webhookUrl: e.SQUARE_WEBHOOK_URL ?? null,
+      environment: e.SQUARE_ENVIRONMENT ?? 'sandbox',
+      apiBase: e.SQUARE_API_BASE?.replace(/\/+$/, '') ?? null,
+      maxNetworkRetries: e.SQUARE_MAX_NETWORK_RETRIES,
+    },
+    sealingKeys,
     holdMinutes: e.SETTLE_HOLD_MINUTES,
     processingHoldDays: e.SETTLE_PROCESSING_HOLD_DAYS,
     retention: {
@@ -356,6 +444,7 @@ export function loadConfig(env: RawEnv = process.env): Config {
     trustProxy: e.SETTLE_TRUST_PROXY,
     emulatorPort: e.SETTLE_EMULATOR_PORT,
     paypalEmulatorPort: e.SETTLE_PAYPAL_EMULATOR_PORT,
+    squareEmulatorPort: e.SETTLE_SQUARE_EMULATOR_PORT,
     demoSeed: e.SETTLE_DEMO_SEED,
     testCrashPoint: e.SETTLE_TEST_CRASH_POINT ?? null,
   };
@@ -427,6 +516,96 @@ function paypalProblems(e: z.infer<typeof schema>, publicUrl: string): string[] 
       );
     if (e.SETTLE_TEST_CRASH_POINT !== undefined)
       problems.push('  SETTLE_TEST_CRASH_POINT: test-only, must not be set with PAYPAL_MODE=live');
+  }
+  return problems;
+}
+
+/**
+ * The Square rules beyond the ranges: the application id and secret together; with them SQUARE_ENVIRONMENT (never
+ * the SDK's silent production default) matching the credentials' kind, the webhook signature key and URL, the
+ * encryption key for sellers' tokens and the operator token; in production an https webhook URL and no emulator
+ * base. Square's other variables without the application are refused (Square would silently stay off).
+ */
+function squareProblems(e: z.infer<typeof schema>, _publicUrl: string): string[] {
+  const problems: string[] = [];
+  const id = e.SQUARE_APPLICATION_ID;
+  const secret = e.SQUARE_APPLICATION_SECRET;
+  if (id !== undefined && secret === undefined)
+    problems.push(
+      '  SQUARE_APPLICATION_SECRET: required when SQUARE_APPLICATION_ID is set (the application secret)',
+    );
+  if (secret !== undefined && id === undefined)
+    problems.push(
+      '  SQUARE_APPLICATION_ID: required when SQUARE_APPLICATION_SECRET is set (the application ID)',
+    );
+  if (id === undefined && secret === undefined) {
+    for (const name of [
+      'SQUARE_ACCESS_TOKEN',
+      'SQUARE_WEBHOOK_SIGNATURE_KEY',
+      'SQUARE_WEBHOOK_URL',
+      'SQUARE_ENVIRONMENT',
+      'SQUARE_API_BASE',
+    ] as const) {
+      if (e[name] !== undefined)
+        problems.push(
+          `  ${name}: set, but Square is off without SQUARE_APPLICATION_ID and SQUARE_APPLICATION_SECRET (set them, or unset ${name})`,
+        );
+    }
+    return problems;
+  }
+  const env = e.SQUARE_ENVIRONMENT;
+  if (env === undefined)
+    problems.push(
+      '  SQUARE_ENVIRONMENT: required when Square is configured (sandbox or production; Settle never assumes production)',
+    );
+  const sandboxIds = [id, secret]
+    .filter((v): v is string => v !== undefined)
+    .map((v) => v.startsWith('sandbox-'));
+  if (env === 'production' && sandboxIds.some((b) => b))
+    problems.push(
+      '  SQUARE_ENVIRONMENT: production, but the application credentials are sandbox ones (sandbox-…)',
+    );
+  if (env === 'sandbox' && sandboxIds.some((b) => !b) && e.SQUARE_API_BASE === undefined)
+    problems.push(
+      '  SQUARE_ENVIRONMENT: sandbox, but the application credentials are production ones (sandbox credentials start with sandbox-)',
+    );
+  if (e.SQUARE_WEBHOOK_SIGNATURE_KEY === undefined)
+    problems.push(
+      "  SQUARE_WEBHOOK_SIGNATURE_KEY: required when Square is configured (the webhook subscription's signature key)",
+    );
+  if (e.SQUARE_WEBHOOK_URL === undefined)
+    problems.push(
+      '  SQUARE_WEBHOOK_URL: required when Square is configured (the notification URL exactly as subscribed, e.g. https://pay.example.com/webhooks/square; every signature covers it)',
+    );
+  if (e.SETTLE_ENCRYPTION_KEY === undefined)
+    problems.push(
+      "  SETTLE_ENCRYPTION_KEY: required when Square is configured (sellers' OAuth tokens are sealed with it; `openssl rand -base64 32`)",
+    );
+  if (e.SETTLE_ADMIN_TOKEN === undefined)
+    problems.push('  SETTLE_ADMIN_TOKEN: required when Square is configured');
+  if (e.SQUARE_API_BASE !== undefined) {
+    const u = new URL(e.SQUARE_API_BASE);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:')
+      problems.push('  SQUARE_API_BASE: must be an http:// or https:// origin (the emulator)');
+    else if (
+      u.username !== '' ||
+      u.password !== '' ||
+      (u.pathname !== '/' && u.pathname !== '') ||
+      u.search !== ''
+    )
+      problems.push(
+        '  SQUARE_API_BASE: must be an origin only, e.g. http://127.0.0.1:12113 (no path, query or credentials)',
+      );
+  }
+  if (env === 'production') {
+    if (e.SQUARE_API_BASE !== undefined)
+      problems.push('  SQUARE_API_BASE: must not be set with SQUARE_ENVIRONMENT=production (emulator only)');
+    if (e.SQUARE_WEBHOOK_URL !== undefined && !e.SQUARE_WEBHOOK_URL.startsWith('https://'))
+      problems.push('  SQUARE_WEBHOOK_URL: must be https:// with SQUARE_ENVIRONMENT=production');
+    if (e.SETTLE_TEST_CRASH_POINT !== undefined)
+      problems.push(
+        '  SETTLE_TEST_CRASH_POINT: test-only, must not be set with SQUARE_ENVIRONMENT=production',
+      );
   }
   return problems;
 }

@@ -158,13 +158,26 @@ const PAYPAL: ProviderCurrencyTable = {
 };
 
 /**
+ * Square, from developer.squareup.com/docs/build-basics/working-with-monetary-amounts: amounts are integers in the
+ * currency's smallest denomination (ISO decimals: JPY none), and a seller takes payments in its own country's
+ * currency only, so the currencies are those of the countries Square processes in (US, CA, GB, AU, JP, IE/FR/ES).
+ * Whether one seller can take one currency is the seller's location's business: the adapter checks it per checkout.
+ */
+const SQUARE: ProviderCurrencyTable = {
+  source: 'https://developer.squareup.com/docs/build-basics/working-with-monetary-amounts',
+  ordinary: { exponent: 2, multipleOf: 1, note: null },
+  special: { jpy: { exponent: 0, multipleOf: 1, note: null } },
+  only: ['aud', 'cad', 'eur', 'gbp', 'jpy', 'usd'],
+};
+
+/**
  * Every provider Settle knows of. `null`: no adapter yet and no rules stated. Fill the table from the provider's
  * own documentation when its adapter is written; until then amounts for it are refused rather than guessed.
  */
 const TABLES: Readonly<Record<ProviderId, ProviderCurrencyTable | null>> = {
   stripe: STRIPE,
   paypal: PAYPAL,
-  square: null,
+  square: SQUARE,
 };
 
 function gcd(a: number, b: number): number {

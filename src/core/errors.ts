@@ -10,6 +10,10 @@ export type ErrorCode =
   | 'seller_not_ready'
   | 'provider_not_configured'
   | 'provider_not_available'
+  | 'provider_account_revoked'
+  | 'provider_scopes_missing'
+  | 'fee_not_supported'
+  | 'oauth_state_invalid'
   | 'slot_unavailable'
   | 'currency_unsupported'
   | 'money_invalid'
@@ -40,6 +44,14 @@ const STATUS: Record<ErrorCode, number> = {
   provider_not_configured: 409,
   // The seller is not connected to (or not ready on) the provider the buyer chose.
   provider_not_available: 409,
+  // The seller withdrew the platform's access at the provider (Square OAuth revoked): reconnect to sell there.
+  provider_account_revoked: 409,
+  // The seller's OAuth grant lacks a permission Settle needs (e.g. Square PAYMENTS_WRITE_ADDITIONAL_RECIPIENTS).
+  provider_scopes_missing: 409,
+  // A fee rule the provider cannot apply (Square caps the app fee at 90 % of the payment).
+  fee_not_supported: 409,
+  // The OAuth return does not carry a live, unused state issued for this connection.
+  oauth_state_invalid: 400,
   slot_unavailable: 409,
   currency_unsupported: 400,
   money_invalid: 400,

@@ -61,6 +61,7 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
         'seller_accounts.provider_account_id',
         'seller_accounts.charge_type',
         'seller_accounts.charges_enabled',
+        'seller_accounts.revoked_at',
         'sellers.fee_bps',
         'sellers.fee_fixed',
       ])
@@ -71,6 +72,12 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
       throw new SettleError(
         'provider_not_available',
         `This seller does not take payments through ${req.provider}.`,
+      );
+    }
+    if (row.revoked_at !== null) {
+      throw new SettleError(
+        'provider_account_revoked',
+        `This seller withdrew Settle's access to their ${req.provider} account and cannot take payments through ${req.provider} until they reconnect.`,
       );
     }
     if (row.provider_account_id === null || !row.charges_enabled) {

@@ -2,6 +2,7 @@ import type { AppContext } from './context.js';
 import type { Order } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
+import { SettleError } from './errors.js';
 import { newId } from './ids.js';
 import type { NormalizedEvent, VerifiedEvent } from './provider.js';
 import { recordRefundStatus } from './refunds.js';
@@ -45,7 +46,7 @@ export async function applyEvent(
       if (orderId === null) return 'ignored';
       const order = await ctx.db
         .selectFrom('orders')
-        .select(['id', 'provider', 'provider_account_id', 'charge_type'])
+        .select(['id', 'provider', 'provider_account_id', 'charge_type', 'provider_session_id'])
         .where('id', '=', orderId)
         .executeTakeFirst();
       if (order === undefined) return 'ignored'; // not one of ours (another integration on the same account)
@@ -65,15 +66,18 @@ export async function applyEvent(
         return 'ignored';
       }
       // Payment outcomes are re-read from the provider on the order's own account: amounts, fee and promotion
-      // code come from the API, not from the payload (which could be stale or replayed out of order).
+      // code come from the API, not from the payload (which could be stale or replayed out of order). The order's
+      // own checkout is read: a Square payment event names the payment and its order, not the payment link.
+      const sessionId = order.provider_session_id ?? e.checkout.sessionId;
+      if (sessionId === '')
+        // The checkout is still being created (its id not yet recorded): not acknowledged, so it is redelivered.
+        throw new SettleError('webhook_in_progress', `Order ${orderId} has no checkout recorded yet; retry.`);
       const state =
         e.kind === 'checkout.async_failed'
           ? { ...e.checkout, outcome: 'failed' as const }
           : e.kind === 'checkout.expired'
             ? e.checkout
-            : await ctx.providers
-                .get(order.provider)
-                .retrieveCheckout(e.checkout.sessionId, accountOf(order));
+            : await ctx.providers.get(order.provider).retrieveCheckout(sessionId, accountOf(order));
       await applyCheckoutState(ctx, orderId, state, via);
       return 'processed';
     }

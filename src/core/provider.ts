@@ -125,6 +125,11 @@ export type NormalizedEvent =
       kind: 'account.updated';
       account: SellerAccountState;
       /**
+       * The seller withdrew the platform's access at the provider (Square `oauth.authorization.revoked`): its
+       * stored grant is dropped and the account can no longer charge.
+       */
+      revoked?: boolean;
+      /**
        * The payload names the account but does not carry its state (PayPal MERCHANT.ONBOARDING.COMPLETED): core
        * reads it back from the provider instead of applying `account`'s flags.
        */
@@ -159,8 +164,68 @@ export interface ListEventsInput {
   since: Date;
 }
 
+/**
+ * A seller's OAuth grant at a provider whose sellers authorize the platform's application (Square). Settle acts on
+ * the seller's account with the seller's own access token. Stored sealed (src/core/credentials.ts), never logged.
+ */
+export interface SellerGrant {
+  /** The seller's account at the provider (Square merchant id). */
+  accountId: string;
+  accessToken: string;
+  refreshToken: string | null;
+  /** When the access token stops working (null: the provider did not say). */
+  expiresAt: Date | null;
+  scopes: string[];
+  /** Where checkouts are created (Square location id). */
+  locationId: string | null;
+}
+
+/**
+ * Where a provider's seller grants are kept, bound to that provider (core implements it over `seller_credentials`
+ * with AES-256-GCM at rest). `load` answers null when the seller has no grant or revoked it.
+ */
+export interface GrantStore {
+  load(accountId: string): Promise<SellerGrant | null>;
+  /** After a refresh: the new access token (and refresh token, when the provider rotated it) and expiry. */
+  update(
+    accountId: string,
+    tokens: Pick<SellerGrant, 'accessToken' | 'refreshToken' | 'expiresAt'>,
+  ): Promise<void>;
+  /** Account ids whose access token expires before `before` (periodic refresh). */
+  expiring(before: Date): Promise<string[]>;
+}
+
+/**
+ * Seller connection through the provider's OAuth (Square). Core owns `state` (single-use, bound to the seller,
+ * checked on return) and stores the grant; the provider builds the authorize URL and talks to the token endpoints.
+ */
+export interface OAuthConnect {
+  /** The scopes Settle asks for and needs (a grant missing one is refused at connection). */
+  readonly requiredScopes: readonly string[];
+  /** The provider's authorize page for one connection attempt. */
+  authorizeUrl(input: { state: string; redirectUrl: string }): string;
+  /**
+   * Exchanges the authorization code from the authorize page's redirect for the seller's grant, and reads the
+   * seller's account state and checkout location with it. Throws SettleError `provider_scopes_missing` (naming
+   * the scopes) when the seller did not grant every required scope: the grant is revoked at the provider first.
+   */
+  exchangeCode(input: {
+    code: string;
+    redirectUrl: string;
+  }): Promise<{ grant: SellerGrant; account: SellerAccountState }>;
+  /** Revokes the platform's access to the seller's account at the provider (operator action). */
+  revoke(accountId: string): Promise<void>;
+  /**
+   * Refreshes the seller's access token now (normally done by the provider itself before a call, when the token
+   * expires within its refresh window). Throws SettleError `provider_account_revoked` when the provider refuses.
+   */
+  refresh(accountId: string): Promise<void>;
+}
+
 export interface PaymentProvider {
   readonly id: ProviderId;
+  /** Present when sellers connect through the provider's OAuth instead of an onboarding link (Square). */
+  readonly oauth?: OAuthConnect;
   /** 'test' | 'live' as the credentials say; events of the other mode are rejected. */
   readonly livemode: boolean;
 

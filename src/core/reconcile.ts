@@ -8,6 +8,7 @@ import { transitionOrder } from './order-transitions.js';
 import { enqueue } from '../queue/outbox.js';
 import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
 import { redriveOwedRefund } from './refunds.js';
+import { refreshExpiringGrants } from './sellers.js';
 
 export interface ReconcileSummary {
   accountsScanned: number;
@@ -21,6 +22,9 @@ export interface ReconcileSummary {
   refundsRedriven: number;
   /** Dead jobs put back in the queue. */
   jobsRedriven: number;
+  /** Sellers' OAuth grants refreshed ahead of expiry (Square), and grants found revoked. */
+  grantsRefreshed: number;
+  grantsRevoked: number;
   errors: string[];
 }
 
@@ -49,6 +53,8 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     ordersChanged: 0,
     refundsRedriven: 0,
     jobsRedriven: 0,
+    grantsRefreshed: 0,
+    grantsRevoked: 0,
     errors: [],
   };
   // Every configured provider's recent events: the platform's, then each seller account's there.
@@ -62,6 +68,13 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     const accounts: (string | null)[] = [null, ...sellers.map((x) => x.provider_account_id)];
     for (const accountId of accounts) await scanEvents(ctx, s, provider, accountId, since, say);
   }
+
+  const grants = await refreshExpiringGrants(ctx);
+  s.grantsRefreshed = grants.refreshed;
+  s.grantsRevoked = grants.revoked;
+  s.errors.push(...grants.errors);
+  if (grants.refreshed + grants.revoked > 0)
+    say(`seller grants: ${grants.refreshed} refreshed ahead of expiry, ${grants.revoked} found revoked`);
 
   const swept = await sweepStaleOrders(ctx);
   s.ordersSwept = swept.swept;

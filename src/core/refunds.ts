@@ -171,7 +171,12 @@ export async function submitRefund(ctx: AppContext, refundId: string): Promise<R
       status: result.status,
     });
   } catch (err) {
-    if (err instanceof SettleError && err.code === 'provider_error') {
+    // A definitive refusal (the provider said no, or the seller withdrew the platform's access so it cannot act on
+    // their account): the refund failed and its reserved amount is released; the caller sees why.
+    if (
+      err instanceof SettleError &&
+      (err.code === 'provider_error' || err.code === 'provider_account_revoked')
+    ) {
       await recordRefundStatus(ctx, {
         refundId: refund.id,
         providerRefundId: null,

@@ -74,3 +74,8 @@ export function open(keys: SealingKeys, sealed: string, purpose: string): string
 export function needsReseal(keys: SealingKeys, sealed: string): boolean {
   return sealed.split('.')[1] !== keyId(keys.current);
 }
+
+/** A fresh random key (the demo's, whose sealed values live only as long as its database). */
+export function randomSealingKeys(): SealingKeys {
+  return { current: randomBytes(32), previous: [] };
+}

@@ -1,7 +1,9 @@
+import { createHash, randomBytes } from 'node:crypto';
 import type { Db } from '../db/connect.js';
 import type { ChargeType, ProviderId, Seller, SellerAccount } from '../db/schema.js';
 import { createSeller, getSeller } from './catalog.js';
 import type { AppContext } from './context.js';
+import { dropGrant, saveGrant } from './credentials.js';
 import { SettleError } from './errors.js';
 import { mirrorPromotionCodes } from './promotions.js';
 import type { NormalizedEvent, SellerAccountState, VerifiedEvent } from './provider.js';
@@ -134,6 +136,17 @@ export async function connectSeller(
   providerId: ProviderId,
 ): Promise<{ url: string }> {
   const seller = await getSeller(ctx.db, sellerId);
+  const provider = ctx.providers.get(providerId);
+  if (provider.oauth !== undefined) {
+    checkFeeRule(seller, providerId);
+    await attachAccount(ctx, seller, providerId);
+    return {
+      url: provider.oauth.authorizeUrl({
+        state: await issueOAuthState(ctx, seller.id, providerId),
+        redirectUrl: oauthRedirectUrl(ctx, providerId),
+      }),
+    };
+  }
   const account = await attachAccount(ctx, seller, providerId);
   const base = ctx.config.publicUrl;
   const back = `${base}/sellers/${seller.id}/onboarding-return`;
@@ -146,6 +159,222 @@ export async function connectSeller(
     returnUrl: `${back}${query}`,
     refreshUrl: `${back}${query === '' ? '?' : `${query}&`}refresh=1`,
   });
+}
+
+/** How long a seller has to finish the provider's authorize page (its `state` is refused afterwards). */
+export const OAUTH_STATE_TTL_MS = 30 * 60_000;
+
+/** Square's cap on the application fee: 90 % of the payment (`app_fee_money`). */
+const SQUARE_MAX_FEE_BPS = 9000;
+
+/**
+ * A seller fee rule the provider can never apply is refused when connecting (Square caps the app fee at 90 % of
+ * the payment; a fixed part that exceeds it on a small order is refused at that order's checkout instead).
+ */
+function checkFeeRule(seller: Seller, providerId: ProviderId): void {
+  if (providerId === 'square' && seller.fee_bps > SQUARE_MAX_FEE_BPS)
+    throw new SettleError(
+      'fee_not_supported',
+      `Square caps the platform fee at 90% of each payment; this seller's fee is ${seller.fee_bps / 100}%. Lower it to 90% or less before connecting Square.`,
+    );
+}
+
+/** Where the provider's authorize page sends the seller back (register it as the application's redirect URL). */
+export function oauthRedirectUrl(ctx: AppContext, providerId: ProviderId): string {
+  return `${ctx.config.publicUrl}/oauth/${providerId}/callback`;
+}
+
+const hashState = (state: string): string => createHash('sha256').update(state).digest('hex');
+
+/** A single-use `state` for one OAuth connection of this seller; only its hash is stored. */
+async function issueOAuthState(ctx: AppContext, sellerId: string, providerId: ProviderId): Promise<string> {
+  const state = randomBytes(32).toString('base64url');
+  await ctx.db
+    .insertInto('oauth_states')
+    .values({
+      state_hash: hashState(state),
+      seller_id: sellerId,
+      provider: providerId,
+      expires_at: new Date(ctx.now().getTime() + OAUTH_STATE_TTL_MS),
+    })
+    .execute();
+  return state;
+}
+
+/** What the provider's authorize page sent back (query parameters of the redirect). */
+export interface OAuthReturn {
+  code?: string | undefined;
+  state?: string | undefined;
+  error?: string | undefined;
+  errorDescription?: string | undefined;
+}
+
+/**
+ * The seller came back from the provider's authorize page. The `state` must be one Settle issued for this provider,
+ * unused and unexpired; it is spent first (a replayed return is refused) and names the seller. Then the code is
+ * exchanged, the scopes checked (by the provider), the grant sealed and stored, and the seller's account recorded.
+ * A provider account already connected to another seller is refused. A refusal after the state was read is
+ * returned with the seller id (`failed`), so the caller sends the seller back to their page with the reason.
+ */
+export async function completeOAuth(
+  ctx: AppContext,
+  providerId: ProviderId,
+  ret: OAuthReturn,
+): Promise<
+  | { sellerId: string; outcome: 'connected' | 'denied' }
+  | { sellerId: string; outcome: 'failed'; error: SettleError }
+> {
+  const provider = ctx.providers.get(providerId);
+  if (provider.oauth === undefined)
+    throw new SettleError('validation_failed', `${providerId} sellers do not connect through OAuth.`);
+  const invalid = new SettleError(
+    'oauth_state_invalid',
+    'This connection link is invalid, was already used or has expired. Start the connection again from the seller page.',
+  );
+  if (ret.state === undefined || ret.state === '' || ret.state.length > 200) throw invalid;
+  const now = ctx.now();
+  const spent = await ctx.db
+    .updateTable('oauth_states')
+    .set({ used_at: now })
+    .where('state_hash', '=', hashState(ret.state))
+    .where('provider', '=', providerId)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', now)
+    .returning('seller_id')
+    .executeTakeFirst();
+  if (spent === undefined) throw invalid;
+  const sellerId = spent.seller_id;
+  try {
+    if (ret.error !== undefined) {
+      ctx.logger.info(
+        { sellerId, provider: providerId, error: ret.error },
+        'seller declined the OAuth connection',
+      );
+      return { sellerId, outcome: 'denied' };
+    }
+    if (ret.code === undefined || ret.code === '')
+      throw new SettleError('validation_failed', 'The provider sent no authorization code.');
+    const { grant, account } = await provider.oauth.exchangeCode({
+      code: ret.code,
+      redirectUrl: oauthRedirectUrl(ctx, providerId),
+    });
+    const owner = await ctx.db
+      .selectFrom('seller_accounts')
+      .select('seller_id')
+      .where('provider', '=', providerId)
+      .where('provider_account_id', '=', grant.accountId)
+      .executeTakeFirst();
+    if (owner !== undefined && owner.seller_id !== sellerId)
+      throw new SettleError(
+        'validation_failed',
+        `This ${providerId} account is already connected to another seller; connect a different ${providerId} account.`,
+      );
+    await ctx.db.transaction().execute(async (trx) => {
+      await saveGrant(trx, ctx.config.sealingKeys, providerId, sellerId, grant, now);
+      await trx
+        .updateTable('seller_accounts')
+        .set({
+          provider_account_id: grant.accountId,
+          ...onboardingState(account),
+          capabilities: JSON.stringify({ scopes: grant.scopes.join(' '), location: grant.locationId ?? '' }),
+          revoked_at: null,
+          account_synced_at: now,
+        })
+        .where('seller_id', '=', sellerId)
+        .where('provider', '=', providerId)
+        .execute();
+    });
+    ctx.logger.info({ sellerId, provider: providerId }, 'seller connected through OAuth');
+    return { sellerId, outcome: 'connected' };
+  } catch (err) {
+    // A refusal the seller can act on (scopes not granted, account taken, code expired) goes back to their page.
+    if (err instanceof SettleError && err.httpStatus < 500) {
+      ctx.logger.warn({ sellerId, provider: providerId, code: err.code }, 'OAuth connection refused');
+      return { sellerId, outcome: 'failed', error: err };
+    }
+    throw err;
+  }
+}
+
+/**
+ * Operator action: withdraws the platform's access to the seller's account at the provider (revoked there, then
+ * forgotten here). Checkout through that provider is refused afterwards; orders already paid stay as they are.
+ */
+export async function revokeSellerProvider(
+  ctx: AppContext,
+  sellerId: string,
+  providerId: ProviderId,
+): Promise<SellerWithAccounts> {
+  const provider = ctx.providers.get(providerId);
+  const row = await sellerAccount(ctx.db, sellerId, providerId);
+  if (row === undefined)
+    throw new SettleError('not_found', `Seller ${sellerId} has no ${providerId} account.`);
+  if (provider.oauth === undefined)
+    throw new SettleError(
+      'validation_failed',
+      `${providerId} accounts are not connected through OAuth; disconnect them in the ${providerId} dashboard.`,
+    );
+  if (row.provider_account_id !== null && row.revoked_at === null)
+    await provider.oauth.revoke(row.provider_account_id);
+  await markRevoked(ctx.db, providerId, row.seller_id, row.provider_account_id, ctx.now());
+  return getSellerWithAccounts(ctx, sellerId);
+}
+
+/** The seller's grant is gone (revoked at the provider or by the operator): forget it and stop charging. */
+async function markRevoked(
+  db: Db,
+  providerId: ProviderId,
+  sellerId: string,
+  accountId: string | null,
+  at: Date,
+): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    if (accountId !== null) await dropGrant(trx, providerId, accountId);
+    await trx
+      .updateTable('seller_accounts')
+      .set({ charges_enabled: false, payouts_enabled: false, revoked_at: at, account_synced_at: at })
+      .where('seller_id', '=', sellerId)
+      .where('provider', '=', providerId)
+      .execute();
+  });
+}
+
+/** Grants are refreshed this long before their access token expires (Square's tokens last 30 days). */
+export const GRANT_REFRESH_AHEAD_MS = 7 * 86_400_000;
+
+/**
+ * Keeps sellers' OAuth grants alive (the reconciler runs it): every grant whose access token expires within
+ * GRANT_REFRESH_AHEAD_MS is refreshed now, so a seller who sells rarely is not found with a dead token. A grant the
+ * provider refuses to refresh was revoked: the seller is marked so (checkout there refused until they reconnect).
+ */
+export async function refreshExpiringGrants(
+  ctx: AppContext,
+): Promise<{ refreshed: number; revoked: number; errors: string[] }> {
+  const out = { refreshed: 0, revoked: 0, errors: [] as string[] };
+  for (const provider of ctx.providers.all()) {
+    if (provider.oauth === undefined) continue;
+    const due = await ctx.db
+      .selectFrom('seller_credentials')
+      .select(['provider_account_id', 'seller_id'])
+      .where('provider', '=', provider.id)
+      .where('expires_at', '<', new Date(ctx.now().getTime() + GRANT_REFRESH_AHEAD_MS))
+      .execute();
+    for (const g of due) {
+      try {
+        await provider.oauth.refresh(g.provider_account_id);
+        out.refreshed += 1;
+      } catch (err) {
+        if (err instanceof SettleError && err.code === 'provider_account_revoked') {
+          await markRevoked(ctx.db, provider.id, g.seller_id, g.provider_account_id, ctx.now());
+          out.revoked += 1;
+        } else
+          out.errors.push(
+            `${provider.id} grant of seller ${g.seller_id}: ${err instanceof Error ? err.message : String(err)}`,
+          );
+      }
+    }
+  }
+  return out;
 }
 
 /** The onboarding link at the platform's first provider the seller has an account on (or its first provider). */
@@ -280,6 +509,15 @@ export async function applyPlatformAccountEvent(
     else await writeAccountState(ctx, row, state, at);
     return 'processed';
   }
+  if (e.revoked === true) {
+    // The seller withdrew the platform's access (older than a reconnection: ignored above).
+    await markRevoked(ctx.db, ev.provider, row.seller_id, a.accountId, ev.createdAt);
+    ctx.logger.warn(
+      { sellerId: row.seller_id, provider: ev.provider },
+      "seller revoked the platform's access",
+    );
+    return 'processed';
+  }
   if (row.provider_account_id === null) await recordAssignedAccount(ctx, row, a, ev.createdAt);
   else await writeAccountState(ctx, row, a, ev.createdAt);
   return 'processed';
@@ -320,7 +558,8 @@ function accountView(a: SellerAccount) {
     detailsSubmitted: a.details_submitted,
     chargesEnabled: a.charges_enabled,
     payoutsEnabled: a.payouts_enabled,
-    ready: isReady(a),
+    revoked: a.revoked_at !== null,
+    ready: isReady(a) && a.revoked_at === null,
   };
 }
 

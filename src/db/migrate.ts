@@ -5,6 +5,7 @@ import * as m0002 from './migrations/0002-slot-start-index.js';
 import * as m0003 from './migrations/0003-hardening.js';
 import * as m0004 from './migrations/0004-leases.js';
 import * as m0005 from './migrations/0005-seller-accounts.js';
+import * as m0006 from './migrations/0006-seller-credentials.js';
 
 /** Versioned migrations, applied in name order. Add new files here; never edit an applied one. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0003-hardening': m0003,
   '0004-leases': m0004,
   '0005-seller-accounts': m0005,
+  '0006-seller-credentials': m0006,
 };
 
 class StaticProvider implements MigrationProvider {

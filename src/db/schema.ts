@@ -53,6 +53,32 @@ export interface SellerAccountsTable {
   capabilities: ColumnType<AccountCapabilities, string | undefined, string>;
   /** `created` of the newest provider account event applied; older events are ignored. */
   account_synced_at: Timestamp | null;
+  /** When the seller withdrew the platform's access at the provider (OAuth revoked); null while connected. */
+  revoked_at: ColumnType<Date | null, Date | null | undefined, Date | null>;
+  created_at: CreatedAt;
+}
+
+/** A seller's OAuth grant at a provider (migration 0006): tokens sealed by src/core/credentials.ts. */
+export interface SellerCredentialsTable {
+  provider: ProviderId;
+  provider_account_id: string;
+  seller_id: string;
+  access_token_sealed: string;
+  refresh_token_sealed: string | null;
+  expires_at: Timestamp | null;
+  scopes: ColumnType<string[], string, string>;
+  location_id: string | null;
+  refreshed_at: ColumnType<Date, Date | undefined, Date>;
+  created_at: CreatedAt;
+}
+
+/** A seller's OAuth connection in progress: the SHA-256 of its single-use `state` (migration 0006). */
+export interface OAuthStatesTable {
+  state_hash: string;
+  seller_id: string;
+  provider: ProviderId;
+  expires_at: Timestamp;
+  used_at: Timestamp | null;
   created_at: CreatedAt;
 }
 
@@ -265,6 +291,8 @@ export interface RateLimitsTable {
 export interface Database {
   sellers: SellersTable;
   seller_accounts: SellerAccountsTable;
+  seller_credentials: SellerCredentialsTable;
+  oauth_states: OAuthStatesTable;
   listings: ListingsTable;
   slots: SlotsTable;
   holds: HoldsTable;

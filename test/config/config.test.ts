@@ -101,3 +101,69 @@ describe('configuration refusals', () => {
     expect(msg).toContain('content after whsec_');
   });
 });
+
+describe('Square configuration', () => {
+  const KEY = Buffer.alloc(32, 7).toString('base64');
+  const SANDBOX = {
+    SQUARE_APPLICATION_ID: 'sandbox-sq0idb-abcdefghijklmnopqrstuv',
+    SQUARE_APPLICATION_SECRET: 'sandbox-sq0csb-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+    SQUARE_WEBHOOK_SIGNATURE_KEY: 'sigkey123',
+    SQUARE_WEBHOOK_URL: 'https://market.example.com/webhooks/square',
+    SQUARE_ENVIRONMENT: 'sandbox',
+    SETTLE_ENCRYPTION_KEY: KEY,
+    SETTLE_ADMIN_TOKEN: 'Zq8vR2mK7xWp4sNc9Lb3Tf6H',
+  };
+
+  it('loads a complete sandbox setup', () => {
+    const c = loadConfig(SANDBOX);
+    expect(c.square.environment).toBe('sandbox');
+    expect(c.square.webhookUrl).toBe(SANDBOX.SQUARE_WEBHOOK_URL);
+    expect(c.sealingKeys?.current.length).toBe(32);
+  });
+
+  it('never assumes production: SQUARE_ENVIRONMENT is required and must match the credentials', () => {
+    const { SQUARE_ENVIRONMENT: _e, ...noEnv } = SANDBOX;
+    expect(refusal(noEnv)).toContain('SQUARE_ENVIRONMENT: required when Square is configured');
+    expect(refusal({ ...SANDBOX, SQUARE_ENVIRONMENT: 'production' })).toContain(
+      'production, but the application credentials are sandbox ones',
+    );
+    expect(refusal({ ...SANDBOX, SQUARE_ENVIRONMENT: 'live' })).toContain('SQUARE_ENVIRONMENT');
+  });
+
+  it('requires the signature key, the notification URL, the encryption key and the operator token', () => {
+    const msg = refusal({
+      SQUARE_APPLICATION_ID: SANDBOX.SQUARE_APPLICATION_ID,
+      SQUARE_APPLICATION_SECRET: SANDBOX.SQUARE_APPLICATION_SECRET,
+      SQUARE_ENVIRONMENT: 'sandbox',
+    });
+    for (const name of [
+      'SQUARE_WEBHOOK_SIGNATURE_KEY',
+      'SQUARE_WEBHOOK_URL',
+      'SETTLE_ENCRYPTION_KEY',
+      'SETTLE_ADMIN_TOKEN',
+    ])
+      expect(msg).toContain(`${name}: required`);
+  });
+
+  it('refuses half a setup, a bad key, and the emulator base or http in production', () => {
+    expect(refusal({ SQUARE_WEBHOOK_URL: 'https://x.example/webhooks/square' })).toContain(
+      'Square is off without SQUARE_APPLICATION_ID',
+    );
+    expect(refusal({ ...SANDBOX, SETTLE_ENCRYPTION_KEY: 'short' })).toContain(
+      'SETTLE_ENCRYPTION_KEY: An encryption key must be 32 random bytes',
+    );
+    const prod = {
+      ...SANDBOX,
+      SQUARE_APPLICATION_ID: 'sq0idp-abcdefghijklmnopqrstuv',
+      SQUARE_APPLICATION_SECRET: 'sq0csp-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
+      SQUARE_ENVIRONMENT: 'production',
+    };
+    expect(refusal(prod)).toBeNull();
+    expect(refusal({ ...prod, SQUARE_API_BASE: 'http://127.0.0.1:12113' })).toContain(
+      'SQUARE_API_BASE: must not be set with SQUARE_ENVIRONMENT=production',
+    );
+    expect(refusal({ ...prod, SQUARE_WEBHOOK_URL: 'http://market.example.com/webhooks/square' })).toContain(
+      'SQUARE_WEBHOOK_URL: must be https://',
+    );
+  });
+});

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   assertProviderAmount,
+  chargeableThrough,
   fromProviderAmount,
   isProviderAmount,
   providerAmountRule,
@@ -129,11 +130,14 @@ describe('Stripe amount rules (docs.stripe.com/currencies)', () => {
     expect(() => fromProviderAmount('stripe', -1, 'usd')).toThrow(/invalid amount/);
   });
 
-  it('Square has a place in the table but no rules yet: refused, not guessed (PayPal: test/providers/paypal)', () => {
-    expect(providerRulesSource('stripe')).toBe('https://docs.stripe.com/currencies');
-    for (const p of ['square'] as const) {
-      expect(providerRulesSource(p)).toBeNull();
-      expect(() => providerAmountRule(p, currency('usd'))).toThrow(/No currency rules are stated for/);
-    }
+  it('Square: ISO decimals (JPY whole yen) in the currencies of the countries it processes in', () => {
+    expect(providerRulesSource('square')).toBe(
+      'https://developer.squareup.com/docs/build-basics/working-with-monetary-amounts',
+    );
+    expect(toProviderAmount('square', { amount: 2500, currency: currency('usd') })).toBe(2500);
+    expect(toProviderAmount('square', { amount: 8000, currency: currency('jpy') })).toBe(8000);
+    expect(fromProviderAmount('square', 8000, 'JPY')).toEqual({ amount: 8000, currency: 'jpy' });
+    expect(chargeableThrough('square', { amount: 1000, currency: currency('kwd') })).toBe(false);
+    expect(() => providerAmountRule('square', currency('chf'))).toThrow(/square does not accept CHF/);
   });
 });

@@ -8,8 +8,9 @@ import { ingestEvent } from '../../core/inbox.js';
 export const WEBHOOK_BODY_LIMIT = 1024 * 1024;
 
 /**
- * Provider webhook endpoints: Stripe's two (`/webhooks/stripe`, `/webhooks/stripe/connect`) and PayPal's one
- * (`/webhooks/paypal`, PayPal delivers its merchants' events to the platform's webhook). This plugin is
+ * Provider webhook endpoints: Stripe's two (`/webhooks/stripe`, `/webhooks/stripe/connect`), PayPal's one
+ * (`/webhooks/paypal`, PayPal delivers its merchants' events to the platform's webhook) and Square's one
+ * (`/webhooks/square`, the application's subscription). This plugin is
  * encapsulated: only its routes receive the raw body as a Buffer (signatures are computed over the exact bytes),
  * every other route keeps Fastify's JSON parser.
  * Contract: verify first (400 and nothing written on failure), record in the inbox, then process;
@@ -79,6 +80,8 @@ export async function webhookRoutes(app: FastifyInstance, ctx: AppContext): Prom
   app.post('/webhooks/stripe/connect', handle('stripe', 'connect'));
   // PayPal's endpoint exists where PayPal is configured (or the demo runs its emulator).
   if (ctx.providers.has('paypal')) app.post('/webhooks/paypal', handle('paypal', 'platform'));
+  // Square's too: one subscription of the platform's application carries every connected seller's events.
+  if (ctx.providers.has('square')) app.post('/webhooks/square', handle('square', 'platform'));
 }
 
 /** The former name of `webhookRoutes` (it registers every provider's endpoints). */
