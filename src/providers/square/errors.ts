@@ -65,7 +65,8 @@ function isNetworkFailure(err: unknown): boolean {
 
 /**
  * - a SettleError passes through;
- * - no answer (network, timeout), 408/429/5xx → `provider_unavailable` (retry later with the same idempotency key);
+ * - no answer (network, timeout), 408/429/5xx, 409 CONFLICT (same key in flight) → `provider_unavailable` (retry
+ *   later with the same idempotency key);
  * - 401 on a seller's token → `provider_account_revoked` (the caller refreshes once before concluding that);
  *   on the application's → `provider_error` naming the variables to check;
  * - 403 INSUFFICIENT_SCOPES on a seller's token → `provider_scopes_missing`;
@@ -103,6 +104,13 @@ export function toSettleError(err: unknown, operation: string, caller: CallerKin
       {
         details,
       },
+    );
+  if (status === 409 && codes.includes('CONFLICT'))
+    // The same idempotency key is still being processed (a concurrent retry): the same call later replays it.
+    return new SettleError(
+      'provider_unavailable',
+      `Square is still processing ${operation} with the same idempotency key (${ref}); retry later`,
+      { details },
     );
   if (status === 401) {
     return caller === 'seller'

@@ -236,9 +236,12 @@ export class SquareProvider implements PaymentProvider {
       return got.flatMap((r) => (r.payment ? [r.payment] : []));
     }
     const out: Square.Payment[] = [];
+    const total = order.totalMoney?.amount;
     const page = await client.payments.list({
       locationId: order.locationId,
       ...(order.createdAt !== undefined ? { beginTime: order.createdAt } : {}),
+      // Only payments of the order's total (tipping is off, so a payment's total is the order's): few to scan.
+      ...(total !== undefined && total !== null ? { total } : {}),
       sortOrder: 'ASC',
       limit: 100,
     });

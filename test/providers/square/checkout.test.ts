@@ -72,6 +72,22 @@ describe('Square provider: payment-link checkout, outcomes, expiry and refunds (
     expect(order?.lineItems?.[0]).toMatchObject({ name: 'Yoga class × 3 (TENOFF)', quantity: '1' });
   });
 
+  it('Square 503: unavailable without retries; with the SDK’s retries the same key makes one link', async () => {
+    const input = checkoutInput(merchantId);
+    t.emu.faults.set({
+      api5xx: { path: '/v2/online-checkout/payment-links', method: 'POST', next: 1, status: 503 },
+    });
+    expect(await codeOf(t.provider.createCheckout(input))).toBe('provider_unavailable');
+    const retrying = t.providerWith({ config: { ...t.config, maxNetworkRetries: 2 } });
+    t.emu.faults.set({
+      api5xx: { path: '/v2/online-checkout/payment-links', method: 'POST', next: 1, status: 503 },
+    });
+    const a = await retrying.createCheckout(input);
+    const b = await t.provider.createCheckout(input);
+    expect(b.sessionId).toBe(a.sessionId);
+    t.emu.faults.reset();
+  });
+
   it('refuses a fee above 90 % of the payment and a payment of 0 before calling Square', async () => {
     const calls = t.emu.apiCalls.length;
     const fee = checkoutInput(merchantId, { unitAmount: 1000, applicationFee: 901 });

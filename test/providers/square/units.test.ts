@@ -331,6 +331,7 @@ describe('Square errors', () => {
     expect(toSettleError(err(400, 'REFUND_AMOUNT_INVALID'), 'x').code).toBe('refund_exceeds_payment');
     expect(toSettleError(err(400, 'INVALID_FEES'), 'x').code).toBe('fee_not_supported');
     expect(toSettleError(err(400, 'IDEMPOTENCY_KEY_REUSED'), 'x').code).toBe('provider_error');
+    expect(toSettleError(err(409, 'CONFLICT'), 'x').code).toBe('provider_unavailable');
     expect(toSettleError(new SquareTimeoutError('Timeout exceeded'), 'x').code).toBe('provider_unavailable');
     expect(toSettleError(new SquareError({ message: 'fetch failed' }), 'x').code).toBe(
       'provider_unavailable',
