@@ -93,13 +93,20 @@ export function sellerNewHtml(v: AssetVersions): string {
     'New seller',
     `<section class="card narrow">
   <h1>Onboard a seller</h1>
-  <p class="muted">Operator action: creates the seller and its connected account, then opens the provider's onboarding page.</p>
+  <p class="muted">Operator action: creates the seller and its connected account, then opens the provider's onboarding page (Stripe, PayPal) or its permission page (Square).</p>
   <form id="seller-form" class="stack" novalidate>
     <label>Operator token <input type="password" name="token" autocomplete="off" required></label>
     <label>Business name <input type="text" name="name" required maxlength="200"></label>
     <label>Email <input type="email" name="email" required></label>
+    <label>Provider
+      <select name="provider" data-testid="seller-provider">
+        <option value="stripe" selected>Stripe (Connect onboarding)</option>
+        <option value="paypal">PayPal (partner referral)</option>
+        <option value="square">Square (the seller allows Settle on Square's page)</option>
+      </select>
+    </label>
     <fieldset>
-      <legend>Charge type</legend>
+      <legend>Charge type <small>(Stripe)</small></legend>
       <label class="radio"><input type="radio" name="chargeType" value="destination" checked> Destination Charge <small>(platform is merchant of record)</small></label>
       <label class="radio"><input type="radio" name="chargeType" value="direct"> Direct Charge <small>(seller is merchant of record)</small></label>
     </fieldset>

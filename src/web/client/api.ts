@@ -96,11 +96,26 @@ export interface OrderView {
   expiresAt: string;
 }
 
-export interface SellerView {
-  id: string;
-  name: string;
+/** One provider account of a seller (`GET /api/sellers/:id` → `providers`), in the platform's order of preference. */
+export interface SellerProviderView {
+  provider: string;
   chargeType: string;
   detailsSubmitted: boolean;
   chargesEnabled: boolean;
   payoutsEnabled: boolean;
+  /** The seller withdrew (or the operator revoked) the platform's access; checkout there is refused. */
+  revoked: boolean;
+  /** Buyers can pay this seller through this provider. */
+  ready: boolean;
+}
+
+export interface SellerView {
+  id: string;
+  name: string;
+  chargeType: string | null;
+  /** The first provider's account state (kept for older clients; `providers` has each one). */
+  detailsSubmitted: boolean;
+  chargesEnabled: boolean;
+  payoutsEnabled: boolean;
+  providers: SellerProviderView[];
 }
