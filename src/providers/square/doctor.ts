@@ -32,6 +32,7 @@ function message(err: unknown): string {
 }
 
 const CONSOLE = 'developer.squareup.com → Applications → your application';
+const TOKEN_FIX = `Set SQUARE_ACCESS_TOKEN to the application's personal access token (${CONSOLE} → Credentials), then run the doctor again.`;
 
 export async function runSquareDoctor(input: SquareDoctorInput): Promise<DoctorCheck[]> {
   const { config } = input;
@@ -138,8 +139,8 @@ async function webhookCheck(config: Config, app: SquareClient | null): Promise<D
   if (app === null)
     return fail(
       name,
-      'skipped: no usable SQUARE_ACCESS_TOKEN (see square.credentials)',
-      'Fix square.credentials first.',
+      'not checked: it needs the application’s personal access token (see square.credentials)',
+      TOKEN_FIX,
     );
   try {
     const subs = await listSquareSubscriptions(app);
@@ -203,8 +204,8 @@ async function eventsCheck(app: SquareClient | null): Promise<DoctorCheck> {
   if (app === null)
     return fail(
       name,
-      'skipped: no usable SQUARE_ACCESS_TOKEN (see square.credentials)',
-      'Fix square.credentials first.',
+      'not checked: it needs the application’s personal access token (see square.credentials)',
+      TOKEN_FIX,
     );
   try {
     const res = await squareCall(

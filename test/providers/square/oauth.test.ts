@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { squareClientFor } from '../../../src/emulators/square/index.js';
 import { SQUARE_REQUIRED_SCOPES } from '../../../src/providers/square/index.js';
@@ -176,5 +178,45 @@ describe('Square provider: OAuth connection and seller tokens (emulator, officia
         }),
       ),
     ).toBe('validation_failed');
+  });
+
+  it('the adapter’s own log lines (unredacted logger, debug) carry no token, secret or e-mail', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const logged = t.providerWith({ logger: pino({ level: 'debug' }, sink) });
+    const { code, merchantId } = await t.emu.authorizeSeller();
+    const { grant } = await logged.oauth.exchangeCode({ code, redirectUrl: REDIRECT_URL });
+    t.grants.save({ ...grant, expiresAt: new Date(Date.now() + DAY) });
+    const c = await logged.createCheckout(checkoutInput(merchantId, { customerEmail: 'buyer@example.com' }));
+    const { paymentId } = await t.emu.payLink(c.sessionId, 'ok');
+    await logged.refund({
+      account: { accountId: merchantId, chargeType: 'direct' },
+      paymentId,
+      amount: 100,
+      currency: 'usd',
+      idempotencyKey: 'refund:log',
+      orderId: 'o',
+      refundId: 'log',
+    });
+    for await (const _ of logged.listEvents({ accountId: null, since: new Date(0) })) break;
+    await t.emu.revoke(merchantId);
+    await codeOf(logged.oauth.refresh(merchantId));
+    const refreshed = await t.grants.load(merchantId);
+    const text = lines.join('');
+    expect(lines.length).toBeGreaterThan(3);
+    for (const secret of [
+      grant.accessToken,
+      grant.refreshToken ?? 'none',
+      refreshed?.accessToken ?? 'none',
+      t.emu.applicationSecret,
+      t.emu.personalAccessToken,
+      'buyer@example.com',
+    ])
+      expect(text).not.toContain(secret);
   });
 });
