@@ -1,5 +1,4 @@
 import type { SquareClient } from 'square';
-import type { SquareConfig } from '../../config/config.js';
 import { SettleError } from '../../core/errors.js';
 import type { GrantStore, SellerGrant } from '../../core/provider.js';
 import type { Logger } from '../../log/logger.js';
@@ -18,10 +17,8 @@ export function revokedError(accountId: string, cause?: unknown): SettleError {
 }
 
 export interface SellerTokensOptions {
-  config: Pick<SquareConfig, 'applicationId' | 'applicationSecret'> & {
-    applicationId: string;
-    applicationSecret: string;
-  };
+  /** The application's credentials (ObtainToken authenticates the application with them). */
+  config: { applicationId: string; applicationSecret: string };
   grants: GrantStore;
   clients: SquareClients;
   refreshWindowMs: number;
