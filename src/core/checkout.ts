@@ -5,7 +5,7 @@ import { SettleError } from './errors.js';
 import { CONFIRMABLE } from './order-status.js';
 import { transitionOrder } from './order-transitions.js';
 import { attachSession, createPendingOrder, getOrder } from './orders.js';
-import { isReady } from './sellers.js';
+import { accountTakesCurrency, isReady } from './sellers.js';
 import { chargeableThrough } from './currency-rules.js';
 import { currency } from './money.js';
 import type { AccountContext, CheckoutState } from './provider.js';
@@ -44,6 +44,7 @@ async function chooseProvider(
       'seller_accounts.provider',
       'seller_accounts.provider_account_id',
       'seller_accounts.charges_enabled',
+      'seller_accounts.capabilities',
       'listings.unit_amount',
       'listings.currency',
     ])
@@ -56,6 +57,7 @@ async function chooseProvider(
       (a) =>
         a.provider === id &&
         isReady(a) &&
+        accountTakesCurrency(a, a.currency) &&
         chargeableThrough(id, { amount: a.unit_amount, currency: currency(a.currency) }),
     ),
   );

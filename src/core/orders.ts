@@ -6,6 +6,7 @@ import { assertProviderAmount, roundDownToStep } from './currency-rules.js';
 import { lockSlot, placeHold } from './inventory.js';
 import { currency, multiply, platformFee, type Money } from './money.js';
 import { discountFor, findPromotionCode } from './promotions.js';
+import { accountTakesCurrency } from './sellers.js';
 
 export interface OrderRequest {
   slotId: string;
@@ -62,6 +63,7 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
         'seller_accounts.charge_type',
         'seller_accounts.charges_enabled',
         'seller_accounts.revoked_at',
+        'seller_accounts.capabilities',
         'sellers.fee_bps',
         'sellers.fee_fixed',
       ])
@@ -78,6 +80,16 @@ export async function createPendingOrder(db: Db, req: OrderRequest): Promise<Ord
       throw new SettleError(
         'provider_account_revoked',
         `This seller withdrew Settle's access to their ${req.provider} account and cannot take payments through ${req.provider} until they reconnect.`,
+      );
+    }
+    if (
+      row.capabilities !== null &&
+      !accountTakesCurrency({ capabilities: row.capabilities }, row.currency)
+    ) {
+      throw new SettleError(
+        'currency_unsupported',
+        `This seller's ${req.provider} account cannot take ${row.currency.toUpperCase()}; choose another way to pay.`,
+        { details: { provider: req.provider, currency: row.currency } },
       );
     }
     if (row.provider_account_id === null || !row.charges_enabled) {

@@ -91,6 +91,11 @@ export interface SellerAccountState {
   detailsSubmitted: boolean;
   chargesEnabled: boolean;
   payoutsEnabled: boolean;
+  /**
+   * The only currencies the account can charge in, lowercase, when the provider restricts it (a Square seller takes
+   * its location's currency only); absent: whatever the provider's currency rules allow.
+   */
+  currencies?: string[];
 }
 
 /** Normalized webhook/event vocabulary. `ignored` events are acknowledged and not processed. */

@@ -19,6 +19,15 @@ export interface SellerWithAccounts {
   accounts: SellerAccount[];
 }
 
+/**
+ * Whether the account can charge in this currency: a provider that restricts an account to some currencies (a
+ * Square seller: its location's) records them in `capabilities.currencies` when the seller connects.
+ */
+export function accountTakesCurrency(a: Pick<SellerAccount, 'capabilities'>, currency: string): boolean {
+  const only = a.capabilities['currencies'];
+  return typeof only !== 'string' || only.split(' ').includes(currency.toLowerCase());
+}
+
 /** Ready to take payments through this provider: an account that can charge. */
 export function isReady(a: Pick<SellerAccount, 'provider_account_id' | 'charges_enabled'>): boolean {
   return a.provider_account_id !== null && a.charges_enabled;
@@ -276,7 +285,11 @@ export async function completeOAuth(
         .set({
           provider_account_id: grant.accountId,
           ...onboardingState(account),
-          capabilities: JSON.stringify({ scopes: grant.scopes.join(' '), location: grant.locationId ?? '' }),
+          capabilities: JSON.stringify({
+            scopes: grant.scopes.join(' '),
+            location: grant.locationId ?? '',
+            ...(account.currencies !== undefined ? { currencies: account.currencies.join(' ') } : {}),
+          }),
           revoked_at: null,
           account_synced_at: now,
         })

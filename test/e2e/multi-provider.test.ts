@@ -101,6 +101,7 @@ describe.each(BACKENDS)('sellers on several providers (%s PostgreSQL)', (backend
         detailsSubmitted: true,
         chargesEnabled: true,
         payoutsEnabled: true,
+        revoked: false,
         ready: true,
       },
     ]);

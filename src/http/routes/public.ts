@@ -4,7 +4,7 @@ import type { AppContext } from '../../core/context.js';
 import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checkout.js';
 import { getAvailability, heldBySlot } from '../../core/inventory.js';
 import { getOrder } from '../../core/orders.js';
-import { isReady, publicSeller, refreshSeller } from '../../core/sellers.js';
+import { accountTakesCurrency, isReady, publicSeller, refreshSeller } from '../../core/sellers.js';
 import { chargeableThrough } from '../../core/currency-rules.js';
 import { currency } from '../../core/money.js';
 import { EMAIL_SCHEMA, textSchema } from '../app.js';
@@ -48,7 +48,14 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
     // Per seller, the configured providers it has an account on, in the platform's order of preference.
     const accounts = await ctx.db
       .selectFrom('seller_accounts')
-      .select(['seller_id', 'provider', 'provider_account_id', 'charge_type', 'charges_enabled'])
+      .select([
+        'seller_id',
+        'provider',
+        'provider_account_id',
+        'charge_type',
+        'charges_enabled',
+        'capabilities',
+      ])
       .execute();
     const sellerProviders = (sellerId: string) =>
       ctx.providers.ids.flatMap((id) =>
@@ -82,6 +89,7 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
             .filter(
               (a) =>
                 isReady(a) &&
+                accountTakesCurrency(a, l.currency) &&
                 chargeableThrough(a.provider, { amount: l.unit_amount, currency: currency(l.currency) }),
             )
             .map((a) => a.provider),

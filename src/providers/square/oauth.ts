@@ -158,6 +158,10 @@ export class SquareOAuth implements OAuthConnect {
           detailsSubmitted: true,
           chargesEnabled: locationCanCharge(location),
           payoutsEnabled: true,
+          // A Square seller takes its location's currency only (Square refuses any other: CURRENCY_MISMATCH).
+          ...(location.currency !== undefined && location.currency !== null
+            ? { currencies: [location.currency.toLowerCase()] }
+            : {}),
         },
       };
     } catch (err) {
