@@ -23,13 +23,14 @@ try {
       providers: settle.ctx.providers.ids,
       ...(demo ? { emulator: settle.emulator?.url } : {}),
       ...(settle.paypalEmulator !== null ? { paypalEmulator: settle.paypalEmulator.url } : {}),
+      ...(settle.squareEmulator !== null ? { squareEmulator: settle.squareEmulator.url } : {}),
     },
     'Settle is running',
   );
   if (demo) {
     // The operator token of a demo run is random per start; print it once so the console can be opened.
     process.stdout.write(
-      `\n  Settle demo: ${settle.url}\n  Operator console: ${settle.url}/admin  (token: ${settle.adminToken})\n  Stripe emulator: ${settle.emulator?.url ?? ''}${settle.paypalEmulator !== null ? `\n  PayPal emulator: ${settle.paypalEmulator.url}` : ''}\n\n`,
+      `\n  Settle demo: ${settle.url}\n  Operator console: ${settle.url}/admin  (token: ${settle.adminToken})\n  Stripe emulator: ${settle.emulator?.url ?? ''}${settle.paypalEmulator !== null ? `\n  PayPal emulator: ${settle.paypalEmulator.url}` : ''}${settle.squareEmulator !== null ? `\n  Square emulator: ${settle.squareEmulator.url}` : ''}\n\n`,
     );
   }
   // Graceful shutdown (SIGTERM from an orchestrator, Ctrl-C): stop accepting connections, let the requests in flight
