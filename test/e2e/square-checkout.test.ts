@@ -308,6 +308,38 @@ describe.each(BACKENDS)('Square checkout (%s PostgreSQL)', (backend) => {
     });
   });
 
+  it('a seller in the UK takes GBP through Square; a USD listing is not offered through Square (400 currency_unsupported)', async () => {
+    const h = harness();
+    const m = await setupSquare(h, { country: 'GB', currency: 'gbp', unitAmount: 2500, feeBps: 1000 });
+    const usd = await addListing(h, m.sellerId, { currency: 'usd', unitAmount: 2500 });
+    const listings = await h.api<{ listings: { id: string; seller: { providers: string[] } }[] }>(
+      'GET',
+      '/api/listings',
+    );
+    const providersOf = (id: string) => listings.body.listings.find((l) => l.id === id)?.seller.providers;
+    expect(providersOf(m.listingId)).toContain('square');
+    expect(providersOf(usd.listingId) ?? []).not.toContain('square');
+    const refused = await startSquareCheckout(h, usd.slotId);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error?.code).toBe('currency_unsupported');
+    expect((await h.api('GET', `/api/slots/${usd.slotId}`)).body).toMatchObject({ held: 0 });
+    const c = await squareCheckout(h, m.slotId);
+    const sq = await sellerSquare(h, m.merchantId);
+    const link = (await sq.checkout.paymentLinks.get({ id: c.linkId })).paymentLink;
+    const sqOrder = (await sq.orders.get({ orderId: link?.orderId ?? '' })).order;
+    expect(sqOrder?.totalMoney).toEqual({ amount: 2500n, currency: 'GBP' });
+    expect(link?.checkoutOptions?.appFeeMoney).toEqual({ amount: 250n, currency: 'GBP' });
+    await h.square.payLink(c.linkId, 'ok');
+    await h.settleDown();
+    expect(await order(h, c.orderId)).toMatchObject({ status: 'paid', currency: 'gbp', total: 2500 });
+    const payment = await h.settle.ctx.db
+      .selectFrom('payments')
+      .select(['amount', 'currency', 'application_fee'])
+      .where('order_id', '=', c.orderId)
+      .executeTakeFirstOrThrow();
+    expect(payment).toEqual({ amount: 2500, currency: 'gbp', application_fee: 250 });
+  });
+
   it('a seller not connected to Square is refused; a pending connection too', async () => {
     const h = harness();
     const seller = await h.admin<{ id: string }>('POST', '/api/sellers', {

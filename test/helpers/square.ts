@@ -256,12 +256,13 @@ export interface SquareConnection {
 export async function connectSquareSeller(
   h: SquareHarness,
   sellerId: string,
-  opts: { sellerName?: string; merchantId?: string } = {},
+  opts: { sellerName?: string; merchantId?: string; country?: string } = {},
 ): Promise<SquareConnection> {
   const { state } = await beginSquareConnect(h, sellerId);
   const { code, merchantId, locationId } = await h.square.authorizeSeller({
     sellerName: opts.sellerName ?? `Studio ${sellerId}`,
     ...(opts.merchantId !== undefined ? { merchantId: opts.merchantId } : {}),
+    ...(opts.country !== undefined ? { country: opts.country } : {}),
   });
   const back = await squareCallback(h, { code, state, response_type: 'code' });
   const expected = `${h.settle.url}/sellers/${sellerId}/onboarding-return?provider=square`;
@@ -288,6 +289,8 @@ export async function setupSquare(
     feeBps?: number;
     feeFixed?: number;
     name?: string;
+    /** The seller's Square country (its location's currency is the only one it takes); default US. */
+    country?: string;
   } = {},
 ): Promise<SquareSetup> {
   const seller = await h.admin<{ id: string }>('POST', '/api/sellers', {
@@ -300,6 +303,7 @@ export async function setupSquare(
   if (seller.status !== 201) throw new Error(`seller: ${seller.status} ${JSON.stringify(seller.body)}`);
   const connection = await connectSquareSeller(h, seller.body.id, {
     sellerName: opts.name ?? 'Square studio',
+    ...(opts.country !== undefined ? { country: opts.country } : {}),
   });
   const ready = await squareAccountView(h, seller.body.id);
   if (ready?.ready !== true) throw new Error(`square not ready: ${JSON.stringify(ready)}`);
