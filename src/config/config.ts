@@ -526,7 +526,7 @@ function paypalProblems(e: z.infer<typeof schema>, publicUrl: string): string[] 
  * encryption key for sellers' tokens and the operator token; in production an https webhook URL and no emulator
  * base. Square's other variables without the application are refused (Square would silently stay off).
  */
-function squareProblems(e: z.infer<typeof schema>, _publicUrl: string): string[] {
+function squareProblems(e: z.infer<typeof schema>, publicUrl: string): string[] {
   const problems: string[] = [];
   const id = e.SQUARE_APPLICATION_ID;
   const secret = e.SQUARE_APPLICATION_SECRET;
@@ -600,6 +600,10 @@ function squareProblems(e: z.infer<typeof schema>, _publicUrl: string): string[]
   if (env === 'production') {
     if (e.SQUARE_API_BASE !== undefined)
       problems.push('  SQUARE_API_BASE: must not be set with SQUARE_ENVIRONMENT=production (emulator only)');
+    if (!publicUrl.startsWith('https://'))
+      problems.push(
+        '  PUBLIC_URL: must be https:// with SQUARE_ENVIRONMENT=production (Square redirects sellers to PUBLIC_URL/oauth/square/callback over https only)',
+      );
     if (e.SQUARE_WEBHOOK_URL !== undefined && !e.SQUARE_WEBHOOK_URL.startsWith('https://'))
       problems.push('  SQUARE_WEBHOOK_URL: must be https:// with SQUARE_ENVIRONMENT=production');
     if (e.SETTLE_TEST_CRASH_POINT !== undefined)

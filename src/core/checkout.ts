@@ -5,7 +5,7 @@ import { SettleError } from './errors.js';
 import { CONFIRMABLE } from './order-status.js';
 import { transitionOrder } from './order-transitions.js';
 import { attachSession, createPendingOrder, getOrder } from './orders.js';
-import { accountTakesCurrency, isReady } from './sellers.js';
+import { accountTakesCurrency, isReady, markAccountRevoked } from './sellers.js';
 import { chargeableThrough } from './currency-rules.js';
 import { currency } from './money.js';
 import type { AccountContext, CheckoutState } from './provider.js';
@@ -139,6 +139,8 @@ export async function startCheckout(
     await attachSession(ctx.db, order.id, session.sessionId);
     return { orderId: order.id, checkoutUrl: session.url, expiresAt: order.expires_at, status: 'pending' };
   } catch (err) {
+    if (err instanceof SettleError && err.code === 'provider_account_revoked' && order.provider_account_id !== null)
+      await markAccountRevoked(ctx, order.provider, order.provider_account_id);
     // A resumed request leaves cleanup to the request that created the order (or to the hold's expiry).
     if (order.resumed) throw err;
     await transitionOrder(ctx.db, order.id, 'canceled', {

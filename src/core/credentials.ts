@@ -77,14 +77,23 @@ export function grantStore(
         .executeTakeFirst();
       if (row === undefined) return null;
       const k = requireKeys(keys);
+      const opened = (sealed: string, kind: 'access' | 'refresh'): string => {
+        try {
+          return open(k, sealed, purpose(provider, accountId, kind));
+        } catch (err) {
+          // A key that was removed too early (or a wrong key): say which, never the value.
+          throw new SettleError(
+            'config_invalid',
+            `The ${provider} ${kind} token of account ${accountId} cannot be opened with the configured keys (${err instanceof Error ? err.message : String(err)}): put the key that sealed it back into SETTLE_ENCRYPTION_KEY_PREVIOUS, or have the seller reconnect.`,
+            { cause: err },
+          );
+        }
+      };
       const scopes: unknown = typeof row.scopes === 'string' ? JSON.parse(row.scopes) : row.scopes;
       return {
         accountId,
-        accessToken: open(k, row.access_token_sealed, purpose(provider, accountId, 'access')),
-        refreshToken:
-          row.refresh_token_sealed === null
-            ? null
-            : open(k, row.refresh_token_sealed, purpose(provider, accountId, 'refresh')),
+        accessToken: opened(row.access_token_sealed, 'access'),
+        refreshToken: row.refresh_token_sealed === null ? null : opened(row.refresh_token_sealed, 'refresh'),
         expiresAt: row.expires_at,
         scopes: Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === 'string') : [],
         locationId: row.location_id,

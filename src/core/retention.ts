@@ -16,6 +16,7 @@ import { purgeIdempotencyKeys } from '../http/idempotency.js';
  *   processing or in review).
  * - `notifications`: recorded more than `notificationsDays` ago.
  * - `idempotency_keys`: past their 24 h lifetime (`purgeIdempotencyKeys`).
+ * - `oauth_states`: a day after they expired (used or not; an expired state is refused anyway).
  *
  * Deletes run in batches, so a first sweep over a large backlog never holds long locks.
  */
@@ -26,6 +27,7 @@ export interface RetentionSummary {
   holds: number;
   notifications: number;
   idempotencyKeys: number;
+  oauthStates: number;
 }
 
 export type RetentionContext = Pick<AppContext, 'db' | 'logger' | 'now'> & {
@@ -168,7 +170,31 @@ export async function runRetentionSweep(
 
   const idempotencyKeys = await purgeIdempotencyKeys(db, now);
 
-  const summary: RetentionSummary = { jobs, webhookEvents, holds, notifications, idempotencyKeys };
+  const statesCutoff = before(1);
+  const oauthStates = await inBatches(batch, async () => {
+    const res = await db
+      .deleteFrom('oauth_states')
+      .where(
+        'state_hash',
+        'in',
+        db
+          .selectFrom('oauth_states')
+          .select('state_hash')
+          .where('expires_at', '<', statesCutoff)
+          .limit(batch),
+      )
+      .executeTakeFirst();
+    return res.numDeletedRows;
+  });
+
+  const summary: RetentionSummary = {
+    jobs,
+    webhookEvents,
+    holds,
+    notifications,
+    idempotencyKeys,
+    oauthStates,
+  };
   ctx.logger.info({ purged: summary, durationMs: Date.now() - started }, 'retention sweep');
   return summary;
 }

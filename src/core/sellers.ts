@@ -333,6 +333,22 @@ export async function revokeSellerProvider(
   return getSellerWithAccounts(ctx, sellerId);
 }
 
+/**
+ * The provider refused the seller's grant while Settle used it (a refresh answered "revoked"): the seller is
+ * marked revoked, as the revocation event would, so checkout there answers a clear 409 from now on.
+ */
+export async function markAccountRevoked(ctx: AppContext, providerId: ProviderId, accountId: string): Promise<void> {
+  const row = await ctx.db
+    .selectFrom('seller_accounts')
+    .select('seller_id')
+    .where('provider', '=', providerId)
+    .where('provider_account_id', '=', accountId)
+    .executeTakeFirst();
+  if (row === undefined) return;
+  await markRevoked(ctx.db, providerId, row.seller_id, accountId, ctx.now());
+  ctx.logger.warn({ sellerId: row.seller_id, provider: providerId }, 'seller grant refused by the provider; marked revoked');
+}
+
 /** The seller's grant is gone (revoked at the provider or by the operator): forget it and stop charging. */
 async function markRevoked(
   db: Db,

@@ -157,6 +157,7 @@ describe('Square configuration', () => {
       SQUARE_APPLICATION_ID: 'sq0idp-abcdefghijklmnopqrstuv',
       SQUARE_APPLICATION_SECRET: 'sq0csp-abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG',
       SQUARE_ENVIRONMENT: 'production',
+      PUBLIC_URL: 'https://market.example.com',
     };
     expect(refusal(prod)).toBeNull();
     expect(refusal({ ...prod, SQUARE_API_BASE: 'http://127.0.0.1:12113' })).toContain(
@@ -164,6 +165,9 @@ describe('Square configuration', () => {
     );
     expect(refusal({ ...prod, SQUARE_WEBHOOK_URL: 'http://market.example.com/webhooks/square' })).toContain(
       'SQUARE_WEBHOOK_URL: must be https://',
+    );
+    expect(refusal({ ...prod, PUBLIC_URL: 'http://market.example.com' })).toContain(
+      'PUBLIC_URL: must be https:// with SQUARE_ENVIRONMENT=production',
     );
   });
 });

@@ -227,9 +227,37 @@ describe.each(BACKENDS)('retention sweep on %s PostgreSQL', (backend) => {
       .values([key('old', 25), key('fresh', 1)])
       .execute();
 
+    // OAuth connection states: gone a day after they expired, used or not.
+    const { seller_id: sellerId } = await db
+      .selectFrom('listings')
+      .innerJoin('slots', 'slots.listing_id', 'listings.id')
+      .select('listings.seller_id')
+      .where('slots.id', '=', slot.id)
+      .executeTakeFirstOrThrow();
+    const state = (hash: string, expiredHoursAgo: number, used: boolean) => ({
+      state_hash: hash,
+      seller_id: sellerId,
+      provider: 'square' as const,
+      expires_at: new Date(now.getTime() - expiredHoursAgo * 3_600_000),
+      used_at: used ? new Date(now.getTime() - (expiredHoursAgo + 1) * 3_600_000) : null,
+    });
+    await db
+      .insertInto('oauth_states')
+      .values([state('old-unused', 25, false), state('old-used', 30, true), state('recent', 2, false)])
+      .execute();
+
     // A small batch size makes the sweep loop over several batches.
     const summary = await runRetentionSweep(context(db), { batchSize: 2 });
-    expect(summary).toEqual({ jobs: 3, webhookEvents: 3, holds: 2, notifications: 3, idempotencyKeys: 1 });
+    expect(summary).toEqual({
+      jobs: 3,
+      webhookEvents: 3,
+      holds: 2,
+      notifications: 3,
+      idempotencyKeys: 1,
+      oauthStates: 2,
+    });
+    const states = await db.selectFrom('oauth_states').select('state_hash').execute();
+    expect(states.map((x) => x.state_hash)).toEqual(['recent']);
 
     const jobs = await db.selectFrom('jobs').select('dedupe_key').orderBy('dedupe_key').execute();
     expect(jobs.map((j) => j.dedupe_key)).toEqual([
@@ -272,6 +300,7 @@ describe.each(BACKENDS)('retention sweep on %s PostgreSQL', (backend) => {
       holds: 0,
       notifications: 0,
       idempotencyKeys: 0,
+      oauthStates: 0,
     });
 
     // Once the dispute closes, its evidence ages out like any other event.

@@ -28,6 +28,10 @@ const PUBLIC = new Set([
   'GET /assets/app.css',
   'POST /webhooks/stripe',
   'POST /webhooks/stripe/connect',
+  'POST /webhooks/paypal',
+  'POST /webhooks/square',
+  // The seller's browser back from a provider's authorize page: only a live single-use state names the seller.
+  'GET /oauth/:provider/callback',
   'GET /checkout/return',
   'GET /checkout/cancel',
   'GET /sellers/new',

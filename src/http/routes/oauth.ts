@@ -13,6 +13,8 @@ const short = (max: number) => ({ type: 'string', maxLength: max }) as const;
  * sent on to their onboarding-return page, with the refusal's code and reason when the connection failed.
  */
 export async function oauthRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  // Only where some configured provider connects sellers through OAuth (Square).
+  if (!ctx.providers.all().some((p) => p.oauth !== undefined)) return;
   app.get<{
     Params: { provider: ProviderId };
     Querystring: { code?: string; state?: string; error?: string; error_description?: string };

@@ -197,10 +197,20 @@ export class SquareProvider implements PaymentProvider {
     return { sessionId: link.id, url: link.url, expiresAt: input.expiresAt };
   }
 
+  /**
+   * Reads the checkout. A link still payable after Settle's hold ended is reported expired, and deleted first: a
+   * payment link never expires at Square, and a checkout Settle calls expired must not take money afterwards (a
+   * payment that lands in between is read back as paid and confirmed).
+   */
   async retrieveCheckout(sessionId: string, account: AccountContext): Promise<CheckoutState> {
-    return this.tokens.run(account.accountId, 'checkout.retrieve', (client) =>
-      this.readCheckout(client, sessionId, account.accountId),
-    );
+    return this.tokens.run(account.accountId, 'checkout.retrieve', async (client) => {
+      const state = await this.readCheckout(client, sessionId, account.accountId);
+      if (state.outcome !== 'expired' || state.orderId === null) return state;
+      const deleted = await orNull(() => client.checkout.paymentLinks.delete({ id: sessionId }));
+      if (deleted === null) return state; // already gone (or canceled)
+      this.log.info({ paymentLinkId: sessionId }, 'square payment link deleted after the hold ended');
+      return this.readCheckout(client, sessionId, account.accountId);
+    });
   }
 
   private async readCheckout(

@@ -177,11 +177,14 @@ describe('Square provider: payment-link checkout, outcomes, expiry and refunds (
     expect((await t.provider.retrieveCheckout('UNKNOWNLINK00000', account())).outcome).toBe('expired');
   });
 
-  it('an unpaid link older than the hold reads expired', async () => {
+  it('an unpaid link older than the hold reads expired, and is deleted so it takes no payment afterwards', async () => {
     const c = await t.provider.createCheckout(checkoutInput(merchantId));
+    expect((await t.provider.retrieveCheckout(c.sessionId, account())).outcome).toBe('open');
     const later: SquareProvider = t.providerWith({ now: () => new Date(Date.now() + HOLD_MS + 60_000) });
     expect((await later.retrieveCheckout(c.sessionId, account())).outcome).toBe('expired');
-    expect((await t.provider.retrieveCheckout(c.sessionId, account())).outcome).toBe('open');
+    // Expired for everyone from now on, whatever their clock: the link is gone at Square.
+    expect((await t.provider.retrieveCheckout(c.sessionId, account())).outcome).toBe('expired');
+    await expect(t.emu.payLink(c.sessionId, 'ok')).rejects.toThrow(/does not exist or was deactivated/);
   });
 
   it('refunds: partial and the rest with the app fee in proportion; over-refund refused', async () => {

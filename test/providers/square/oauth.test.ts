@@ -52,6 +52,8 @@ describe('Square provider: OAuth connection and seller tokens (emulator, officia
       detailsSubmitted: true,
       chargesEnabled: true,
       payoutsEnabled: true,
+      // The location's currency: the only one this seller takes.
+      currencies: ['usd'],
     });
     // A code is single-use: a second exchange is refused as invalid input, not an outage.
     expect(await codeOf(t.provider.oauth.exchangeCode({ code, redirectUrl: REDIRECT_URL }))).toBe(
