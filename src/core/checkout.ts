@@ -139,7 +139,11 @@ export async function startCheckout(
     await attachSession(ctx.db, order.id, session.sessionId);
     return { orderId: order.id, checkoutUrl: session.url, expiresAt: order.expires_at, status: 'pending' };
   } catch (err) {
-    if (err instanceof SettleError && err.code === 'provider_account_revoked' && order.provider_account_id !== null)
+    if (
+      err instanceof SettleError &&
+      err.code === 'provider_account_revoked' &&
+      order.provider_account_id !== null
+    )
       await markAccountRevoked(ctx, order.provider, order.provider_account_id);
     // A resumed request leaves cleanup to the request that created the order (or to the hold's expiry).
     if (order.resumed) throw err;

@@ -337,7 +337,11 @@ export async function revokeSellerProvider(
  * The provider refused the seller's grant while Settle used it (a refresh answered "revoked"): the seller is
  * marked revoked, as the revocation event would, so checkout there answers a clear 409 from now on.
  */
-export async function markAccountRevoked(ctx: AppContext, providerId: ProviderId, accountId: string): Promise<void> {
+export async function markAccountRevoked(
+  ctx: AppContext,
+  providerId: ProviderId,
+  accountId: string,
+): Promise<void> {
   const row = await ctx.db
     .selectFrom('seller_accounts')
     .select('seller_id')
@@ -346,7 +350,10 @@ export async function markAccountRevoked(ctx: AppContext, providerId: ProviderId
     .executeTakeFirst();
   if (row === undefined) return;
   await markRevoked(ctx.db, providerId, row.seller_id, accountId, ctx.now());
-  ctx.logger.warn({ sellerId: row.seller_id, provider: providerId }, 'seller grant refused by the provider; marked revoked');
+  ctx.logger.warn(
+    { sellerId: row.seller_id, provider: providerId },
+    'seller grant refused by the provider; marked revoked',
+  );
 }
 
 /** The seller's grant is gone (revoked at the provider or by the operator): forget it and stop charging. */
