@@ -1,10 +1,11 @@
 import type Stripe from 'stripe';
 import type { Logger } from '../../log/logger.js';
-import type { Clock } from '../kit/clock.js';
+import { Clock } from '../kit/clock.js';
+import type { RetrySettings } from './billing/cycle.js';
 import { invalid } from './errors.js';
 import type { Faults } from './faults.js';
 import { str, type FormObject, type FormValue } from './form.js';
-import { newId } from './ids.js';
+import { newId, nowSeconds } from './ids.js';
 import { API_VERSION, type EventRecord, type Scope, type Store } from './store.js';
 import type { WebhookDispatcher } from './webhooks.js';
 
@@ -23,6 +24,8 @@ export interface EngineSettings {
   disputeDelayMs: number;
   requireChargesEnabled: boolean;
   publicUrl: string;
+  /** Retries of failed subscription renewals (billing/cycle.ts). */
+  billingRetry: RetrySettings;
 }
 
 /** Shared state and services handed to every resource module. */
@@ -44,7 +47,8 @@ export class Engine {
       object: 'event',
       ...(scope.account !== null ? { account: scope.account } : {}),
       api_version: API_VERSION,
-      created: this.clock.nowSeconds(),
+      // The ambient time: the emulator's clock, or a test clock's frozen time while its objects are billed.
+      created: Clock.current() ? nowSeconds() : this.clock.nowSeconds(),
       data: { object: structuredClone(object) },
       livemode: false,
       pending_webhooks: 0,

@@ -40,6 +40,11 @@ type Kind =
   | 'refund'
   | 'transfer'
   | 'transfer_reversal'
+  | 'product'
+  | 'price'
+  | 'payment_method'
+  | 'test_clock'
+  | 'invoice'
   | { notEmulated: string };
 
 const NOT = (what: string): Kind => ({ notEmulated: what });
@@ -94,13 +99,50 @@ const EXPANDABLE: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
     source_transaction: 'charge',
   },
   dispute: { charge: 'charge', payment_intent: 'payment_intent' },
-  customer: {},
+  customer: {
+    test_clock: 'test_clock',
+    'invoice_settings.default_payment_method': 'payment_method',
+    default_source: NOT('sources'),
+  },
   coupon: {},
+  product: { default_price: 'price', tax_code: NOT('tax codes') },
+  price: { product: 'product' },
+  payment_method: { customer: 'customer' },
+  'test_helpers.test_clock': {},
+  subscription: {
+    customer: 'customer',
+    default_payment_method: 'payment_method',
+    latest_invoice: 'invoice',
+    on_behalf_of: 'account',
+    test_clock: 'test_clock',
+    'transfer_data.destination': 'account',
+    application: NOT('Connect applications'),
+    default_source: NOT('sources'),
+    pending_setup_intent: NOT('SetupIntents'),
+    schedule: NOT('subscription schedules'),
+  },
+  subscription_item: {},
+  invoice: {
+    customer: 'customer',
+    default_payment_method: 'payment_method',
+    on_behalf_of: 'account',
+    test_clock: 'test_clock',
+    application: NOT('Connect applications'),
+    default_source: NOT('sources'),
+    latest_revision: NOT('invoice revisions'),
+  },
+  line_item: {},
+  invoice_payment: {
+    invoice: 'invoice',
+    'payment.payment_intent': 'payment_intent',
+    'payment.charge': 'charge',
+  },
   promotion_code: { customer: 'customer', 'promotion.coupon': 'coupon' },
   account: {},
   webhook_endpoint: {},
   event: {},
-  item: { 'price.product': NOT('products') },
+  // Checkout's `price_data` products are not stored: expanding them stays refused.
+  item: { 'price.product': NOT('the products of price_data') },
   transfer_reversal: {
     balance_transaction: NOT('balance transactions'),
     destination_payment_refund: NOT("the connected account's payment refunds (pyr_…)"),
@@ -187,6 +229,16 @@ class Finder {
         return s.refunds.get(id);
       case 'transfer':
         return s.transfers.get(id);
+      case 'product':
+        return s.products.get(id);
+      case 'price':
+        return s.prices.get(id);
+      case 'payment_method':
+        return s.paymentMethods.get(id);
+      case 'test_clock':
+        return s.testClocks.get(id);
+      case 'invoice':
+        return s.invoices.get(id);
       case 'transfer_reversal':
         for (const tr of s.transfers.values()) {
           const rev = tr.reversals.data.find((r) => r.id === id);

@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from '../../log/logger.js';
 import { Clock, type ClockState } from '../kit/clock.js';
 import { Faults, type FaultConfig } from '../kit/faults.js';
 import { Tasks } from '../kit/tasks.js';
+import { DEFAULT_RETRY, runDueBilling, type RetrySettings } from './billing/cycle.js';
 import { Engine, NO_CAUSE } from './engine.js';
 import { ApiError } from './errors.js';
 import { completeOnboarding } from './resources/accounts.js';
@@ -24,6 +25,8 @@ export type { DeliveryRecord } from './webhooks.js';
 export type { RequestRecord } from './server.js';
 export type { ClockState } from '../kit/clock.js';
 export type { PayForm, PayResult } from './resources/payments.js';
+export type { RetrySettings } from './billing/cycle.js';
+export { TEST_PAYMENT_METHODS } from './resources/payment-methods.js';
 export { TEST_CARDS } from './resources/payments.js';
 export { signPayload } from './webhooks.js';
 export { parseForm } from './form.js';
@@ -55,6 +58,11 @@ export interface StripeEmulatorOptions {
   /** Refuse sessions on (or to) connected accounts with charges_enabled=false; default true. */
   requireChargesEnabled?: boolean;
   faults?: Partial<FaultConfig>;
+  /**
+   * Failed subscription renewals: retried after `retryDays` (each counted from the previous attempt; default
+   * [3, 5, 7]), then the subscription is canceled (`afterFinalFailure: 'cancel'`, default) or left `unpaid`.
+   */
+  billingRetry?: Partial<RetrySettings>;
   logger?: Logger;
 }
 
@@ -92,12 +100,16 @@ function rethrow(err: unknown): never {
   throw err;
 }
 
-/** Expires open sessions whose expiry time (on the emulator's clock) has passed. */
+/**
+ * Expires open sessions whose expiry time (on the emulator's clock) has passed, and bills what is due for
+ * subscriptions on no test clock.
+ */
 function sweepExpired(engine: Engine): void {
   const now = engine.clock.now();
   for (const scope of engine.store.allScopes())
     for (const rec of scope.sessions.values())
       if (rec.session.status === 'open' && rec.expireAtMs <= now) expireSession(engine, scope, rec);
+  runDueBilling(engine);
 }
 
 export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Promise<StripeEmulator> {
@@ -128,6 +140,7 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
       disputeDelayMs: opts.disputeDelayMs ?? 2000,
       requireChargesEnabled: opts.requireChargesEnabled ?? true,
       publicUrl: opts.publicUrl ?? '',
+      billingRetry: { ...DEFAULT_RETRY, ...opts.billingRetry },
     },
     logger,
     clock,

@@ -28,6 +28,10 @@ import {
   registerPayments,
   type PayForm,
 } from './resources/payments.js';
+import { registerPaymentMethods } from './resources/payment-methods.js';
+import { registerPrices } from './resources/prices.js';
+import { registerSubscriptions } from './resources/subscriptions.js';
+import { registerTestClocks } from './resources/test-clocks.js';
 import { registerWebhookEndpoints } from './resources/webhook-endpoints.js';
 import type { ApiHandler, ApiRequest, Router } from './router.js';
 import { API_VERSION } from './store.js';
@@ -228,6 +232,10 @@ export function buildServer(engine: Engine): ServerHandles {
   registerCatalog(router, engine);
   registerCheckout(router, engine);
   registerPayments(router, engine);
+  registerPrices(router, engine);
+  registerPaymentMethods(router, engine);
+  registerTestClocks(router, engine);
+  registerSubscriptions(router, engine);
   registerWebhookEndpoints(router, engine);
   registerEvents(router, engine);
 

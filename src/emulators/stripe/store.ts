@@ -29,6 +29,12 @@ export interface SessionRecord {
   expireAtMs: number;
 }
 
+/** What the emulator keeps about a subscription beyond the API object (billing.ts). */
+export interface SubscriptionState {
+  /** `customer.subscription.trial_will_end` sent for the current trial. */
+  trialWillEndSent: boolean;
+}
+
 export type DeliveryState = 'pending' | 'succeeded' | 'failed';
 
 export interface EventRecord {
@@ -75,6 +81,15 @@ export class Scope {
   readonly customers = new Table<Stripe.Customer>();
   readonly coupons = new Table<Stripe.Coupon>();
   readonly promotionCodes = new Table<Stripe.PromotionCode>();
+  readonly products = new Table<Stripe.Product>();
+  readonly prices = new Table<Stripe.Price>();
+  readonly paymentMethods = new Table<Stripe.PaymentMethod>();
+  readonly testClocks = new Table<Stripe.TestHelpers.TestClock>();
+  readonly subscriptions = new Table<Stripe.Subscription>();
+  /** Billing bookkeeping the API never shows (billing.ts). */
+  readonly subscriptionState = new Map<string, SubscriptionState>();
+  readonly invoices = new Table<Stripe.Invoice>();
+  readonly invoicePayments = new Table<Stripe.InvoicePayment>();
   readonly events: EventRecord[] = [];
   readonly eventIndex = new Map<string, EventRecord>();
 

@@ -151,6 +151,15 @@ describe('parameter and object tables derived from the stripe SDK', () => {
         'refund',
         'transfer',
         'webhook_endpoint',
+        'product',
+        'price',
+        'payment_method',
+        'test_helpers.test_clock',
+        'subscription',
+        'subscription_item',
+        'invoice',
+        'line_item',
+        'invoice_payment',
       ].sort(),
     );
     expect(OBJECT_FIELDS['checkout.session']).toEqual(

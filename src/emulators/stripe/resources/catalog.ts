@@ -1,39 +1,45 @@
 import type Stripe from 'stripe';
-import { boolParam, createdMatches, intParam, paginate, type Engine } from '../engine.js';
+import { boolParam, createdMatches, intParam, paginate, type Engine, type EventCause } from '../engine.js';
 import { checkAmount, checkCurrency } from '../currencies.js';
 import { invalid, missing, requiredParam } from '../errors.js';
 import { expandingRouter } from '../expand.js';
-import { arr, get, obj, str, type FormValue } from '../form.js';
+import { arr, get, obj, str, type FormObject, type FormValue } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import { applyMetadata } from '../rules.js';
+import type { Scope } from '../store.js';
+import {
+  attachPaymentMethod,
+  customerPaymentMethod,
+  resolvePaymentMethod,
+  TEST_PAYMENT_METHODS,
+} from './payment-methods.js';
 import { emitUpdated, snapshot } from '../updates.js';
 
-/** Customers (minimal), coupons and promotion codes. All live on the scope selected by Stripe-Account. */
+/** Customers, coupons and promotion codes. All live on the scope selected by Stripe-Account. */
 export function registerCatalog(apiRouter: Router, engine: Engine): void {
   const router = expandingRouter(apiRouter, engine.store);
-  router.post('/v1/customers', (req) => {
-    const customer: Stripe.Customer = {
-      id: newId('cus', 14),
-      object: 'customer',
-      balance: 0,
-      created: nowSeconds(),
-      default_source: null,
-      description: str(req.params.description) ?? null,
-      email: str(req.params.email) ?? null,
-      invoice_settings: {
-        custom_fields: null,
-        default_payment_method: null,
-        footer: null,
-        rendering_options: null,
-      },
-      livemode: false,
-      metadata: applyMetadata({}, req.params.metadata),
-      name: str(req.params.name) ?? null,
-      shipping: null,
-    };
-    req.scope.customers.set(customer.id, customer);
-    return customer;
+  router.post('/v1/customers', (req) => createCustomer(engine, req.scope, req.params, req.cause));
+
+  router.post('/v1/customers/:id', (req) => {
+    const c = req.scope.customers.get(req.path.id ?? '');
+    if (!c) throw missing('customer', req.path.id ?? '');
+    const p = req.params;
+    const before = snapshot(c);
+    if (p.email !== undefined) c.email = str(p.email) || null;
+    if (p.name !== undefined) c.name = str(p.name) || null;
+    if (p.description !== undefined) c.description = str(p.description) || null;
+    if (p.metadata !== undefined) c.metadata = applyMetadata(c.metadata, p.metadata);
+    const dpm = get(p, 'invoice_settings', 'default_payment_method');
+    if (dpm !== undefined) {
+      const id = str(dpm) ?? '';
+      c.invoice_settings.default_payment_method =
+        id === ''
+          ? null
+          : customerPaymentMethod(req.scope, id, c.id, 'invoice_settings[default_payment_method]').id;
+    }
+    emitUpdated(engine, req.scope, 'customer.updated', c, before, req.cause);
+    return c;
   });
 
   router.get('/v1/customers/:id', (req) => {
@@ -191,6 +197,65 @@ export function registerCatalog(apiRouter: Router, engine: Engine): void {
       );
     return paginate(items, req.params, req.url);
   });
+}
+
+/** Most customers one test clock holds (Stripe's documented limit: three customers per test clock). */
+export const CUSTOMERS_PER_TEST_CLOCK = 3;
+
+/**
+ * A new customer: `test_clock` attaches it to a clock (its `created` is the clock's frozen time), `payment_method`
+ * attaches a PaymentMethod (a `pm_card_*` test token makes one), `invoice_settings[default_payment_method]` names the
+ * one subscriptions and invoices charge (the same token as `payment_method` names the PaymentMethod it made).
+ */
+function createCustomer(engine: Engine, scope: Scope, p: FormObject, cause: EventCause): Stripe.Customer {
+  const clockId = str(p.test_clock);
+  const clock = clockId === undefined ? undefined : scope.testClocks.get(clockId);
+  if (clockId !== undefined && !clock) throw missing('test_helpers.test_clock', clockId, 'test_clock');
+  if (
+    clock &&
+    [...scope.customers.values()].filter((c) => c.test_clock === clock.id).length >= CUSTOMERS_PER_TEST_CLOCK
+  )
+    throw invalid(
+      `The test clock ${clock.id} already has ${CUSTOMERS_PER_TEST_CLOCK} customers, the most a test clock can hold.`,
+      'test_clock',
+    );
+  const pmParam = str(p.payment_method);
+  const dpmParam = str(get(p, 'invoice_settings', 'default_payment_method'));
+  const pm = pmParam === undefined ? undefined : resolvePaymentMethod(scope, pmParam, 'payment_method');
+  const customer: Stripe.Customer = {
+    id: newId('cus', 14),
+    object: 'customer',
+    balance: 0,
+    created: clock ? clock.frozen_time : nowSeconds(),
+    default_source: null,
+    description: str(p.description) ?? null,
+    email: str(p.email) ?? null,
+    invoice_settings: {
+      custom_fields: null,
+      default_payment_method: null,
+      footer: null,
+      rendering_options: null,
+    },
+    livemode: false,
+    metadata: applyMetadata({}, p.metadata),
+    name: str(p.name) ?? null,
+    shipping: null,
+    test_clock: clock ? clock.id : null,
+  };
+  const dpm =
+    dpmParam === undefined
+      ? undefined
+      : pm && dpmParam === pmParam
+        ? pm
+        : TEST_PAYMENT_METHODS[dpmParam]
+          ? resolvePaymentMethod(scope, dpmParam, 'invoice_settings[default_payment_method]')
+          : customerPaymentMethod(scope, dpmParam, customer.id, 'invoice_settings[default_payment_method]');
+  if (dpm) customer.invoice_settings.default_payment_method = dpm.id;
+  scope.customers.set(customer.id, customer);
+  engine.emit(scope, 'customer.created', customer, cause);
+  for (const attached of new Set([pm, dpm]))
+    if (attached) attachPaymentMethod(engine, scope, attached, customer.id, cause);
+  return customer;
 }
 
 /** `restrictions[first_time_transaction|minimum_amount|minimum_amount_currency]` of a new promotion code. */

@@ -47,7 +47,7 @@ const DECLINES: Record<string, { decline_code: string; message: string }> = {
   },
 };
 
-function emptyList<T>(url: string): Stripe.ApiList<T> {
+export function emptyList<T>(url: string): Stripe.ApiList<T> {
   return { object: 'list', data: [], has_more: false, url };
 }
 
@@ -114,7 +114,7 @@ function buildPaymentIntent(
 }
 
 /** A paid card's `payment_method_details` (Stripe test cards are Visa, US, credit). */
-function cardDetails(number: string, amount: number): Stripe.Charge.PaymentMethodDetails {
+export function cardDetails(number: string, amount: number): Stripe.Charge.PaymentMethodDetails {
   const card = {
     amount_authorized: amount,
     authorization_code: null,
@@ -140,7 +140,7 @@ function cardDetails(number: string, amount: number): Stripe.Charge.PaymentMetho
   return { type: 'card', card };
 }
 
-function buildCharge(
+export function buildCharge(
   pi: Stripe.PaymentIntent,
   status: Stripe.Charge.Status,
   email: string | null,
@@ -207,7 +207,7 @@ function buildCharge(
 }
 
 /** Creates the application fee and/or transfer for a succeeded charge (both live on the platform). */
-function settleConnect(
+export function settleConnect(
   engine: Engine,
   scope: Scope,
   pi: Stripe.PaymentIntent,

@@ -48,6 +48,15 @@ const OBJECTS: readonly (readonly [file: string, name: string])[] = [
   ['PromotionCodes.d.ts', 'PromotionCode'],
   ['WebhookEndpoints.d.ts', 'WebhookEndpoint'],
   ['Events.d.ts', 'Event'],
+  ['Products.d.ts', 'Product'],
+  ['Prices.d.ts', 'Price'],
+  ['PaymentMethods.d.ts', 'PaymentMethod'],
+  ['TestHelpers/TestClocks.d.ts', 'TestClock'],
+  ['Subscriptions.d.ts', 'Subscription'],
+  ['SubscriptionItems.d.ts', 'SubscriptionItem'],
+  ['Invoices.d.ts', 'Invoice'],
+  ['InvoiceLineItems.d.ts', 'InvoiceLineItem'],
+  ['InvoicePayments.d.ts', 'InvoicePayment'],
 ];
 
 /**

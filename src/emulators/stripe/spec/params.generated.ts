@@ -6,6 +6,41 @@ export const STRIPE_API_VERSION = '2026-10-28.endive';
 
 /** Parameters of every endpoint the emulator serves, keyed by `METHOD /v1/path/:id` as the emulator registers it. */
 export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
+  'DELETE /v1/subscriptions/:id': {
+    sdk: 'subscriptions.cancel',
+    type: 'SubscriptionCancelParams',
+    params: {
+      cancellation_details: {
+        kind: 'object',
+        fields: {
+          comment: { kind: 'string' },
+          feedback: {
+            kind: 'enum',
+            values: [
+              'customer_service',
+              'low_quality',
+              'missing_features',
+              'other',
+              'switched_service',
+              'too_complex',
+              'too_expensive',
+              'unused',
+            ],
+            emptyable: true,
+          },
+          feedback_option: { kind: 'string' },
+        },
+      },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      invoice_now: { kind: 'boolean' },
+      prorate: { kind: 'boolean' },
+    },
+  },
+  'DELETE /v1/test_helpers/test_clocks/:id': {
+    sdk: 'testHelpers.testClocks.del',
+    type: 'TestHelpers.TestClockDeleteParams',
+    params: {},
+  },
   'DELETE /v1/webhook_endpoints/:id': {
     sdk: 'webhookEndpoints.del',
     type: 'WebhookEndpointDeleteParams',
@@ -279,6 +314,96 @@ export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
     type: 'EventRetrieveParams',
     params: { expand: { kind: 'array', items: { kind: 'string' } } },
   },
+  'GET /v1/invoice_payments': {
+    sdk: 'invoicePayments.list',
+    type: 'InvoicePaymentListParams',
+    params: {
+      created: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      ending_before: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      invoice: { kind: 'string' },
+      limit: { kind: 'integer' },
+      payment: {
+        kind: 'object',
+        fields: {
+          payment_intent: { kind: 'string' },
+          payment_record: { kind: 'string' },
+          type: { kind: 'enum', values: ['payment_intent', 'payment_record'], required: true },
+        },
+      },
+      starting_after: { kind: 'string' },
+      status: { kind: 'enum', values: ['canceled', 'open', 'paid'] },
+    },
+  },
+  'GET /v1/invoice_payments/:id': {
+    sdk: 'invoicePayments.retrieve',
+    type: 'InvoicePaymentRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'GET /v1/invoices': {
+    sdk: 'invoices.list',
+    type: 'InvoiceListParams',
+    params: {
+      collection_method: { kind: 'enum', values: ['charge_automatically', 'send_invoice'] },
+      created: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      customer: { kind: 'string' },
+      customer_account: { kind: 'string' },
+      due_date: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      ending_before: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      limit: { kind: 'integer' },
+      starting_after: { kind: 'string' },
+      status: { kind: 'enum', values: ['draft', 'open', 'paid', 'uncollectible', 'void'] },
+      subscription: { kind: 'string' },
+    },
+  },
+  'GET /v1/invoices/:id': {
+    sdk: 'invoices.retrieve',
+    type: 'InvoiceRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
   'GET /v1/payment_intents': {
     sdk: 'paymentIntents.list',
     type: 'PaymentIntentListParams',
@@ -310,6 +435,59 @@ export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
     sdk: 'paymentIntents.retrieve',
     type: 'PaymentIntentRetrieveParams',
     params: { client_secret: { kind: 'string' }, expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'GET /v1/payment_methods/:id': {
+    sdk: 'paymentMethods.retrieve',
+    type: 'PaymentMethodRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'GET /v1/prices': {
+    sdk: 'prices.list',
+    type: 'PriceListParams',
+    params: {
+      active: { kind: 'boolean' },
+      created: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      currency: { kind: 'string' },
+      ending_before: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      limit: { kind: 'integer' },
+      lookup_keys: { kind: 'array', items: { kind: 'string' } },
+      product: { kind: 'string' },
+      recurring: {
+        kind: 'object',
+        fields: {
+          interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'] },
+          meter: { kind: 'string' },
+          usage_type: { kind: 'enum', values: ['licensed', 'metered'] },
+        },
+      },
+      starting_after: { kind: 'string' },
+      type: { kind: 'enum', values: ['one_time', 'recurring'] },
+    },
+  },
+  'GET /v1/prices/:id': {
+    sdk: 'prices.retrieve',
+    type: 'PriceRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'GET /v1/products/:id': {
+    sdk: 'products.retrieve',
+    type: 'ProductRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
   },
   'GET /v1/promotion_codes': {
     sdk: 'promotionCodes.list',
@@ -376,6 +554,103 @@ export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
   'GET /v1/refunds/:id': {
     sdk: 'refunds.retrieve',
     type: 'RefundRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'GET /v1/subscriptions': {
+    sdk: 'subscriptions.list',
+    type: 'SubscriptionListParams',
+    params: {
+      automatic_tax: { kind: 'object', fields: { enabled: { kind: 'boolean', required: true } } },
+      collection_method: { kind: 'enum', values: ['charge_automatically', 'send_invoice'] },
+      created: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      current_period_end: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      current_period_start: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'integer' },
+          {
+            kind: 'object',
+            fields: {
+              gt: { kind: 'integer' },
+              gte: { kind: 'integer' },
+              lt: { kind: 'integer' },
+              lte: { kind: 'integer' },
+            },
+          },
+        ],
+      },
+      customer: { kind: 'string' },
+      customer_account: { kind: 'string' },
+      ending_before: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      limit: { kind: 'integer' },
+      plan: { kind: 'string' },
+      price: { kind: 'string' },
+      starting_after: { kind: 'string' },
+      status: {
+        kind: 'enum',
+        values: [
+          'active',
+          'all',
+          'canceled',
+          'ended',
+          'incomplete',
+          'incomplete_expired',
+          'past_due',
+          'paused',
+          'trialing',
+          'unpaid',
+        ],
+      },
+      test_clock: { kind: 'string' },
+    },
+  },
+  'GET /v1/subscriptions/:id': {
+    sdk: 'subscriptions.retrieve',
+    type: 'SubscriptionRetrieveParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'GET /v1/test_helpers/test_clocks': {
+    sdk: 'testHelpers.testClocks.list',
+    type: 'TestHelpers.TestClockListParams',
+    params: {
+      ending_before: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      limit: { kind: 'integer' },
+      starting_after: { kind: 'string' },
+    },
+  },
+  'GET /v1/test_helpers/test_clocks/:id': {
+    sdk: 'testHelpers.testClocks.retrieve',
+    type: 'TestHelpers.TestClockRetrieveParams',
     params: { expand: { kind: 'array', items: { kind: 'string' } } },
   },
   'GET /v1/transfers': {
@@ -3332,6 +3607,397 @@ export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
       validate: { kind: 'boolean' },
     },
   },
+  'POST /v1/customers/:id': {
+    sdk: 'customers.update',
+    type: 'CustomerUpdateParams',
+    params: {
+      address: {
+        kind: 'object',
+        fields: {
+          city: { kind: 'string' },
+          country: { kind: 'string' },
+          line1: { kind: 'string' },
+          line2: { kind: 'string' },
+          postal_code: { kind: 'string' },
+          state: { kind: 'string' },
+        },
+        emptyable: true,
+      },
+      balance: { kind: 'integer' },
+      business_name: { kind: 'string' },
+      cash_balance: {
+        kind: 'object',
+        fields: {
+          settings: {
+            kind: 'object',
+            fields: {
+              reconciliation_mode: { kind: 'enum', values: ['automatic', 'manual', 'merchant_default'] },
+            },
+          },
+        },
+      },
+      default_source: { kind: 'string' },
+      description: { kind: 'string' },
+      email: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      individual_name: { kind: 'string' },
+      invoice_prefix: { kind: 'string' },
+      invoice_settings: {
+        kind: 'object',
+        fields: {
+          custom_fields: {
+            kind: 'array',
+            items: {
+              kind: 'object',
+              fields: { name: { kind: 'string', required: true }, value: { kind: 'string', required: true } },
+            },
+            emptyable: true,
+          },
+          default_payment_method: { kind: 'string' },
+          footer: { kind: 'string' },
+          rendering_options: {
+            kind: 'object',
+            fields: {
+              amount_tax_display: {
+                kind: 'enum',
+                values: ['exclude_tax', 'include_inclusive_tax'],
+                emptyable: true,
+              },
+              template: { kind: 'string' },
+            },
+            emptyable: true,
+          },
+        },
+      },
+      metadata: { kind: 'metadata', emptyable: true },
+      name: { kind: 'string' },
+      next_invoice_sequence: { kind: 'integer' },
+      phone: { kind: 'string' },
+      preferred_locales: { kind: 'array', items: { kind: 'string' } },
+      shipping: {
+        kind: 'object',
+        fields: {
+          address: {
+            kind: 'object',
+            fields: {
+              city: { kind: 'string' },
+              country: { kind: 'string' },
+              line1: { kind: 'string' },
+              line2: { kind: 'string' },
+              postal_code: { kind: 'string' },
+              state: { kind: 'string' },
+            },
+            required: true,
+          },
+          name: { kind: 'string', required: true },
+          phone: { kind: 'string' },
+        },
+        emptyable: true,
+      },
+      source: { kind: 'string' },
+      tax: {
+        kind: 'object',
+        fields: {
+          ip_address: { kind: 'string' },
+          validate_location: { kind: 'enum', values: ['auto', 'deferred', 'immediately'] },
+        },
+      },
+      tax_exempt: { kind: 'enum', values: ['exempt', 'none', 'reverse'], emptyable: true },
+      validate: { kind: 'boolean' },
+    },
+  },
+  'POST /v1/invoices/:id/pay': {
+    sdk: 'invoices.pay',
+    type: 'InvoicePayParams',
+    params: {
+      expand: { kind: 'array', items: { kind: 'string' } },
+      forgive: { kind: 'boolean' },
+      mandate: { kind: 'string' },
+      off_session: { kind: 'boolean' },
+      paid_out_of_band: { kind: 'boolean' },
+      payment_method: { kind: 'string' },
+      source: { kind: 'string' },
+    },
+  },
+  'POST /v1/payment_methods/:id/attach': {
+    sdk: 'paymentMethods.attach',
+    type: 'PaymentMethodAttachParams',
+    params: {
+      customer: { kind: 'string' },
+      customer_account: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+    },
+  },
+  'POST /v1/payment_methods/:id/detach': {
+    sdk: 'paymentMethods.detach',
+    type: 'PaymentMethodDetachParams',
+    params: { expand: { kind: 'array', items: { kind: 'string' } } },
+  },
+  'POST /v1/prices': {
+    sdk: 'prices.create',
+    type: 'PriceCreateParams',
+    params: {
+      active: { kind: 'boolean' },
+      billing_scheme: { kind: 'enum', values: ['per_unit', 'tiered'] },
+      currency: { kind: 'string', required: true },
+      currency_options: {
+        kind: 'map',
+        values: {
+          kind: 'object',
+          fields: {
+            custom_unit_amount: {
+              kind: 'object',
+              fields: {
+                enabled: { kind: 'boolean', required: true },
+                maximum: { kind: 'integer' },
+                minimum: { kind: 'integer' },
+                preset: { kind: 'integer' },
+              },
+            },
+            tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+            tiers: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  flat_amount: { kind: 'integer' },
+                  flat_amount_decimal: { kind: 'decimal' },
+                  unit_amount: { kind: 'integer' },
+                  unit_amount_decimal: { kind: 'decimal' },
+                  up_to: {
+                    kind: 'union',
+                    anyOf: [{ kind: 'enum', values: ['inf'] }, { kind: 'integer' }],
+                    required: true,
+                  },
+                },
+              },
+            },
+            unit_amount: { kind: 'integer' },
+            unit_amount_decimal: { kind: 'decimal' },
+          },
+        },
+      },
+      custom_unit_amount: {
+        kind: 'object',
+        fields: {
+          enabled: { kind: 'boolean', required: true },
+          maximum: { kind: 'integer' },
+          minimum: { kind: 'integer' },
+          preset: { kind: 'integer' },
+        },
+      },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      lookup_key: { kind: 'string' },
+      metadata: { kind: 'metadata' },
+      nickname: { kind: 'string' },
+      product: { kind: 'string' },
+      product_data: {
+        kind: 'object',
+        fields: {
+          active: { kind: 'boolean' },
+          id: { kind: 'string' },
+          metadata: { kind: 'metadata' },
+          name: { kind: 'string', required: true },
+          statement_descriptor: { kind: 'string' },
+          tax_code: { kind: 'string' },
+          tax_details: {
+            kind: 'object',
+            fields: { performance_location: { kind: 'string' }, tax_code: { kind: 'string' } },
+          },
+          unit_label: { kind: 'string' },
+        },
+      },
+      recurring: {
+        kind: 'object',
+        fields: {
+          interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+          interval_count: { kind: 'integer' },
+          meter: { kind: 'string' },
+          trial_period_days: { kind: 'integer' },
+          usage_type: { kind: 'enum', values: ['licensed', 'metered'] },
+        },
+      },
+      tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+      tiers: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            flat_amount: { kind: 'integer' },
+            flat_amount_decimal: { kind: 'decimal' },
+            unit_amount: { kind: 'integer' },
+            unit_amount_decimal: { kind: 'decimal' },
+            up_to: {
+              kind: 'union',
+              anyOf: [{ kind: 'enum', values: ['inf'] }, { kind: 'integer' }],
+              required: true,
+            },
+          },
+        },
+      },
+      tiers_mode: { kind: 'enum', values: ['graduated', 'volume'] },
+      transfer_lookup_key: { kind: 'boolean' },
+      transform_quantity: {
+        kind: 'object',
+        fields: {
+          divide_by: { kind: 'integer', required: true },
+          round: { kind: 'enum', values: ['down', 'up'], required: true },
+        },
+      },
+      unit_amount: { kind: 'integer' },
+      unit_amount_decimal: { kind: 'decimal' },
+    },
+  },
+  'POST /v1/prices/:id': {
+    sdk: 'prices.update',
+    type: 'PriceUpdateParams',
+    params: {
+      active: { kind: 'boolean' },
+      currency_options: {
+        kind: 'map',
+        values: {
+          kind: 'object',
+          fields: {
+            custom_unit_amount: {
+              kind: 'object',
+              fields: {
+                enabled: { kind: 'boolean', required: true },
+                maximum: { kind: 'integer' },
+                minimum: { kind: 'integer' },
+                preset: { kind: 'integer' },
+              },
+            },
+            tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+            tiers: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  flat_amount: { kind: 'integer' },
+                  flat_amount_decimal: { kind: 'decimal' },
+                  unit_amount: { kind: 'integer' },
+                  unit_amount_decimal: { kind: 'decimal' },
+                  up_to: {
+                    kind: 'union',
+                    anyOf: [{ kind: 'enum', values: ['inf'] }, { kind: 'integer' }],
+                    required: true,
+                  },
+                },
+              },
+            },
+            unit_amount: { kind: 'integer' },
+            unit_amount_decimal: { kind: 'decimal' },
+          },
+        },
+        emptyable: true,
+      },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      lookup_key: { kind: 'string' },
+      metadata: { kind: 'metadata', emptyable: true },
+      nickname: { kind: 'string' },
+      tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+      transfer_lookup_key: { kind: 'boolean' },
+    },
+  },
+  'POST /v1/products': {
+    sdk: 'products.create',
+    type: 'ProductCreateParams',
+    params: {
+      active: { kind: 'boolean' },
+      default_price_data: {
+        kind: 'object',
+        fields: {
+          currency: { kind: 'string', required: true },
+          currency_options: {
+            kind: 'map',
+            values: {
+              kind: 'object',
+              fields: {
+                custom_unit_amount: {
+                  kind: 'object',
+                  fields: {
+                    enabled: { kind: 'boolean', required: true },
+                    maximum: { kind: 'integer' },
+                    minimum: { kind: 'integer' },
+                    preset: { kind: 'integer' },
+                  },
+                },
+                tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+                tiers: {
+                  kind: 'array',
+                  items: {
+                    kind: 'object',
+                    fields: {
+                      flat_amount: { kind: 'integer' },
+                      flat_amount_decimal: { kind: 'decimal' },
+                      unit_amount: { kind: 'integer' },
+                      unit_amount_decimal: { kind: 'decimal' },
+                      up_to: {
+                        kind: 'union',
+                        anyOf: [{ kind: 'enum', values: ['inf'] }, { kind: 'integer' }],
+                        required: true,
+                      },
+                    },
+                  },
+                },
+                unit_amount: { kind: 'integer' },
+                unit_amount_decimal: { kind: 'decimal' },
+              },
+            },
+          },
+          custom_unit_amount: {
+            kind: 'object',
+            fields: {
+              enabled: { kind: 'boolean', required: true },
+              maximum: { kind: 'integer' },
+              minimum: { kind: 'integer' },
+              preset: { kind: 'integer' },
+            },
+          },
+          metadata: { kind: 'metadata' },
+          recurring: {
+            kind: 'object',
+            fields: {
+              interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+              interval_count: { kind: 'integer' },
+            },
+          },
+          tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+          unit_amount: { kind: 'integer' },
+          unit_amount_decimal: { kind: 'decimal' },
+        },
+      },
+      description: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      id: { kind: 'string' },
+      images: { kind: 'array', items: { kind: 'string' } },
+      marketing_features: {
+        kind: 'array',
+        items: { kind: 'object', fields: { name: { kind: 'string', required: true } } },
+      },
+      metadata: { kind: 'metadata' },
+      name: { kind: 'string', required: true },
+      package_dimensions: {
+        kind: 'object',
+        fields: {
+          height: { kind: 'number', required: true },
+          length: { kind: 'number', required: true },
+          weight: { kind: 'number', required: true },
+          width: { kind: 'number', required: true },
+        },
+      },
+      shippable: { kind: 'boolean' },
+      statement_descriptor: { kind: 'string' },
+      tax_code: { kind: 'string' },
+      tax_details: {
+        kind: 'object',
+        fields: { performance_location: { kind: 'string' }, tax_code: { kind: 'string' } },
+      },
+      type: { kind: 'enum', values: ['good', 'service'] },
+      unit_label: { kind: 'string' },
+      url: { kind: 'string' },
+    },
+  },
   'POST /v1/promotion_codes': {
     sdk: 'promotionCodes.create',
     type: 'PromotionCodeCreateParams',
@@ -3397,6 +4063,1163 @@ export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
       reason: { kind: 'enum', values: ['duplicate', 'fraudulent', 'requested_by_customer'] },
       refund_application_fee: { kind: 'boolean' },
       reverse_transfer: { kind: 'boolean' },
+    },
+  },
+  'POST /v1/subscriptions': {
+    sdk: 'subscriptions.create',
+    type: 'SubscriptionCreateParams',
+    params: {
+      add_invoice_items: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            discountable: { kind: 'boolean' },
+            discounts: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  coupon: { kind: 'string' },
+                  discount: { kind: 'string' },
+                  promotion_code: { kind: 'string' },
+                },
+              },
+            },
+            metadata: { kind: 'metadata' },
+            period: {
+              kind: 'object',
+              fields: {
+                end: {
+                  kind: 'object',
+                  fields: {
+                    timestamp: { kind: 'integer' },
+                    type: { kind: 'enum', values: ['min_item_period_end', 'timestamp'], required: true },
+                  },
+                  required: true,
+                },
+                start: {
+                  kind: 'object',
+                  fields: {
+                    timestamp: { kind: 'integer' },
+                    type: {
+                      kind: 'enum',
+                      values: ['max_item_period_start', 'now', 'timestamp'],
+                      required: true,
+                    },
+                  },
+                  required: true,
+                },
+              },
+            },
+            price: { kind: 'string' },
+            price_data: {
+              kind: 'object',
+              fields: {
+                currency: { kind: 'string', required: true },
+                product: { kind: 'string', required: true },
+                tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+                unit_amount: { kind: 'integer' },
+                unit_amount_decimal: { kind: 'decimal' },
+              },
+            },
+            quantity: { kind: 'integer' },
+            tax_rates: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+          },
+        },
+      },
+      application_fee_percent: { kind: 'number', emptyable: true },
+      automatic_tax: {
+        kind: 'object',
+        fields: {
+          enabled: { kind: 'boolean', required: true },
+          liability: {
+            kind: 'object',
+            fields: {
+              account: { kind: 'string' },
+              type: { kind: 'enum', values: ['account', 'self'], required: true },
+            },
+          },
+        },
+      },
+      backdate_start_date: { kind: 'integer' },
+      billing_cycle_anchor: { kind: 'integer' },
+      billing_cycle_anchor_config: {
+        kind: 'object',
+        fields: {
+          day_of_month: { kind: 'integer', required: true },
+          hour: { kind: 'integer' },
+          minute: { kind: 'integer' },
+          month: { kind: 'integer' },
+          second: { kind: 'integer' },
+        },
+      },
+      billing_mode: {
+        kind: 'object',
+        fields: {
+          flexible: {
+            kind: 'object',
+            fields: { proration_discounts: { kind: 'enum', values: ['included', 'itemized'] } },
+          },
+          type: { kind: 'enum', values: ['classic', 'flexible'], required: true },
+        },
+      },
+      billing_schedules: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            applies_to: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  price: { kind: 'string' },
+                  type: { kind: 'enum', values: ['price'], required: true },
+                },
+              },
+            },
+            bill_until: {
+              kind: 'object',
+              fields: {
+                duration: {
+                  kind: 'object',
+                  fields: {
+                    interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+                    interval_count: { kind: 'integer' },
+                  },
+                },
+                timestamp: { kind: 'integer' },
+                type: { kind: 'enum', values: ['duration', 'timestamp'], required: true },
+              },
+              required: true,
+            },
+            key: { kind: 'string' },
+          },
+        },
+      },
+      billing_thresholds: {
+        kind: 'object',
+        fields: { amount_gte: { kind: 'integer' }, reset_billing_cycle_anchor: { kind: 'boolean' } },
+        emptyable: true,
+      },
+      cancel_at: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'enum', values: ['max_billed_until', 'max_period_end', 'min_period_end'] },
+          { kind: 'integer' },
+        ],
+      },
+      cancel_at_period_end: { kind: 'boolean' },
+      collection_method: { kind: 'enum', values: ['charge_automatically', 'send_invoice'] },
+      currency: { kind: 'string' },
+      customer: { kind: 'string' },
+      customer_account: { kind: 'string' },
+      days_until_due: { kind: 'integer' },
+      default_payment_method: { kind: 'string' },
+      default_source: { kind: 'string' },
+      default_tax_rates: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+      description: { kind: 'string' },
+      discounts: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            coupon: { kind: 'string' },
+            discount: { kind: 'string' },
+            promotion_code: { kind: 'string' },
+          },
+        },
+        emptyable: true,
+      },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      invoice_settings: {
+        kind: 'object',
+        fields: {
+          account_tax_ids: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+          custom_fields: {
+            kind: 'array',
+            items: {
+              kind: 'object',
+              fields: { name: { kind: 'string', required: true }, value: { kind: 'string', required: true } },
+            },
+            emptyable: true,
+          },
+          description: { kind: 'string' },
+          footer: { kind: 'string' },
+          issuer: {
+            kind: 'object',
+            fields: {
+              account: { kind: 'string' },
+              type: { kind: 'enum', values: ['account', 'self'], required: true },
+            },
+          },
+        },
+      },
+      items: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            billing_thresholds: {
+              kind: 'object',
+              fields: { usage_gte: { kind: 'integer', required: true } },
+              emptyable: true,
+            },
+            current_trial: { kind: 'object', fields: { trial_offer: { kind: 'string', required: true } } },
+            discounts: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  coupon: { kind: 'string' },
+                  discount: { kind: 'string' },
+                  promotion_code: { kind: 'string' },
+                },
+              },
+              emptyable: true,
+            },
+            metadata: { kind: 'metadata' },
+            plan: { kind: 'string' },
+            price: { kind: 'string' },
+            price_data: {
+              kind: 'object',
+              fields: {
+                currency: { kind: 'string', required: true },
+                product: { kind: 'string', required: true },
+                recurring: {
+                  kind: 'object',
+                  fields: {
+                    interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+                    interval_count: { kind: 'integer' },
+                  },
+                  required: true,
+                },
+                tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+                unit_amount: { kind: 'integer' },
+                unit_amount_decimal: { kind: 'decimal' },
+              },
+            },
+            quantity: { kind: 'integer' },
+            tax_rates: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+          },
+        },
+      },
+      metadata: { kind: 'metadata', emptyable: true },
+      off_session: { kind: 'boolean' },
+      on_behalf_of: { kind: 'string' },
+      payment_behavior: {
+        kind: 'enum',
+        values: ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'],
+      },
+      payment_settings: {
+        kind: 'object',
+        fields: {
+          payment_method_options: {
+            kind: 'object',
+            fields: {
+              acss_debit: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: { transaction_type: { kind: 'enum', values: ['business', 'personal'] } },
+                  },
+                  verification_method: { kind: 'enum', values: ['automatic', 'instant', 'microdeposits'] },
+                },
+                emptyable: true,
+              },
+              bancontact: {
+                kind: 'object',
+                fields: { preferred_language: { kind: 'enum', values: ['de', 'en', 'fr', 'nl'] } },
+                emptyable: true,
+              },
+              billie: {
+                kind: 'object',
+                fields: {
+                  company_details: {
+                    kind: 'object',
+                    fields: {
+                      registered_address: {
+                        kind: 'object',
+                        fields: {
+                          city: { kind: 'string' },
+                          country: { kind: 'string' },
+                          line1: { kind: 'string' },
+                          line2: { kind: 'string' },
+                          postal_code: { kind: 'string' },
+                          state: { kind: 'string' },
+                        },
+                        emptyable: true,
+                      },
+                      registered_name: { kind: 'string' },
+                      registration_number: { kind: 'string' },
+                      registration_type: {
+                        kind: 'enum',
+                        values: [
+                          'ch_ein',
+                          'de_hrb',
+                          'dk_cvr',
+                          'es_cif',
+                          'fi_tunnus',
+                          'fr_siren',
+                          'fr_siret',
+                          'it_rea',
+                          'nl_kvk',
+                          'no_org_number',
+                          'no_pno',
+                          'se_org_number',
+                          'se_pno',
+                          'uk_crn',
+                        ],
+                        emptyable: true,
+                      },
+                      vat: { kind: 'string' },
+                    },
+                    emptyable: true,
+                  },
+                },
+                emptyable: true,
+              },
+              blik: {
+                kind: 'object',
+                fields: { mandate_options: { kind: 'object', fields: { expires_at: { kind: 'integer' } } } },
+                emptyable: true,
+              },
+              card: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      amount_type: { kind: 'enum', values: ['fixed', 'maximum'] },
+                      description: { kind: 'string' },
+                    },
+                  },
+                  network: {
+                    kind: 'enum',
+                    values: [
+                      'amex',
+                      'cartes_bancaires',
+                      'diners',
+                      'discover',
+                      'eftpos_au',
+                      'girocard',
+                      'interac',
+                      'jcb',
+                      'link',
+                      'mastercard',
+                      'unionpay',
+                      'unknown',
+                      'visa',
+                    ],
+                  },
+                  request_three_d_secure: { kind: 'enum', values: ['any', 'automatic', 'challenge'] },
+                },
+                emptyable: true,
+              },
+              customer_balance: {
+                kind: 'object',
+                fields: {
+                  bank_transfer: {
+                    kind: 'object',
+                    fields: {
+                      eu_bank_transfer: {
+                        kind: 'object',
+                        fields: { country: { kind: 'string', required: true } },
+                      },
+                      type: { kind: 'string' },
+                    },
+                  },
+                  funding_type: { kind: 'string' },
+                },
+                emptyable: true,
+              },
+              konbini: { kind: 'object', fields: {}, emptyable: true },
+              payto: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      purpose: {
+                        kind: 'enum',
+                        values: [
+                          'dependant_support',
+                          'government',
+                          'loan',
+                          'mortgage',
+                          'other',
+                          'pension',
+                          'personal',
+                          'retail',
+                          'salary',
+                          'tax',
+                          'utility',
+                        ],
+                      },
+                    },
+                  },
+                },
+                emptyable: true,
+              },
+              pix: {
+                kind: 'object',
+                fields: {
+                  expires_after_seconds: { kind: 'integer' },
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      amount_includes_iof: { kind: 'enum', values: ['always', 'never'] },
+                      end_date: { kind: 'string' },
+                      payment_schedule: {
+                        kind: 'enum',
+                        values: ['halfyearly', 'monthly', 'quarterly', 'weekly', 'yearly'],
+                      },
+                    },
+                  },
+                },
+                emptyable: true,
+              },
+              sepa_debit: { kind: 'object', fields: {}, emptyable: true },
+              upi: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      amount_type: { kind: 'enum', values: ['fixed', 'maximum'] },
+                      description: { kind: 'string' },
+                      end_date: { kind: 'integer' },
+                    },
+                  },
+                },
+                emptyable: true,
+              },
+              us_bank_account: {
+                kind: 'object',
+                fields: {
+                  financial_connections: {
+                    kind: 'object',
+                    fields: {
+                      filters: {
+                        kind: 'object',
+                        fields: {
+                          account_subcategories: {
+                            kind: 'array',
+                            items: { kind: 'enum', values: ['checking', 'savings'] },
+                          },
+                        },
+                      },
+                      permissions: {
+                        kind: 'array',
+                        items: {
+                          kind: 'enum',
+                          values: ['balances', 'ownership', 'payment_method', 'transactions'],
+                        },
+                      },
+                      prefetch: {
+                        kind: 'array',
+                        items: { kind: 'enum', values: ['balances', 'ownership', 'transactions'] },
+                      },
+                    },
+                  },
+                  verification_method: { kind: 'enum', values: ['automatic', 'instant', 'microdeposits'] },
+                },
+                emptyable: true,
+              },
+            },
+          },
+          payment_method_types: {
+            kind: 'array',
+            items: {
+              kind: 'enum',
+              values: [
+                'ach_credit_transfer',
+                'ach_debit',
+                'acss_debit',
+                'affirm',
+                'alipay',
+                'amazon_pay',
+                'au_becs_debit',
+                'bacs_debit',
+                'bancontact',
+                'billie',
+                'blik',
+                'boleto',
+                'card',
+                'cashapp',
+                'crypto',
+                'custom',
+                'customer_balance',
+                'eps',
+                'fpx',
+                'giropay',
+                'grabpay',
+                'ideal',
+                'jp_credit_transfer',
+                'kakao_pay',
+                'klarna',
+                'konbini',
+                'kr_card',
+                'link',
+                'mb_way',
+                'multibanco',
+                'naver_pay',
+                'nz_bank_account',
+                'p24',
+                'pay_by_bank',
+                'payco',
+                'paynow',
+                'paypal',
+                'payto',
+                'pix',
+                'promptpay',
+                'revolut_pay',
+                'satispay',
+                'sepa_credit_transfer',
+                'sepa_debit',
+                'sequra',
+                'sofort',
+                'swish',
+                'twint',
+                'upi',
+                'us_bank_account',
+                'wechat_pay',
+              ],
+            },
+            emptyable: true,
+          },
+          save_default_payment_method: { kind: 'enum', values: ['off', 'on_subscription'] },
+        },
+      },
+      pending_invoice_item_interval: {
+        kind: 'object',
+        fields: {
+          interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+          interval_count: { kind: 'integer' },
+        },
+        emptyable: true,
+      },
+      proration_behavior: { kind: 'enum', values: ['always_invoice', 'create_prorations', 'none'] },
+      transfer_data: {
+        kind: 'object',
+        fields: { amount_percent: { kind: 'number' }, destination: { kind: 'string', required: true } },
+      },
+      trial_end: { kind: 'union', anyOf: [{ kind: 'enum', values: ['now'] }, { kind: 'integer' }] },
+      trial_from_plan: { kind: 'boolean' },
+      trial_period_days: { kind: 'integer' },
+      trial_settings: {
+        kind: 'object',
+        fields: {
+          end_behavior: {
+            kind: 'object',
+            fields: {
+              billing_cycle_anchor: { kind: 'enum', values: ['now', 'unchanged'] },
+              missing_payment_method: { kind: 'enum', values: ['cancel', 'create_invoice', 'pause'] },
+            },
+            required: true,
+          },
+        },
+      },
+    },
+  },
+  'POST /v1/subscriptions/:id': {
+    sdk: 'subscriptions.update',
+    type: 'SubscriptionUpdateParams',
+    params: {
+      add_invoice_items: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            discountable: { kind: 'boolean' },
+            discounts: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  coupon: { kind: 'string' },
+                  discount: { kind: 'string' },
+                  promotion_code: { kind: 'string' },
+                },
+              },
+            },
+            metadata: { kind: 'metadata' },
+            period: {
+              kind: 'object',
+              fields: {
+                end: {
+                  kind: 'object',
+                  fields: {
+                    timestamp: { kind: 'integer' },
+                    type: { kind: 'enum', values: ['min_item_period_end', 'timestamp'], required: true },
+                  },
+                  required: true,
+                },
+                start: {
+                  kind: 'object',
+                  fields: {
+                    timestamp: { kind: 'integer' },
+                    type: {
+                      kind: 'enum',
+                      values: ['max_item_period_start', 'now', 'timestamp'],
+                      required: true,
+                    },
+                  },
+                  required: true,
+                },
+              },
+            },
+            price: { kind: 'string' },
+            price_data: {
+              kind: 'object',
+              fields: {
+                currency: { kind: 'string', required: true },
+                product: { kind: 'string', required: true },
+                tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+                unit_amount: { kind: 'integer' },
+                unit_amount_decimal: { kind: 'decimal' },
+              },
+            },
+            quantity: { kind: 'integer' },
+            tax_rates: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+          },
+        },
+      },
+      application_fee_percent: { kind: 'number', emptyable: true },
+      automatic_tax: {
+        kind: 'object',
+        fields: {
+          enabled: { kind: 'boolean', required: true },
+          liability: {
+            kind: 'object',
+            fields: {
+              account: { kind: 'string' },
+              type: { kind: 'enum', values: ['account', 'self'], required: true },
+            },
+          },
+        },
+      },
+      billing_cycle_anchor: {
+        kind: 'object',
+        fields: { type: { kind: 'enum', values: ['now', 'unchanged'], required: true } },
+      },
+      billing_schedules: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            applies_to: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  price: { kind: 'string' },
+                  type: { kind: 'enum', values: ['price'], required: true },
+                },
+              },
+            },
+            bill_until: {
+              kind: 'object',
+              fields: {
+                duration: {
+                  kind: 'object',
+                  fields: {
+                    interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+                    interval_count: { kind: 'integer' },
+                  },
+                },
+                timestamp: { kind: 'integer' },
+                type: { kind: 'enum', values: ['duration', 'timestamp'], required: true },
+              },
+            },
+            key: { kind: 'string' },
+          },
+        },
+        emptyable: true,
+      },
+      billing_thresholds: {
+        kind: 'object',
+        fields: { amount_gte: { kind: 'integer' }, reset_billing_cycle_anchor: { kind: 'boolean' } },
+        emptyable: true,
+      },
+      cancel_at: {
+        kind: 'union',
+        anyOf: [
+          { kind: 'enum', values: ['max_billed_until', 'max_period_end', 'min_period_end'] },
+          { kind: 'integer' },
+        ],
+        emptyable: true,
+      },
+      cancel_at_period_end: { kind: 'boolean' },
+      cancellation_details: {
+        kind: 'object',
+        fields: {
+          comment: { kind: 'string' },
+          feedback: {
+            kind: 'enum',
+            values: [
+              'customer_service',
+              'low_quality',
+              'missing_features',
+              'other',
+              'switched_service',
+              'too_complex',
+              'too_expensive',
+              'unused',
+            ],
+            emptyable: true,
+          },
+          feedback_option: { kind: 'string' },
+        },
+      },
+      collection_method: { kind: 'enum', values: ['charge_automatically', 'send_invoice'] },
+      days_until_due: { kind: 'integer' },
+      default_payment_method: { kind: 'string' },
+      default_source: { kind: 'string' },
+      default_tax_rates: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+      description: { kind: 'string' },
+      discounts: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            coupon: { kind: 'string' },
+            discount: { kind: 'string' },
+            promotion_code: { kind: 'string' },
+          },
+        },
+        emptyable: true,
+      },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      invoice_settings: {
+        kind: 'object',
+        fields: {
+          account_tax_ids: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+          custom_fields: {
+            kind: 'array',
+            items: {
+              kind: 'object',
+              fields: { name: { kind: 'string', required: true }, value: { kind: 'string', required: true } },
+            },
+            emptyable: true,
+          },
+          description: { kind: 'string' },
+          footer: { kind: 'string' },
+          issuer: {
+            kind: 'object',
+            fields: {
+              account: { kind: 'string' },
+              type: { kind: 'enum', values: ['account', 'self'], required: true },
+            },
+          },
+        },
+      },
+      items: {
+        kind: 'array',
+        items: {
+          kind: 'object',
+          fields: {
+            billing_thresholds: {
+              kind: 'object',
+              fields: { usage_gte: { kind: 'integer', required: true } },
+              emptyable: true,
+            },
+            clear_usage: { kind: 'boolean' },
+            current_trial: { kind: 'object', fields: { trial_offer: { kind: 'string', required: true } } },
+            deleted: { kind: 'boolean' },
+            discounts: {
+              kind: 'array',
+              items: {
+                kind: 'object',
+                fields: {
+                  coupon: { kind: 'string' },
+                  discount: { kind: 'string' },
+                  promotion_code: { kind: 'string' },
+                },
+              },
+              emptyable: true,
+            },
+            id: { kind: 'string' },
+            metadata: { kind: 'metadata', emptyable: true },
+            plan: { kind: 'string' },
+            price: { kind: 'string' },
+            price_data: {
+              kind: 'object',
+              fields: {
+                currency: { kind: 'string', required: true },
+                product: { kind: 'string', required: true },
+                recurring: {
+                  kind: 'object',
+                  fields: {
+                    interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+                    interval_count: { kind: 'integer' },
+                  },
+                  required: true,
+                },
+                tax_behavior: { kind: 'enum', values: ['exclusive', 'inclusive', 'unspecified'] },
+                unit_amount: { kind: 'integer' },
+                unit_amount_decimal: { kind: 'decimal' },
+              },
+            },
+            quantity: { kind: 'integer' },
+            tax_rates: { kind: 'array', items: { kind: 'string' }, emptyable: true },
+          },
+        },
+      },
+      metadata: { kind: 'metadata', emptyable: true },
+      off_session: { kind: 'boolean' },
+      on_behalf_of: { kind: 'string' },
+      pause_collection: {
+        kind: 'object',
+        fields: {
+          behavior: { kind: 'enum', values: ['keep_as_draft', 'mark_uncollectible', 'void'], required: true },
+          resumes_at: { kind: 'integer' },
+        },
+        emptyable: true,
+      },
+      payment_behavior: {
+        kind: 'enum',
+        values: ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'],
+      },
+      payment_settings: {
+        kind: 'object',
+        fields: {
+          payment_method_options: {
+            kind: 'object',
+            fields: {
+              acss_debit: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: { transaction_type: { kind: 'enum', values: ['business', 'personal'] } },
+                  },
+                  verification_method: { kind: 'enum', values: ['automatic', 'instant', 'microdeposits'] },
+                },
+                emptyable: true,
+              },
+              bancontact: {
+                kind: 'object',
+                fields: { preferred_language: { kind: 'enum', values: ['de', 'en', 'fr', 'nl'] } },
+                emptyable: true,
+              },
+              billie: {
+                kind: 'object',
+                fields: {
+                  company_details: {
+                    kind: 'object',
+                    fields: {
+                      registered_address: {
+                        kind: 'object',
+                        fields: {
+                          city: { kind: 'string' },
+                          country: { kind: 'string' },
+                          line1: { kind: 'string' },
+                          line2: { kind: 'string' },
+                          postal_code: { kind: 'string' },
+                          state: { kind: 'string' },
+                        },
+                        emptyable: true,
+                      },
+                      registered_name: { kind: 'string' },
+                      registration_number: { kind: 'string' },
+                      registration_type: {
+                        kind: 'enum',
+                        values: [
+                          'ch_ein',
+                          'de_hrb',
+                          'dk_cvr',
+                          'es_cif',
+                          'fi_tunnus',
+                          'fr_siren',
+                          'fr_siret',
+                          'it_rea',
+                          'nl_kvk',
+                          'no_org_number',
+                          'no_pno',
+                          'se_org_number',
+                          'se_pno',
+                          'uk_crn',
+                        ],
+                        emptyable: true,
+                      },
+                      vat: { kind: 'string' },
+                    },
+                    emptyable: true,
+                  },
+                },
+                emptyable: true,
+              },
+              blik: {
+                kind: 'object',
+                fields: { mandate_options: { kind: 'object', fields: { expires_at: { kind: 'integer' } } } },
+                emptyable: true,
+              },
+              card: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      amount_type: { kind: 'enum', values: ['fixed', 'maximum'] },
+                      description: { kind: 'string' },
+                    },
+                  },
+                  network: {
+                    kind: 'enum',
+                    values: [
+                      'amex',
+                      'cartes_bancaires',
+                      'diners',
+                      'discover',
+                      'eftpos_au',
+                      'girocard',
+                      'interac',
+                      'jcb',
+                      'link',
+                      'mastercard',
+                      'unionpay',
+                      'unknown',
+                      'visa',
+                    ],
+                  },
+                  request_three_d_secure: { kind: 'enum', values: ['any', 'automatic', 'challenge'] },
+                },
+                emptyable: true,
+              },
+              customer_balance: {
+                kind: 'object',
+                fields: {
+                  bank_transfer: {
+                    kind: 'object',
+                    fields: {
+                      eu_bank_transfer: {
+                        kind: 'object',
+                        fields: { country: { kind: 'string', required: true } },
+                      },
+                      type: { kind: 'string' },
+                    },
+                  },
+                  funding_type: { kind: 'string' },
+                },
+                emptyable: true,
+              },
+              konbini: { kind: 'object', fields: {}, emptyable: true },
+              payto: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      purpose: {
+                        kind: 'enum',
+                        values: [
+                          'dependant_support',
+                          'government',
+                          'loan',
+                          'mortgage',
+                          'other',
+                          'pension',
+                          'personal',
+                          'retail',
+                          'salary',
+                          'tax',
+                          'utility',
+                        ],
+                      },
+                    },
+                  },
+                },
+                emptyable: true,
+              },
+              pix: {
+                kind: 'object',
+                fields: {
+                  expires_after_seconds: { kind: 'integer' },
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      amount_includes_iof: { kind: 'enum', values: ['always', 'never'] },
+                      end_date: { kind: 'string' },
+                      payment_schedule: {
+                        kind: 'enum',
+                        values: ['halfyearly', 'monthly', 'quarterly', 'weekly', 'yearly'],
+                      },
+                    },
+                  },
+                },
+                emptyable: true,
+              },
+              sepa_debit: { kind: 'object', fields: {}, emptyable: true },
+              upi: {
+                kind: 'object',
+                fields: {
+                  mandate_options: {
+                    kind: 'object',
+                    fields: {
+                      amount: { kind: 'integer' },
+                      amount_type: { kind: 'enum', values: ['fixed', 'maximum'] },
+                      description: { kind: 'string' },
+                      end_date: { kind: 'integer' },
+                    },
+                  },
+                },
+                emptyable: true,
+              },
+              us_bank_account: {
+                kind: 'object',
+                fields: {
+                  financial_connections: {
+                    kind: 'object',
+                    fields: {
+                      filters: {
+                        kind: 'object',
+                        fields: {
+                          account_subcategories: {
+                            kind: 'array',
+                            items: { kind: 'enum', values: ['checking', 'savings'] },
+                          },
+                        },
+                      },
+                      permissions: {
+                        kind: 'array',
+                        items: {
+                          kind: 'enum',
+                          values: ['balances', 'ownership', 'payment_method', 'transactions'],
+                        },
+                      },
+                      prefetch: {
+                        kind: 'array',
+                        items: { kind: 'enum', values: ['balances', 'ownership', 'transactions'] },
+                      },
+                    },
+                  },
+                  verification_method: { kind: 'enum', values: ['automatic', 'instant', 'microdeposits'] },
+                },
+                emptyable: true,
+              },
+            },
+          },
+          payment_method_types: {
+            kind: 'array',
+            items: {
+              kind: 'enum',
+              values: [
+                'ach_credit_transfer',
+                'ach_debit',
+                'acss_debit',
+                'affirm',
+                'alipay',
+                'amazon_pay',
+                'au_becs_debit',
+                'bacs_debit',
+                'bancontact',
+                'billie',
+                'blik',
+                'boleto',
+                'card',
+                'cashapp',
+                'crypto',
+                'custom',
+                'customer_balance',
+                'eps',
+                'fpx',
+                'giropay',
+                'grabpay',
+                'ideal',
+                'jp_credit_transfer',
+                'kakao_pay',
+                'klarna',
+                'konbini',
+                'kr_card',
+                'link',
+                'mb_way',
+                'multibanco',
+                'naver_pay',
+                'nz_bank_account',
+                'p24',
+                'pay_by_bank',
+                'payco',
+                'paynow',
+                'paypal',
+                'payto',
+                'pix',
+                'promptpay',
+                'revolut_pay',
+                'satispay',
+                'sepa_credit_transfer',
+                'sepa_debit',
+                'sequra',
+                'sofort',
+                'swish',
+                'twint',
+                'upi',
+                'us_bank_account',
+                'wechat_pay',
+              ],
+            },
+            emptyable: true,
+          },
+          save_default_payment_method: { kind: 'enum', values: ['off', 'on_subscription'] },
+        },
+      },
+      pending_invoice_item_interval: {
+        kind: 'object',
+        fields: {
+          interval: { kind: 'enum', values: ['day', 'month', 'week', 'year'], required: true },
+          interval_count: { kind: 'integer' },
+        },
+        emptyable: true,
+      },
+      proration_behavior: { kind: 'enum', values: ['always_invoice', 'create_prorations', 'none'] },
+      proration_date: { kind: 'integer' },
+      transfer_data: {
+        kind: 'object',
+        fields: { amount_percent: { kind: 'number' }, destination: { kind: 'string', required: true } },
+        emptyable: true,
+      },
+      trial_end: { kind: 'union', anyOf: [{ kind: 'enum', values: ['now'] }, { kind: 'integer' }] },
+      trial_from_plan: { kind: 'boolean' },
+      trial_settings: {
+        kind: 'object',
+        fields: {
+          end_behavior: {
+            kind: 'object',
+            fields: {
+              billing_cycle_anchor: { kind: 'enum', values: ['now', 'unchanged'] },
+              missing_payment_method: { kind: 'enum', values: ['cancel', 'create_invoice', 'pause'] },
+            },
+            required: true,
+          },
+        },
+      },
+    },
+  },
+  'POST /v1/test_helpers/test_clocks': {
+    sdk: 'testHelpers.testClocks.create',
+    type: 'TestHelpers.TestClockCreateParams',
+    params: {
+      customer: { kind: 'string' },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      frozen_time: { kind: 'integer', required: true },
+      name: { kind: 'string' },
+    },
+  },
+  'POST /v1/test_helpers/test_clocks/:id/advance': {
+    sdk: 'testHelpers.testClocks.advance',
+    type: 'TestHelpers.TestClockAdvanceParams',
+    params: {
+      expand: { kind: 'array', items: { kind: 'string' } },
+      frozen_time: { kind: 'integer', required: true },
     },
   },
   'POST /v1/webhook_endpoints': {

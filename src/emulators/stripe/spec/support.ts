@@ -97,8 +97,23 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   'GET /v1/disputes': ['charge', 'payment_intent', CREATED, ...PAGE],
 
   // catalog.ts
-  'POST /v1/customers': ['email', 'name', 'description', 'metadata'],
+  'POST /v1/customers': [
+    'email',
+    'name',
+    'description',
+    'metadata',
+    'test_clock',
+    'payment_method',
+    'invoice_settings[default_payment_method]',
+  ],
   'GET /v1/customers/:id': [],
+  'POST /v1/customers/:id': [
+    'email',
+    'name',
+    'description',
+    'metadata',
+    'invoice_settings[default_payment_method]',
+  ],
   'GET /v1/customers': ['email', CREATED, ...PAGE],
   'POST /v1/coupons': [
     'id',
@@ -133,6 +148,63 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   'GET /v1/promotion_codes/:id': [],
   'POST /v1/promotion_codes/:id': ['active', 'metadata'],
   'GET /v1/promotion_codes': ['code', 'active', 'coupon', 'customer', CREATED, ...PAGE],
+
+  // prices.ts
+  'POST /v1/products': ['id', 'name', 'description', 'active', 'metadata'],
+  'GET /v1/products/:id': [],
+  'POST /v1/prices': [
+    'currency',
+    'unit_amount',
+    'product',
+    'product_data[name]',
+    'product_data[active]',
+    'product_data[metadata]',
+    'recurring[interval]',
+    'recurring[interval_count]',
+    'active',
+    'nickname',
+    'metadata',
+  ],
+  'GET /v1/prices/:id': [],
+  'POST /v1/prices/:id': ['active', 'metadata', 'nickname'],
+  'GET /v1/prices': ['active', 'product', 'currency', 'type', CREATED, ...PAGE],
+
+  // payment-methods.ts
+  'GET /v1/payment_methods/:id': [],
+  'POST /v1/payment_methods/:id/attach': ['customer'],
+  'POST /v1/payment_methods/:id/detach': [],
+
+  // test-clocks.ts
+  'POST /v1/test_helpers/test_clocks': ['frozen_time', 'name'],
+  'GET /v1/test_helpers/test_clocks/:id': [],
+  'GET /v1/test_helpers/test_clocks': [...PAGE],
+  'POST /v1/test_helpers/test_clocks/:id/advance': ['frozen_time'],
+  'DELETE /v1/test_helpers/test_clocks/:id': [],
+
+  // subscriptions.ts
+  'POST /v1/subscriptions': [
+    'customer',
+    'items[][price]',
+    'items[][quantity]',
+    'default_payment_method',
+    'trial_period_days',
+    'application_fee_percent',
+    'transfer_data[destination]',
+    'on_behalf_of',
+    'payment_behavior',
+    'cancel_at_period_end',
+    'description',
+    'metadata',
+  ],
+  'GET /v1/subscriptions/:id': [],
+  'POST /v1/subscriptions/:id': ['cancel_at_period_end', 'default_payment_method', 'metadata'],
+  'DELETE /v1/subscriptions/:id': ['cancellation_details[comment]', 'cancellation_details[feedback]'],
+  'GET /v1/subscriptions': ['customer', 'status', 'price', 'test_clock', CREATED, ...PAGE],
+  'GET /v1/invoices/:id': [],
+  'GET /v1/invoices': ['customer', 'subscription', 'status', CREATED, ...PAGE],
+  'POST /v1/invoices/:id/pay': [],
+  'GET /v1/invoice_payments/:id': [],
+  'GET /v1/invoice_payments': ['invoice', 'status', ...PAGE],
 
   // webhook-endpoints.ts
   'POST /v1/webhook_endpoints': [
