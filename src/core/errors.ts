@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'idempotency_key_reused'
   | 'idempotency_key_in_flight'
   | 'refund_exceeds_payment'
+  | 'refund_refused'
   | 'order_not_refundable'
   | 'checkout_not_open'
   | 'review_not_open'
@@ -61,6 +62,8 @@ const STATUS: Record<ErrorCode, number> = {
   idempotency_key_reused: 422,
   idempotency_key_in_flight: 409,
   refund_exceeds_payment: 409,
+  // The provider refused the refund (an open dispute, a payment it cannot refund): recorded failed, reason given.
+  refund_refused: 422,
   order_not_refundable: 409,
   checkout_not_open: 409,
   review_not_open: 409,

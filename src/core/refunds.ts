@@ -129,6 +129,11 @@ export async function requestRefund(ctx: AppContext, req: RefundRequest): Promis
   try {
     return await submitRefund(ctx, reserved.refund.id);
   } catch (err) {
+    if (err instanceof SettleError && err.code === 'provider_error')
+      // Refused by the provider (recorded failed, its amount released): the operator sees why, not a bare 502.
+      throw new SettleError('refund_refused', `The provider refused the refund: ${err.message}`, {
+        cause: err,
+      });
     if (err instanceof SettleError && err.code === 'provider_unavailable') {
       // Outcome unknown: the queued refund.submit job retries with the same idempotency key.
       return await ctx.db
@@ -172,11 +177,9 @@ export async function submitRefund(ctx: AppContext, refundId: string): Promise<R
     });
   } catch (err) {
     // A definitive refusal (the provider said no, or the seller withdrew the platform's access so it cannot act on
-    // their account): the refund failed and its reserved amount is released; the caller sees why.
-    if (
-      err instanceof SettleError &&
-      (err.code === 'provider_error' || err.code === 'provider_account_revoked')
-    ) {
+    // their account): the refund failed and its reserved amount is released; the caller sees why. Any 4xx-class
+    // answer is a refusal (Square's REFUND_AMOUNT_INVALID arrives as refund_exceeds_payment).
+    if (err instanceof SettleError && (err.code === 'provider_error' || err.httpStatus < 500)) {
       await recordRefundStatus(ctx, {
         refundId: refund.id,
         providerRefundId: null,

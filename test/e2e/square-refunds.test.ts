@@ -253,8 +253,9 @@ describe.each(BACKENDS)('Square refunds and disputes (%s PostgreSQL)', (backend)
       `/api/admin/orders/${c.orderId}/refunds`,
       { amount: 1000 },
     );
-    expect(blocked.status).toBe(502);
-    expect(blocked.body.error.code).toBe('provider_error');
+    expect(blocked.status).toBe(422);
+    expect(blocked.body.error.code).toBe('refund_refused');
+    expect(blocked.body.error.message).toMatch(/DISPUTE/);
     await h.settleDown();
     expect((await order(h, c.orderId)).refundedAmount).toBe(0);
     const [failed] = await refundsOf(h, c.orderId);

@@ -293,7 +293,7 @@ describe.skipIf(!DATABASE_URL)('faults: provider, webhooks, database', () => {
       },
     );
 
-    it('a provider refusal is reported as refused (502 provider_error) and changes nothing it should not', async () => {
+    it('a provider refusal is reported as refused (422 refund_refused, 502 provider_error at checkout) and changes nothing it should not', async () => {
       const c = await paidOrder();
       emu().faults.set({ api5xx: { next: 1, path: '/v1/refunds', method: 'POST', status: 400 } });
       const refused = await h.admin<{ error: { code: string } }>(
@@ -301,8 +301,8 @@ describe.skipIf(!DATABASE_URL)('faults: provider, webhooks, database', () => {
         `/api/admin/orders/${c.orderId}/refunds`,
         {},
       );
-      expect(refused.status).toBe(502);
-      expect(refused.body.error.code).toBe('provider_error');
+      expect(refused.status).toBe(422);
+      expect(refused.body.error.code).toBe('refund_refused');
       expect(await order(h, c.orderId)).toMatchObject({ status: 'paid', refundedAmount: 0 });
       emu().faults.set({ api5xx: { next: 1, path: '/v1/checkout/sessions', method: 'POST', status: 400 } });
       const ck = await h.api<{ error: { code: string } }>('POST', '/api/checkout', {
@@ -317,7 +317,7 @@ describe.skipIf(!DATABASE_URL)('faults: provider, webhooks, database', () => {
       record({
         property: 'Provider faults: a refusal is reported as refused',
         method:
-          'A 400 injected on a refund and on checkout creation: 502 provider_error, reservation released',
+          "A 400 injected on a refund and on checkout creation: 422 refund_refused (with the provider's reason) and 502 provider_error, reservation released",
         figures: { refusals: 2, reservationsLeft: 0 },
         held: true,
       });

@@ -148,8 +148,8 @@ export function goneState(sessionId: string, accountId: string | null): Checkout
 
 /**
  * The checkout's outcome: a COMPLETED payment → succeeded; APPROVED or PENDING → processing; otherwise a deleted
- * link or CANCELED order → expired, a DRAFT order older than the hold → expired, else open (a FAILED payment leaves
- * the link payable). Amounts come from the payment when there is one, else from the order and the link's fee.
+ * link or CANCELED order → expired, a DRAFT order older than the hold → expired, a failed bank transfer → failed,
+ * else open (a declined card leaves the link payable). Amounts come from the payment when there is one, else from the order and the link's fee.
  */
 export function checkoutState(r: CheckoutReadings): CheckoutState {
   if (r.link === null || r.order === null) return goneState(r.sessionId, r.accountId);
@@ -178,9 +178,17 @@ export function checkoutState(r: CheckoutReadings): CheckoutState {
   const amount = fromSquareMoney(order.totalMoney, 'order total');
   const created = order.createdAt === undefined ? Number.NaN : Date.parse(order.createdAt);
   const stale = order.state === 'DRAFT' && !Number.isNaN(created) && r.nowMs - created > r.lifetimeMs;
+  // A delayed payment (bank transfer) that failed after it was accepted: the checkout failed, as Stripe's
+  // async_payment_failed says (the provider deletes the link). A declined card is refused while the buyer is still
+  // on the page, which stays payable: still open.
+  const lastFailed = [...r.payments]
+    .filter((p) => p.status === 'FAILED')
+    .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''))
+    .at(-1);
+  const delayedFailed = lastFailed !== undefined && lastFailed.sourceType === 'BANK_ACCOUNT';
   return {
     ...base,
-    outcome: order.state === 'CANCELED' || stale ? 'expired' : 'open',
+    outcome: order.state === 'CANCELED' || stale ? 'expired' : delayedFailed ? 'failed' : 'open',
     amountTotal: amount.amount,
     currency: amount.currency,
     paymentId: null,

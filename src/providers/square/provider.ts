@@ -198,18 +198,20 @@ export class SquareProvider implements PaymentProvider {
   }
 
   /**
-   * Reads the checkout. A link still payable after Settle's hold ended is reported expired, and deleted first: a
-   * payment link never expires at Square, and a checkout Settle calls expired must not take money afterwards (a
-   * payment that lands in between is read back as paid and confirmed).
+   * Reads the checkout. A link still payable after Settle's hold ended (or whose bank transfer failed) is reported
+   * expired (failed), and deleted: a payment link never expires at Square, and a checkout Settle calls over must not
+   * take money afterwards (a payment that lands in between is read back as paid and confirmed).
    */
   async retrieveCheckout(sessionId: string, account: AccountContext): Promise<CheckoutState> {
     return this.tokens.run(account.accountId, 'checkout.retrieve', async (client) => {
       const state = await this.readCheckout(client, sessionId, account.accountId);
-      if (state.outcome !== 'expired' || state.orderId === null) return state;
+      if ((state.outcome !== 'expired' && state.outcome !== 'failed') || state.orderId === null) return state;
       const deleted = await orNull(() => client.checkout.paymentLinks.delete({ id: sessionId }));
       if (deleted === null) return state; // already gone (or canceled)
-      this.log.info({ paymentLinkId: sessionId }, 'square payment link deleted after the hold ended');
-      return this.readCheckout(client, sessionId, account.accountId);
+      this.log.info({ paymentLinkId: sessionId, outcome: state.outcome }, 'square payment link deleted');
+      const after = await this.readCheckout(client, sessionId, account.accountId);
+      // A deleted link reads as gone; a failure stays a failure (the order's history says why).
+      return state.outcome === 'failed' && after.outcome === 'expired' ? state : after;
     });
   }
 
