@@ -45,6 +45,7 @@ type Kind =
   | 'payment_method'
   | 'test_clock'
   | 'invoice'
+  | 'subscription'
   | { notEmulated: string };
 
 const NOT = (what: string): Kind => ({ notEmulated: what });
@@ -60,6 +61,8 @@ const EXPANDABLE: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
     payment_intent: 'payment_intent',
     'discounts.coupon': 'coupon',
     'discounts.promotion_code': 'promotion_code',
+    subscription: 'subscription',
+    invoice: 'invoice',
   },
   payment_intent: {
     customer: 'customer',
@@ -239,6 +242,8 @@ class Finder {
         return s.testClocks.get(id);
       case 'invoice':
         return s.invoices.get(id);
+      case 'subscription':
+        return s.subscriptions.get(id);
       case 'transfer_reversal':
         for (const tr of s.transfers.values()) {
           const rev = tr.reversals.data.find((r) => r.id === id);

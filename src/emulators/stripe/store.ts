@@ -17,10 +17,21 @@ export interface PaymentIntentData {
   metadata: Record<string, string>;
 }
 
+/** `subscription_data` of a Checkout Session in `mode: 'subscription'`. */
+export interface SubscriptionSessionData {
+  application_fee_percent: string | null;
+  trial_period_days: string | null;
+  transfer_destination: string | null;
+  on_behalf_of: string | null;
+  metadata: Record<string, string>;
+}
+
 export interface SessionRecord {
   session: Stripe.Checkout.Session;
   lineItems: Stripe.LineItem[];
   piData: PaymentIntentData;
+  /** Set in `mode: 'subscription'`: what the subscription is created with when the session completes. */
+  subscriptionData?: SubscriptionSessionData;
   /**
    * Clock ms (engine.clock.now()) at which the emulator expires the session: `(expires_at − created) · timeScale`
    * after it was stored. The store sets it when the session is stored (`Scope.sessions.set`), whatever the creator

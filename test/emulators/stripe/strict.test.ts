@@ -259,8 +259,11 @@ describe('checkRequest: documented parameters the emulator does not implement', 
       param: 'payment_intent_data[capture_method]',
     });
     expect(
-      check(SESSIONS, `${VALID_SESSION}&line_items[1][price]=price_123&line_items[1][quantity]=1`),
-    ).toMatchObject({ code: 'parameter_unsupported', param: 'line_items[1][price]' });
+      check(
+        SESSIONS,
+        `${VALID_SESSION}&line_items[1][price]=price_123&line_items[1][quantity]=1&line_items[1][tax_rates][0]=txr_1`,
+      ),
+    ).toMatchObject({ code: 'parameter_unsupported', param: 'line_items[1][tax_rates]' });
     expect(
       check(SESSIONS, `${VALID_SESSION}&line_items[0][price_data][product_data][description]=Front row`),
     ).toMatchObject({

@@ -207,7 +207,12 @@ export const CUSTOMERS_PER_TEST_CLOCK = 3;
  * attaches a PaymentMethod (a `pm_card_*` test token makes one), `invoice_settings[default_payment_method]` names the
  * one subscriptions and invoices charge (the same token as `payment_method` names the PaymentMethod it made).
  */
-function createCustomer(engine: Engine, scope: Scope, p: FormObject, cause: EventCause): Stripe.Customer {
+export function createCustomer(
+  engine: Engine,
+  scope: Scope,
+  p: FormObject,
+  cause: EventCause,
+): Stripe.Customer {
   const clockId = str(p.test_clock);
   const clock = clockId === undefined ? undefined : scope.testClocks.get(clockId);
   if (clockId !== undefined && !clock) throw missing('test_helpers.test_clock', clockId, 'test_clock');

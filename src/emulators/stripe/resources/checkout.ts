@@ -6,7 +6,7 @@ import { expandingRouter } from '../expand.js';
 import { arr, get, obj, str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
-import type { PaymentIntentData, Scope, SessionRecord } from '../store.js';
+import type { PaymentIntentData, Scope, SessionRecord, SubscriptionSessionData } from '../store.js';
 import { expireSession } from './payments.js';
 import {
   applyMetadata,
@@ -72,18 +72,72 @@ export function applyDiscount(
   });
 }
 
-function buildLineItems(params: FormObject, created: number): { items: Stripe.LineItem[]; currency: string } {
+/** A line item of an existing price (`line_items[i][price]`): active; recurring exactly in subscription mode. */
+function priceLineItem(scope: Scope, li: FormObject, i: number, mode: string): Stripe.LineItem {
+  const id = str(li.price) ?? '';
+  const param = `line_items[${i}][price]`;
+  const price = scope.prices.get(id);
+  if (!price)
+    throw new ApiError(404, 'invalid_request_error', `No such price: '${id}'`, {
+      code: 'resource_missing',
+      param,
+    });
+  if (!price.active) throw invalid(`The price \`${id}\` is not active.`, param);
+  if (mode === 'payment' && price.recurring)
+    throw invalid(
+      'You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.',
+      param,
+    );
+  if (mode === 'subscription' && !price.recurring)
+    throw invalid(
+      'The Settle emulator only accepts recurring prices in `subscription` mode (one-time items on the first invoice are not emulated).',
+      param,
+    );
+  const quantity = intParam(li.quantity, `line_items[${i}][quantity]`);
+  if (quantity === undefined) throw requiredParam(`line_items[${i}][quantity]`);
+  if (quantity < 1) throw invalid('Quantity must be at least 1.', `line_items[${i}][quantity]`);
+  const unit = price.unit_amount ?? 0;
+  const product = scope.products.get(String(price.product));
+  return {
+    id: newId('li', 24),
+    object: 'item',
+    adjustable_quantity: null,
+    amount_discount: 0,
+    amount_subtotal: unit * quantity,
+    amount_tax: 0,
+    amount_total: unit * quantity,
+    currency: price.currency,
+    description: product?.name ?? null,
+    metadata: {},
+    price: structuredClone(price),
+    quantity,
+  };
+}
+
+function buildLineItems(
+  params: FormObject,
+  created: number,
+  scope: Scope,
+  mode: string,
+): { items: Stripe.LineItem[]; currency: string } {
   const raw = arr(params.line_items);
   if (raw.length === 0) throw requiredParam('line_items');
   let currency: string | null = null;
   const items = raw.map((entry, i): Stripe.LineItem => {
     const li = obj(entry);
     if (!li) throw invalid(`Invalid line_items[${i}]`, `line_items[${i}]`);
-    if (li.price !== undefined)
-      throw new ApiError(404, 'invalid_request_error', `No such price: '${String(str(li.price))}'`, {
-        code: 'resource_missing',
-        param: `line_items[${i}][price]`,
-      });
+    if (li.price !== undefined) {
+      const item = priceLineItem(scope, li, i, mode);
+      if (currency !== null && item.currency !== currency)
+        throw invalid('All line items must use the same currency.', `line_items[${i}][price]`);
+      currency = item.currency;
+      return item;
+    }
+    if (mode === 'subscription')
+      throw invalid(
+        'You must provide at least one recurring price in `subscription` mode when using prices.',
+        `line_items[${i}][price]`,
+      );
     const pd = obj(li.price_data);
     if (!pd) throw requiredParam(`line_items[${i}][price_data]`);
     const curRaw = str(pd.currency);
@@ -140,7 +194,7 @@ function buildLineItems(params: FormObject, created: number): { items: Stripe.Li
   return { items, currency: currency ?? 'usd' };
 }
 
-function requireChargeable(engine: Engine, accountId: string, param?: string): Stripe.Account {
+export function requireChargeable(engine: Engine, accountId: string, param?: string): Stripe.Account {
   const acct = engine.store.accounts.get(accountId);
   if (!acct) throw invalid(`No such destination: '${accountId}'`, param, 'resource_missing');
   if (engine.settings.requireChargesEnabled && !acct.charges_enabled)
@@ -152,6 +206,20 @@ function requireChargeable(engine: Engine, accountId: string, param?: string): S
   return acct;
 }
 
+/** A destination account: onboarded, with the transfers capability. */
+export function requireDestination(engine: Engine, destination: string, param: string): void {
+  const dest = requireChargeable(engine, destination, param);
+  // A destination needs the transfers capability: Stripe answers 400 `insufficient_capabilities_for_transfer`,
+  // "Your destination account needs to have at least one of the following capabilities enabled: transfers,
+  // crypto_transfers, legacy_payments" (a recorded answer with its request_log_url in gitcoinco's test suite).
+  if (dest.capabilities?.transfers !== 'active')
+    throw invalid(
+      'Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments',
+      param,
+      'insufficient_capabilities_for_transfer',
+    );
+}
+
 /**
  * The account that takes the card payment (a direct charge's account, or `on_behalf_of`) needs `card_payments`
  * active: "Direct charges are supported only for connected accounts with the card_payments capability"
@@ -161,7 +229,7 @@ function requireChargeable(engine: Engine, accountId: string, param?: string): S
  * capability enabled." (its code was not found: none is sent). Skipped with `requireChargesEnabled: false`, like the
  * onboarding check.
  */
-function requireCardPayments(engine: Engine, acct: Stripe.Account, param?: string): void {
+export function requireCardPayments(engine: Engine, acct: Stripe.Account, param?: string): void {
   if (!engine.settings.requireChargesEnabled || acct.capabilities?.card_payments === 'active') return;
   throw invalid(
     'You cannot create a charge on a connected account without the `card_payments` capability enabled.',
@@ -177,10 +245,20 @@ function createSession(
 ): SessionRecord {
   const mode = str(params.mode);
   if (!mode) throw requiredParam('mode');
-  if (mode !== 'payment') throw invalid(`The emulator only supports mode=payment (got '${mode}').`, 'mode');
+  if (mode !== 'payment' && mode !== 'subscription')
+    throw invalid(`The emulator only supports mode=payment and mode=subscription (got '${mode}').`, 'mode');
   const created = nowSeconds();
-  const { items, currency } = buildLineItems(params, created);
-  const subtotal = items.reduce((s, li) => s + li.amount_subtotal, 0);
+  const { items, currency } = buildLineItems(params, created, scope, mode);
+  const subscriptionData = mode === 'subscription' ? subscriptionDataOf(engine, params, account) : undefined;
+  if (
+    subscriptionData &&
+    items.some((li) => li.price?.recurring?.interval !== items[0]?.price?.recurring?.interval)
+  )
+    throw invalid('All prices on a subscription must have the same `recurring.interval`.', 'line_items');
+  // During a trial nothing is due today.
+  const subtotal = subscriptionData?.trial_period_days
+    ? 0
+    : items.reduce((s, li) => s + li.amount_subtotal, 0);
 
   // "It can be anywhere from 30 minutes to 24 hours after Checkout Session creation. By default, this value is 24
   // hours from creation." (the SDK's `expires_at` documentation). Stripe's refusals, quoted by many projects: "The
@@ -223,16 +301,7 @@ function createSession(
         'transfer_data[destination] cannot be used on a direct charge (request made with Stripe-Account).',
         'payment_intent_data[transfer_data][destination]',
       );
-    const dest = requireChargeable(engine, destination, 'payment_intent_data[transfer_data][destination]');
-    // A destination needs the transfers capability: Stripe answers 400 `insufficient_capabilities_for_transfer`,
-    // "Your destination account needs to have at least one of the following capabilities enabled: transfers,
-    // crypto_transfers, legacy_payments" (a recorded answer with its request_log_url in gitcoinco's test suite).
-    if (dest.capabilities?.transfers !== 'active')
-      throw invalid(
-        'Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments',
-        'payment_intent_data[transfer_data][destination]',
-        'insufficient_capabilities_for_transfer',
-      );
+    requireDestination(engine, destination, 'payment_intent_data[transfer_data][destination]');
   }
   if (account !== null) {
     const acct = engine.store.accounts.get(account);
@@ -319,7 +388,7 @@ function createSession(
     },
     customer,
     customer_account: null,
-    customer_creation: customer ? null : 'if_required',
+    customer_creation: customer || mode === 'subscription' ? null : 'if_required',
     customer_details: customerEmail
       ? {
           address: null,
@@ -342,11 +411,11 @@ function createSession(
     locale: null,
     managed_payments: null,
     metadata: applyMetadata({}, params.metadata),
-    mode: 'payment',
+    mode: mode === 'subscription' ? 'subscription' : 'payment',
     origin_context: null,
     payment_intent: null,
     payment_link: null,
-    payment_method_collection: 'if_required',
+    payment_method_collection: mode === 'subscription' ? 'always' : 'if_required',
     payment_method_configuration_details: null,
     payment_method_options: {},
     payment_method_types: ['card'],
@@ -372,6 +441,7 @@ function createSession(
     lineItems: items,
     piData,
     expireAtMs: Date.now() + engine.scaled((expiresAt - created) * 1000),
+    ...(subscriptionData ? { subscriptionData } : {}),
   };
 
   const d = obj(discountsRaw[0]);
@@ -418,6 +488,68 @@ function createSession(
       'payment_intent_data[transfer_data][amount]',
     );
   return rec;
+}
+
+/**
+ * `subscription_data[application_fee_percent|trial_period_days|transfer_data][destination]|on_behalf_of|metadata]` of
+ * a session in subscription mode, checked as the subscription will be (the values are re-read by createSubscription
+ * when the session completes). `payment_intent_data` and discounts belong to payment mode here.
+ */
+function subscriptionDataOf(
+  engine: Engine,
+  params: FormObject,
+  account: string | null,
+): SubscriptionSessionData {
+  if (params.payment_intent_data !== undefined)
+    throw invalid('You can not pass `payment_intent_data` in `subscription` mode.', 'payment_intent_data');
+  if (params.discounts !== undefined || params.allow_promotion_codes !== undefined)
+    throw invalid(
+      'The Settle emulator does not apply discounts to subscriptions (discounts, allow_promotion_codes).',
+      params.discounts !== undefined ? 'discounts' : 'allow_promotion_codes',
+    );
+  const sd = obj(params.subscription_data) ?? {};
+  const percentRaw = str(sd.application_fee_percent) ?? null;
+  const destination = str(get(sd, 'transfer_data', 'destination')) ?? null;
+  const onBehalfOf = str(sd.on_behalf_of) ?? null;
+  if (percentRaw !== null) {
+    const pct = Number(percentRaw);
+    if (!Number.isFinite(pct) || pct < 0 || pct > 100)
+      throw invalid(
+        'Invalid subscription_data[application_fee_percent]: must be between 0 and 100.',
+        'subscription_data[application_fee_percent]',
+      );
+    if (account === null && destination === null)
+      throw invalid(
+        'Can only apply an application_fee_percent when the request is made on behalf of another account (using an OAuth key, the Stripe-Account header, or the transfer_data parameter).',
+        'subscription_data[application_fee_percent]',
+      );
+  }
+  if (destination !== null) {
+    if (account !== null)
+      throw invalid(
+        'transfer_data[destination] cannot be used on a direct charge (request made with Stripe-Account).',
+        'subscription_data[transfer_data][destination]',
+      );
+    requireDestination(engine, destination, 'subscription_data[transfer_data][destination]');
+  }
+  if (onBehalfOf !== null) {
+    const obo = engine.store.accounts.get(onBehalfOf);
+    if (!obo)
+      throw invalid(
+        `No such account: '${onBehalfOf}'`,
+        'subscription_data[on_behalf_of]',
+        'resource_missing',
+      );
+    requireCardPayments(engine, obo, 'subscription_data[on_behalf_of]');
+  }
+  const trial = intParam(sd.trial_period_days, 'subscription_data[trial_period_days]');
+  return {
+    application_fee_percent: percentRaw,
+    trial_period_days: trial !== undefined && trial > 0 ? String(trial) : null,
+    transfer_destination: destination,
+    on_behalf_of: onBehalfOf,
+    metadata: applyMetadata({}, sd.metadata, 'subscription_data[metadata]'),
+  };
 }
 
 /** What a discount on this session is checked against (rules.ts). */

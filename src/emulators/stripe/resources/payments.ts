@@ -15,6 +15,7 @@ import { str, type FormObject } from '../form.js';
 import { newId, nowSeconds } from '../ids.js';
 import type { Router } from '../router.js';
 import type { Scope, SessionRecord } from '../store.js';
+import { paySubscriptionSession } from '../billing/checkout.js';
 import { applyDiscount, redemption } from './checkout.js';
 import { applyMetadata, checkChargeAmount, moneyText, promotionCodeProblem } from '../rules.js';
 import { emitUpdated, snapshot } from '../updates.js';
@@ -39,7 +40,7 @@ export const TEST_CARDS = {
   disputed: '4000000000000259',
 } as const;
 
-const DECLINES: Record<string, { decline_code: string; message: string }> = {
+export const DECLINES: Record<string, { decline_code: string; message: string }> = {
   [TEST_CARDS.declined]: { decline_code: 'generic_decline', message: 'Your card was declined.' },
   [TEST_CARDS.insufficientFunds]: {
     decline_code: 'insufficient_funds',
@@ -406,7 +407,7 @@ export function expireDue(engine: Engine): void {
  * The emulator's page asks for none, so the email is the session's `customer_email`, else its customer's, else a
  * test address made from the session id (the emulator's choice).
  */
-function completeSession(
+export function completeSession(
   scope: Scope,
   rec: SessionRecord,
   paymentStatus: Stripe.Checkout.Session.PaymentStatus,
@@ -488,6 +489,8 @@ export function paySession(
     restore();
     return { status: 400, error: usedUp };
   }
+
+  if (rec.subscriptionData) return paySubscriptionSession(engine, scope, rec, form, cause);
 
   const total = rec.session.amount_total ?? 0;
   const done = (): PayResult =>

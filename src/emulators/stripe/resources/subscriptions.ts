@@ -11,6 +11,7 @@ import type { Router } from '../router.js';
 import { applyMetadata } from '../rules.js';
 import type { Scope } from '../store.js';
 import { emitUpdated, snapshot } from '../updates.js';
+import { requireCardPayments, requireChargeable, requireDestination } from './checkout.js';
 import { chargeDecline, customerPaymentMethod } from './payment-methods.js';
 
 /** Stripe's longest trial: 730 days. */
@@ -89,6 +90,30 @@ function accountParam(engine: Engine, id: string | undefined, param: string): st
   return id;
 }
 
+/** The Connect accounts a subscription's payments involve, checked as Checkout Sessions check them. */
+function checkConnect(
+  engine: Engine,
+  scope: Scope,
+  destination: string | null,
+  onBehalfOf: string | null,
+): void {
+  if (destination !== null) {
+    if (scope.account !== null)
+      throw invalid(
+        'transfer_data[destination] cannot be used on a direct charge (request made with Stripe-Account).',
+        'transfer_data[destination]',
+      );
+    requireDestination(engine, destination, 'transfer_data[destination]');
+  }
+  const direct = scope.account === null ? undefined : engine.store.accounts.get(scope.account);
+  if (direct && engine.settings.requireChargesEnabled) {
+    requireChargeable(engine, direct.id);
+    requireCardPayments(engine, direct);
+  }
+  const obo = onBehalfOf === null ? undefined : engine.store.accounts.get(onBehalfOf);
+  if (obo) requireCardPayments(engine, obo, 'on_behalf_of');
+}
+
 /** `application_fee_percent`: a decimal 0–100, only on behalf of a connected account. */
 function feePercent(p: FormObject, scope: Scope, destination: string | null): number | null {
   const raw = str(p.application_fee_percent);
@@ -134,6 +159,7 @@ export function createSubscription(
     'transfer_data[destination]',
   );
   const onBehalfOf = accountParam(engine, str(p.on_behalf_of), 'on_behalf_of');
+  checkConnect(engine, scope, destination, onBehalfOf);
   const percent = feePercent(p, scope, destination);
   const behavior = (str(p.payment_behavior) ?? 'allow_incomplete') as
     PaymentBehavior | 'pending_if_incomplete';

@@ -39,6 +39,7 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   // checkout.ts
   'POST /v1/checkout/sessions': [
     'mode',
+    'line_items[][price]',
     'line_items[][price_data][currency]',
     'line_items[][price_data][unit_amount]',
     'line_items[][price_data][product_data][name]',
@@ -60,6 +61,11 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
     'payment_intent_data[transfer_group]',
     'payment_intent_data[description]',
     'payment_intent_data[metadata]',
+    'subscription_data[application_fee_percent]',
+    'subscription_data[trial_period_days]',
+    'subscription_data[transfer_data][destination]',
+    'subscription_data[on_behalf_of]',
+    'subscription_data[metadata]',
   ],
   'GET /v1/checkout/sessions/:id': [],
   'GET /v1/checkout/sessions/:id/line_items': [...PAGE],
