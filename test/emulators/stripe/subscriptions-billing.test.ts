@@ -353,6 +353,60 @@ describe('subscriptions', () => {
     });
   });
 
+  it('paying an open invoice now (invoices.pay): a decline answers 402, a good card recovers it', async () => {
+    const { clock, customer, price } = await world();
+    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: price.id }] });
+    const failing = await h.stripe.paymentMethods.attach('pm_card_chargeCustomerFail', {
+      customer: customer.id,
+    });
+    await h.stripe.subscriptions.update(sub.id, { default_payment_method: failing.id });
+    await advanceClock(h.stripe, clock.id, M1 + 2 * HOUR);
+    const invoice = await h.stripe.invoices.retrieve(
+      String((await h.stripe.subscriptions.retrieve(sub.id)).latest_invoice),
+    );
+    expect(invoice).toMatchObject({
+      status: 'open',
+      period_start: T0,
+      period_end: M1,
+      lines: {
+        data: [
+          { period: { start: M1, end: M2 }, description: '1 × Monthly membership (at EUR 20.00 / month)' },
+        ],
+      },
+    });
+    const declined = await refusal(h.stripe.invoices.pay(invoice.id));
+    expect(declined.statusCode).toBe(402);
+    expect(declined.code).toBe('card_declined');
+    expect((await h.stripe.invoices.retrieve(invoice.id)).next_payment_attempt).toBe(M1 + HOUR + 3 * DAY);
+    const card = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+    await h.stripe.subscriptions.update(sub.id, { default_payment_method: card.id });
+    const paid = await h.stripe.invoices.pay(invoice.id);
+    expect(paid).toMatchObject({ status: 'paid', attempt_count: 3, next_payment_attempt: null });
+    expect((await h.stripe.subscriptions.retrieve(sub.id)).status).toBe('active');
+    expect((await refusal(h.stripe.invoices.pay(invoice.id))).statusCode).toBe(400);
+  });
+
+  it('without a test clock, renewals follow the emulator clock', async () => {
+    const customer = await h.stripe.customers.create({
+      payment_method: 'pm_card_visa',
+      invoice_settings: { default_payment_method: 'pm_card_visa' },
+    });
+    const price = await h.stripe.prices.create({
+      product_data: { name: 'Daily' },
+      currency: 'eur',
+      unit_amount: 300,
+      recurring: { interval: 'day' },
+    });
+    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: price.id }] });
+    expect(sub.test_clock).toBeNull();
+    h.emu.clock.advance((DAY + 2 * HOUR) * 1000);
+    const invoices = await h.stripe.invoices.list({ subscription: sub.id });
+    expect(invoices.data.map((i) => [i.billing_reason, i.status])).toEqual([
+      ['subscription_cycle', 'paid'],
+      ['subscription_create', 'paid'],
+    ]);
+  });
+
   it('a renewal that keeps failing is canceled after the last retry', async () => {
     const { clock, customer, price } = await world();
     const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: price.id }] });

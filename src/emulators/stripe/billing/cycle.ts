@@ -120,7 +120,10 @@ export function finalizeAndCollect(
     afterAttempt(ctx, sub, invoice, null, at);
     return null;
   }
-  if (!charge) return null;
+  if (!charge) {
+    invoice.next_payment_attempt = null;
+    return null;
+  }
   const failure = attemptPayment(ctx, invoice, sub, at);
   afterAttempt(ctx, sub, invoice, failure, at);
   return failure;
@@ -133,6 +136,7 @@ function renew(ctx: BillingCtx, sub: Stripe.Subscription, at: number): void {
     return;
   }
   const before = snapshot(sub);
+  const previousStart = sub.items.data[0]?.current_period_start ?? at;
   for (const item of sub.items.data) {
     const recurring = item.price.recurring;
     if (!recurring) continue;
@@ -147,7 +151,12 @@ function renew(ctx: BillingCtx, sub: Stripe.Subscription, at: number): void {
     sub,
     'subscription_cycle',
     { start: at, end },
-    { trial: false, now: at, autoFinalize: sub.status !== 'unpaid' },
+    {
+      trial: false,
+      now: at,
+      autoFinalize: sub.status !== 'unpaid',
+      previous: { start: previousStart, end: at },
+    },
   );
   if (sub.status === 'unpaid') invoice.auto_advance = false;
   sub.latest_invoice = invoice.id;

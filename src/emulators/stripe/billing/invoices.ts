@@ -1,4 +1,5 @@
 import type Stripe from 'stripe';
+import { formatAmount } from '../currencies.js';
 import type { Engine, EventCause } from '../engine.js';
 import { newId } from '../ids.js';
 import { buildCharge, cardDetails, settleConnect } from '../resources/payments.js';
@@ -21,6 +22,20 @@ const idOf = (v: string | { id: string } | null): string | null =>
 /** The subscription's price for one period: Σ unit_amount × quantity over its items. */
 export function periodAmount(sub: Stripe.Subscription): number {
   return sub.items.data.reduce((sum, item) => sum + (item.price.unit_amount ?? 0) * (item.quantity ?? 1), 0);
+}
+
+/** "1 × Membership (at €20.00 / month)", "Trial period for Membership", as Stripe words its lines. */
+function lineDescription(
+  scope: Scope,
+  item: Stripe.SubscriptionItem,
+  quantity: number,
+  trial: boolean,
+): string {
+  const name = scope.products.get(String(item.price.product))?.name ?? String(item.price.product);
+  if (trial) return `Trial period for ${name}`;
+  const r = item.price.recurring;
+  const every = r ? (r.interval_count === 1 ? r.interval : `${r.interval_count} ${r.interval}s`) : 'once';
+  return `${quantity} × ${name} (at ${formatAmount(item.price.unit_amount ?? 0, item.price.currency)} / ${every})`;
 }
 
 /** `round(total × application_fee_percent / 100)`, or null without a percent. */
@@ -48,7 +63,13 @@ export function createInvoice(
   sub: Stripe.Subscription,
   reason: 'subscription_create' | 'subscription_cycle',
   period: { start: number; end: number },
-  opts: { trial: boolean; now: number; autoFinalize: boolean },
+  opts: {
+    trial: boolean;
+    now: number;
+    autoFinalize: boolean;
+    /** A renewal's `period_start`/`period_end`: the period that just ended (Stripe bills in advance). */
+    previous?: { start: number; end: number };
+  },
 ): Stripe.Invoice {
   const customer = ctx.scope.customers.get(String(sub.customer));
   const id = newId('in', 24);
@@ -60,7 +81,7 @@ export function createInvoice(
       object: 'line_item',
       amount,
       currency: sub.currency,
-      description: `${quantity} × ${String(item.price.nickname ?? item.price.product)}${opts.trial ? ' (trial)' : ''}`,
+      description: lineDescription(ctx.scope, item, quantity, opts.trial),
       discount_amounts: [],
       discountable: true,
       discounts: [],
@@ -152,8 +173,8 @@ export function createInvoice(
       type: 'subscription_details',
     },
     payment_settings: { default_mandate: null, payment_method_options: null, payment_method_types: null },
-    period_end: reason === 'subscription_create' ? opts.now : period.start,
-    period_start: reason === 'subscription_create' ? opts.now : addBack(sub, period.start),
+    period_end: opts.previous?.end ?? opts.now,
+    period_start: opts.previous?.start ?? opts.now,
     post_payment_credit_notes_amount: 0,
     pre_payment_credit_notes_amount: 0,
     receipt_number: null,
@@ -177,15 +198,6 @@ export function createInvoice(
   ctx.scope.invoices.set(id, invoice);
   ctx.engine.emit(ctx.scope, 'invoice.created', invoice, ctx.cause);
   return invoice;
-}
-
-/**
- * A renewal invoice's `period_start`/`period_end` are the period that just ended (Stripe bills in advance: the
- * invoice for a new period covers usage of the previous one, its lines the new period).
- */
-function addBack(sub: Stripe.Subscription, start: number): number {
-  const item = sub.items.data[0];
-  return item ? Math.min(item.current_period_start, start) : start;
 }
 
 /** Draft → open: number, `finalized_at`, `invoice.finalized`; an invoice with nothing to pay is paid at once. */
