@@ -487,20 +487,8 @@ function paypalProblems(e: z.infer<typeof schema>, publicUrl: string): string[] 
     );
   if (e.SETTLE_ADMIN_TOKEN === undefined)
     problems.push('  SETTLE_ADMIN_TOKEN: required when PayPal is configured');
-  if (e.PAYPAL_API_BASE !== undefined) {
-    const u = new URL(e.PAYPAL_API_BASE);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:')
-      problems.push('  PAYPAL_API_BASE: must be an http:// or https:// origin (the emulator)');
-    else if (
-      u.username !== '' ||
-      u.password !== '' ||
-      (u.pathname !== '/' && u.pathname !== '') ||
-      u.search !== ''
-    )
-      problems.push(
-        '  PAYPAL_API_BASE: must be an origin only, e.g. http://127.0.0.1:12112 (no path, query or credentials)',
-      );
-  }
+  if (e.PAYPAL_API_BASE !== undefined)
+    problems.push(...emulatorOriginProblems('PAYPAL_API_BASE', e.PAYPAL_API_BASE, 'http://127.0.0.1:12112'));
   if (e.PAYPAL_MODE === 'live') {
     if (!publicUrl.startsWith('https://'))
       problems.push('  PUBLIC_URL: must be https:// with PAYPAL_MODE=live');
@@ -583,20 +571,8 @@ function squareProblems(e: z.infer<typeof schema>, publicUrl: string): string[] 
     );
   if (e.SETTLE_ADMIN_TOKEN === undefined)
     problems.push('  SETTLE_ADMIN_TOKEN: required when Square is configured');
-  if (e.SQUARE_API_BASE !== undefined) {
-    const u = new URL(e.SQUARE_API_BASE);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:')
-      problems.push('  SQUARE_API_BASE: must be an http:// or https:// origin (the emulator)');
-    else if (
-      u.username !== '' ||
-      u.password !== '' ||
-      (u.pathname !== '/' && u.pathname !== '') ||
-      u.search !== ''
-    )
-      problems.push(
-        '  SQUARE_API_BASE: must be an origin only, e.g. http://127.0.0.1:12113 (no path, query or credentials)',
-      );
-  }
+  if (e.SQUARE_API_BASE !== undefined)
+    problems.push(...emulatorOriginProblems('SQUARE_API_BASE', e.SQUARE_API_BASE, 'http://127.0.0.1:12113'));
   if (env === 'production') {
     if (e.SQUARE_API_BASE !== undefined)
       problems.push('  SQUARE_API_BASE: must not be set with SQUARE_ENVIRONMENT=production (emulator only)');
@@ -612,4 +588,14 @@ function squareProblems(e: z.infer<typeof schema>, publicUrl: string): string[] 
       );
   }
   return problems;
+}
+
+/** An emulator base (`*_API_BASE`): an http(s) origin only, no path, query or credentials. */
+function emulatorOriginProblems(name: string, value: string, example: string): string[] {
+  const u = new URL(value);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    return [`  ${name}: must be an http:// or https:// origin (the emulator)`];
+  if (u.username !== '' || u.password !== '' || (u.pathname !== '/' && u.pathname !== '') || u.search !== '')
+    return [`  ${name}: must be an origin only, e.g. ${example} (no path, query or credentials)`];
+  return [];
 }

@@ -5,7 +5,8 @@ import { PayPalProvider } from './provider.js';
 import { PayPalRest } from './rest.js';
 import { PayPalWebhookVerifier, type CertFetcher } from './webhook-verify.js';
 
-export { PayPalProvider, authAssertion, neutralReturnUrl, SETTLE_PROMOTION_PREFIX } from './provider.js';
+export { PayPalProvider, authAssertion } from './provider.js';
+export { neutralReturnUrl, SETTLE_PROMOTION_PREFIX } from '../../core/hosted-checkout.js';
 export {
   createPayPalApi,
   apiBaseHttpClientOptions,

@@ -8,6 +8,7 @@ import {
 } from '@paypal/paypal-server-sdk';
 import { roundDownToStep } from '../../core/currency-rules.js';
 import { SettleError } from '../../core/errors.js';
+import { neutralReturnUrl, settlePromotionId } from '../../core/hosted-checkout.js';
 import { money } from '../../core/money.js';
 import type {
   AccountContext,
@@ -58,9 +59,6 @@ export interface PayPalProviderOptions {
 
 /** How long to wait for a concurrent capture with the same PayPal-Request-Id before reading the order again. */
 const CAPTURE_RACE_WAIT_MS = [150, 400, 1000] as const;
-
-/** Prefix of the promotion-code "ids" PayPal checkouts carry: PayPal has no promotion codes (Settle prices them). */
-export const SETTLE_PROMOTION_PREFIX = 'settle:';
 
 /**
  * PayPal as a PaymentProvider: Orders v2 (`intent: CAPTURE`) with the seller as payee and Settle's platform fee,
@@ -469,12 +467,12 @@ export class PayPalProvider implements PaymentProvider {
     if ((spec.percentOff === undefined) === (spec.amountOff === undefined))
       throw new SettleError('validation_failed', 'Give exactly one of percentOff or amountOff.');
     if (spec.amountOff !== undefined) toPayPalMoney(spec.amountOff, spec.currency ?? '', 'The amount off');
-    return `${SETTLE_PROMOTION_PREFIX}${spec.code.trim().toUpperCase()}`;
+    return settlePromotionId(spec.code);
   }
 
   /** Core only asks once Settle's own copy of the code is valid for this provider: the marker id. */
   async findPromotionCodeId(code: string, _account: AccountContext): Promise<string | null> {
-    return `${SETTLE_PROMOTION_PREFIX}${code.trim().toUpperCase()}`;
+    return settlePromotionId(code);
   }
 }
 
@@ -501,18 +499,6 @@ function goneState(sessionId: string): CheckoutState {
 function describe(name: string, quantity: number): string {
   const text = quantity > 1 ? `${name} × ${quantity}` : name;
   return text.length > 127 ? `${text.slice(0, 126)}…` : text;
-}
-
-/**
- * The return URL PayPal sends the buyer back to: Settle's return page for the order. Core's success URL carries
- * Stripe's `{CHECKOUT_SESSION_ID}` template, which PayPal would not fill: it is dropped (PayPal appends its own
- * `token` and `PayerID`, which Settle never trusts; the page confirms by order id).
- */
-export function neutralReturnUrl(successUrl: string): string {
-  const u = new URL(successUrl);
-  for (const [k, v] of [...u.searchParams.entries()])
-    if (v.includes('{CHECKOUT_SESSION_ID}')) u.searchParams.delete(k);
-  return u.toString();
 }
 
 /** The query of a PayPal `next` link (its origin is PayPal's; requests go to the configured origin). */

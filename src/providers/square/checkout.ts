@@ -1,12 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Square } from 'square';
 import { SettleError } from '../../core/errors.js';
+import { neutralReturnUrl, SETTLE_PROMOTION_PREFIX } from '../../core/hosted-checkout.js';
 import type { CheckoutState, CreateCheckoutInput } from '../../core/provider.js';
 import { fromSquareMoney, optionalSquareAmount, toSquareMoney } from './amounts.js';
 import { paymentOutcome } from './normalize.js';
-
-/** Prefix of the promotion-code "ids" Square checkouts carry: Settle prices the codes itself (as for PayPal). */
-export const SETTLE_PROMOTION_PREFIX = 'settle:';
 
 /** Square's limits: line item `name` 512 characters, `idempotency_key` 192, refund `reason` 192. */
 export const SQUARE_NAME_MAX = 512;
@@ -49,18 +47,6 @@ export function assertSquareCharge(total: number, fee: number, currency: string)
       `Square caps the platform fee at 90% of the payment: fee ${fee} of total ${total} ${currency.toUpperCase()} (minor units) is more; lower the fee or choose another provider.`,
       { details: { provider: 'square', fee, total, currency } },
     );
-}
-
-/**
- * The return URL Square redirects the buyer to after paying: Settle's return page for the order. Core's success URL
- * carries Stripe's `{CHECKOUT_SESSION_ID}` template, which Square would not fill: it is dropped (Square appends its
- * own `checkoutId`, `orderId`, `referenceId` and `transactionId`, which Settle never trusts).
- */
-export function neutralReturnUrl(successUrl: string): string {
-  const u = new URL(successUrl);
-  for (const [k, v] of [...u.searchParams.entries()])
-    if (v.includes('{CHECKOUT_SESSION_ID}')) u.searchParams.delete(k);
-  return u.toString();
 }
 
 /** The customer-facing code in a Settle promotion id (`settle:TENOFF` → `TENOFF`). */

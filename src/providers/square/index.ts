@@ -20,14 +20,8 @@ export {
 } from './client.js';
 export { toSettleError, squareCall, scrubSquareMessage, squareCodes, type CallerKind } from './errors.js';
 export { toSquareMoney, fromSquareMoney, optionalSquareAmount, safeUnits } from './amounts.js';
-export {
-  SETTLE_PROMOTION_PREFIX,
-  neutralReturnUrl,
-  paymentLinkRequest,
-  checkoutState,
-  assertSquareCharge,
-  squareIdempotencyKey,
-} from './checkout.js';
+export { SETTLE_PROMOTION_PREFIX, neutralReturnUrl } from '../../core/hosted-checkout.js';
+export { paymentLinkRequest, checkoutState, assertSquareCharge, squareIdempotencyKey } from './checkout.js';
 export {
   isSquareEvent,
   parseSquareEvent,

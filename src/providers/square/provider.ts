@@ -1,6 +1,7 @@
 import { serialization, SquareError, type Square, type SquareClient } from 'square';
 import { squareConfigured, type SquareConfig } from '../../config/config.js';
 import { SettleError } from '../../core/errors.js';
+import { settlePromotionId } from '../../core/hosted-checkout.js';
 import type {
   AccountContext,
   CheckoutState,
@@ -19,7 +20,6 @@ import type {
 import { silentLogger, type Logger } from '../../log/logger.js';
 import { fromSquareMoney, optionalSquareAmount, toSquareMoney } from './amounts.js';
 import {
-  SETTLE_PROMOTION_PREFIX,
   SQUARE_REASON_MAX,
   assertSquareCharge,
   checkoutState,
@@ -475,10 +475,10 @@ export class SquareProvider implements PaymentProvider {
     if ((spec.percentOff === undefined) === (spec.amountOff === undefined))
       throw new SettleError('validation_failed', 'Give exactly one of percentOff or amountOff.');
     if (spec.amountOff !== undefined) toSquareMoney(spec.amountOff, spec.currency ?? '', 'The amount off');
-    return `${SETTLE_PROMOTION_PREFIX}${spec.code.trim().toUpperCase()}`;
+    return settlePromotionId(spec.code);
   }
 
   async findPromotionCodeId(code: string, _account: AccountContext): Promise<string | null> {
-    return `${SETTLE_PROMOTION_PREFIX}${code.trim().toUpperCase()}`;
+    return settlePromotionId(code);
   }
 }

@@ -25,7 +25,8 @@ import {
   orderOutcome,
   toCheckoutState,
 } from '../../../src/providers/paypal/normalize.js';
-import { authAssertion, neutralReturnUrl } from '../../../src/providers/paypal/provider.js';
+import { neutralReturnUrl } from '../../../src/core/hosted-checkout.js';
+import { authAssertion } from '../../../src/providers/paypal/provider.js';
 import type { Order } from '@paypal/paypal-server-sdk';
 
 describe('PayPal currency rules (developer.paypal.com currency codes)', () => {
