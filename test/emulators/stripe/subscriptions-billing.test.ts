@@ -458,6 +458,53 @@ describe('subscriptions', () => {
     expect((await refusal(h.stripe.subscriptions.cancel(other.id))).statusCode).toBe(400);
   });
 
+  it('inline price_data makes an inactive price; a detached card is no longer charged', async () => {
+    const { clock, customer, price } = await world();
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [
+        {
+          price_data: {
+            currency: 'eur',
+            product: String(price.product),
+            unit_amount: 1200,
+            recurring: { interval: 'month' },
+          },
+        },
+      ],
+      expand: ['latest_invoice'],
+    });
+    const inline = sub.items.data[0]?.price;
+    expect(inline).toMatchObject({
+      active: false,
+      unit_amount: 1200,
+      product: price.product,
+      type: 'recurring',
+    });
+    expect(sub.status).toBe('active');
+    expect((sub.latest_invoice as Stripe.Invoice).amount_paid).toBe(1200);
+    const bad = await refusal(
+      h.stripe.subscriptions.create({
+        customer: customer.id,
+        items: [
+          {
+            price_data: {
+              currency: 'eur',
+              product: 'prod_nope',
+              unit_amount: 1,
+              recurring: { interval: 'month' },
+            },
+          },
+        ],
+      }),
+    );
+    expect(bad.param).toBe('items[0][price_data][product]');
+
+    await h.stripe.paymentMethods.detach(String(customer.invoice_settings.default_payment_method));
+    await advanceClock(h.stripe, clock.id, M1 + 2 * HOUR);
+    expect((await h.stripe.subscriptions.retrieve(sub.id)).status).toBe('past_due');
+  });
+
   it('refuses what Stripe refuses', async () => {
     const { customer, price } = await world();
     const noItems = await refusal(h.stripe.subscriptions.create({ customer: customer.id }));

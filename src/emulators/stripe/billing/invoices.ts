@@ -51,7 +51,9 @@ export function paymentMethodFor(scope: Scope, sub: Stripe.Subscription): Stripe
   const id =
     idOf(sub.default_payment_method as string | null) ??
     idOf(customer?.invoice_settings.default_payment_method as string | null);
-  return id === null ? null : (scope.paymentMethods.get(id) ?? null);
+  const pm = id === null ? undefined : scope.paymentMethods.get(id);
+  // A PaymentMethod detached since is no longer the customer's to charge.
+  return pm && pm.customer === sub.customer ? pm : null;
 }
 
 /**

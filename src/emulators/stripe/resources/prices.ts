@@ -49,35 +49,50 @@ function createProduct(engine: Engine, scope: Scope, p: FormObject, cause: Event
   return product;
 }
 
-/** `recurring[interval|interval_count]` of a new price. */
-function recurringOf(p: FormObject): Stripe.Price.Recurring | null {
+/** `recurring[interval|interval_count]` of a new price; `at` names a parameter (`items[0][price_data][…]`). */
+function recurringOf(p: FormObject, at: (name: string) => string): Stripe.Price.Recurring | null {
   const r = obj(p.recurring);
   if (r === undefined) return null;
   const interval = str(r.interval) as Stripe.Price.Recurring.Interval | undefined;
-  if (interval === undefined) throw requiredParam('recurring[interval]');
-  const count = intParam(r.interval_count, 'recurring[interval_count]') ?? 1;
+  if (interval === undefined) throw requiredParam(at('recurring[interval]'));
+  const count = intParam(r.interval_count, at('recurring[interval_count]')) ?? 1;
   if (count < 1 || count > (MAX_COUNT[interval] ?? 1))
     throw invalid(
-      'Invalid recurring[interval_count]: Maximum interval is one year (1 year, 12 months, or 52 weeks).',
-      'recurring[interval_count]',
+      `Invalid ${at('recurring[interval_count]')}: Maximum interval is one year (1 year, 12 months, or 52 weeks).`,
+      at('recurring[interval_count]'),
     );
   return { interval, interval_count: count, meter: null, trial_period_days: null, usage_type: 'licensed' };
 }
 
-function createPrice(engine: Engine, scope: Scope, p: FormObject, cause: EventCause): Stripe.Price {
-  const currency = checkCurrency(str(p.currency) ?? '', 'currency');
-  const unitAmount = intParam(p.unit_amount, 'unit_amount');
-  if (unitAmount === undefined) throw requiredParam('unit_amount');
-  checkAmount(unitAmount, currency, 'unit_amount');
+/**
+ * A new price. `inline`: made from a subscription item's `price_data` (parameters under `prefix`), as Stripe makes
+ * them: not active, no `price.created`, and the `product` must exist.
+ */
+export function createPrice(
+  engine: Engine,
+  scope: Scope,
+  p: FormObject,
+  cause: EventCause,
+  inline?: { prefix: string },
+): Stripe.Price {
+  // `recurring[interval]` → `items[0][price_data][recurring][interval]`.
+  const at = (name: string): string => (inline ? inline.prefix + name.replace(/^([^[]+)/, '[$1]') : name);
+  const currency = checkCurrency(str(p.currency) ?? '', at('currency'));
+  const unitAmount = intParam(p.unit_amount, at('unit_amount'));
+  if (unitAmount === undefined) throw requiredParam(at('unit_amount'));
+  checkAmount(unitAmount, currency, at('unit_amount'));
   const productId = str(p.product);
   const productData = obj(p.product_data);
   if ((productId === undefined) === (productData === undefined))
-    throw invalid('You must specify either `product` or `product_data` when creating a price.', 'product');
-  const recurring = recurringOf(p);
+    throw invalid(
+      'You must specify either `product` or `product_data` when creating a price.',
+      at('product'),
+    );
+  const recurring = recurringOf(p, at);
   let product: Stripe.Product;
   if (productId !== undefined) {
     const found = scope.products.get(productId);
-    if (!found) throw missing('product', productId, 'product');
+    if (!found) throw missing('product', productId, at('product'));
     product = found;
   } else {
     product = createProduct(engine, scope, productData ?? {}, cause);
@@ -85,7 +100,7 @@ function createPrice(engine: Engine, scope: Scope, p: FormObject, cause: EventCa
   const price: Stripe.Price = {
     id: newId('price', 24),
     object: 'price',
-    active: boolParam(p.active, 'active') ?? true,
+    active: inline ? false : (boolParam(p.active, 'active') ?? true),
     billing_scheme: 'per_unit',
     created: nowSeconds(),
     currency,
@@ -104,7 +119,7 @@ function createPrice(engine: Engine, scope: Scope, p: FormObject, cause: EventCa
     unit_amount_decimal: String(unitAmount) as unknown as Stripe.Price['unit_amount_decimal'],
   };
   scope.prices.set(price.id, price);
-  engine.emit(scope, 'price.created', price, cause);
+  if (!inline) engine.emit(scope, 'price.created', price, cause);
   return price;
 }
 

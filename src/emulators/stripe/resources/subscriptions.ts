@@ -13,6 +13,7 @@ import type { Scope } from '../store.js';
 import { emitUpdated, snapshot } from '../updates.js';
 import { requireCardPayments, requireChargeable, requireDestination } from './checkout.js';
 import { chargeDecline, customerPaymentMethod } from './payment-methods.js';
+import { createPrice } from './prices.js';
 
 /** Stripe's longest trial: 730 days. */
 const MAX_TRIAL_DAYS = 730;
@@ -47,10 +48,26 @@ function planOf(price: Stripe.Price): Stripe.Plan {
 }
 
 /** `items[i][price|quantity]`: active recurring prices of one currency and one billing interval. */
-function itemsOf(scope: Scope, p: FormObject): { price: Stripe.Price; quantity: number }[] {
+function itemsOf(
+  engine: Engine,
+  scope: Scope,
+  p: FormObject,
+  cause: EventCause,
+): { price: Stripe.Price; quantity: number }[] {
   const raw = arr(p.items);
   if (raw.length === 0) throw requiredParam('items');
   const out = raw.map((item, i) => {
+    const quantity = intParam(get(item, 'quantity'), `items[${i}][quantity]`) ?? 1;
+    const data = obj(get(item, 'price_data'));
+    if (data !== undefined) {
+      if (get(item, 'price') !== undefined)
+        throw invalid(
+          `You may only specify one of these parameters: items[${i}][price], items[${i}][price_data].`,
+          `items[${i}][price]`,
+        );
+      const inline = createPrice(engine, scope, data, cause, { prefix: `items[${i}][price_data]` });
+      return { price: inline, quantity };
+    }
     const id = str(get(item, 'price'));
     if (id === undefined) throw requiredParam(`items[${i}][price]`);
     const price = scope.prices.get(id);
@@ -65,7 +82,6 @@ function itemsOf(scope: Scope, p: FormObject): { price: Stripe.Price; quantity: 
         `The price specified is set to \`type=one_time\` but this field only accepts prices with \`type=recurring\`.`,
         `items[${i}][price]`,
       );
-    const quantity = intParam(get(item, 'quantity'), `items[${i}][quantity]`) ?? 1;
     return { price, quantity };
   });
   const first = out[0]?.price;
@@ -145,7 +161,7 @@ export function createSubscription(
   if (customerId === undefined) throw requiredParam('customer');
   const customer = scope.customers.get(customerId);
   if (!customer) throw missing('customer', customerId, 'customer');
-  const items = itemsOf(scope, p);
+  const items = itemsOf(engine, scope, p, cause);
   const dpmId = str(p.default_payment_method);
   const dpm =
     dpmId === undefined ? null : customerPaymentMethod(scope, dpmId, customer.id, 'default_payment_method');

@@ -191,6 +191,11 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   'POST /v1/subscriptions': [
     'customer',
     'items[][price]',
+    'items[][price_data][currency]',
+    'items[][price_data][product]',
+    'items[][price_data][unit_amount]',
+    'items[][price_data][recurring][interval]',
+    'items[][price_data][recurring][interval_count]',
     'items[][quantity]',
     'default_payment_method',
     'trial_period_days',
