@@ -135,6 +135,7 @@ const EXPANDABLE: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
     latest_revision: NOT('invoice revisions'),
   },
   line_item: {},
+  'billing_portal.session': { configuration: NOT('portal configurations') },
   invoice_payment: {
     invoice: 'invoice',
     'payment.payment_intent': 'payment_intent',

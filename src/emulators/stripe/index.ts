@@ -16,6 +16,7 @@ import {
   type PayForm,
   type PayResult,
 } from './resources/payments.js';
+import { portalAction, type PortalForm, type PortalResult } from './resources/portal.js';
 import { buildServer, type RequestRecord } from './server.js';
 import { Store } from './store.js';
 import { WebhookDispatcher, type DeliveryRecord } from './webhooks.js';
@@ -26,6 +27,7 @@ export type { RequestRecord } from './server.js';
 export type { ClockState } from '../kit/clock.js';
 export type { PayForm, PayResult } from './resources/payments.js';
 export type { RetrySettings } from './billing/cycle.js';
+export type { PortalForm, PortalResult } from './resources/portal.js';
 export { TEST_PAYMENT_METHODS } from './resources/payment-methods.js';
 export { TEST_CARDS } from './resources/payments.js';
 export { signPayload } from './webhooks.js';
@@ -88,6 +90,8 @@ export interface StripeEmulator {
   completeDelayedPayment(sessionId: string, outcome: 'succeeded' | 'failed'): Promise<void>;
   closeDispute(disputeId: string, outcome: 'won' | 'lost'): Promise<void>;
   expireSession(sessionId: string): Promise<void>;
+  /** What the customer portal page (`billing_portal.session.url`) does: cancel/resume a subscription, update the card. */
+  portalAction(portalSessionId: string, form: PortalForm): Promise<PortalResult>;
   /** Completes Connect onboarding for an account (same as submitting the account link page). */
   completeOnboarding(accountId: string): Promise<void>;
   /** Resolves when no webhook delivery is pending or in flight (including scheduled retries and scheduled disputes). */
@@ -204,6 +208,9 @@ export async function startStripeEmulator(opts: StripeEmulatorOptions = {}): Pro
       const found = locateSession(engine, sessionId);
       if (!found) throw new Error(`No such checkout.session: '${sessionId}'`);
       onClock(() => expireSession(engine, found.scope, found.rec, NO_CAUSE));
+    },
+    async portalAction(portalSessionId, form) {
+      return onClock(() => portalAction(engine, portalSessionId, form));
     },
     async completeOnboarding(accountId) {
       try {

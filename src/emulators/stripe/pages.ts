@@ -85,3 +85,45 @@ export function onboardingPage(link: AccountLinkRecord, account: Stripe.Account)
 export function messagePage(title: string, message: string): string {
   return layout(title, messageBody(title, message));
 }
+
+/**
+ * The customer portal (`billing_portal.session.url`): the customer's live subscriptions, each with a button to cancel
+ * at the end of the period (or to keep it), a card field to change the default payment method, and a link back.
+ */
+export function portalPage(
+  session: Stripe.BillingPortal.Session,
+  subscriptions: readonly Stripe.Subscription[],
+  notice?: { error: boolean; text: string },
+): string {
+  const action = `/p/session/${esc(session.id)}`;
+  const rows = subscriptions
+    .map((sub) => {
+      const item = sub.items.data[0];
+      const price = item?.price;
+      const what = `${esc(price?.nickname ?? price?.product)}: ${esc(money(price?.unit_amount ?? 0, sub.currency))} / ${esc(price?.recurring?.interval)}`;
+      const end = item ? new Date(item.current_period_end * 1000).toISOString().slice(0, 10) : '';
+      const state = sub.cancel_at_period_end ? `cancels on ${end}` : `${esc(sub.status)}, renews on ${end}`;
+      const button = sub.cancel_at_period_end
+        ? `<button type="submit" name="action" value="resume" data-testid="resume">Keep subscription</button>`
+        : `<button type="submit" name="action" value="cancel" data-testid="cancel">Cancel subscription</button>`;
+      return `<form method="post" action="${action}" data-testid="subscription" data-id="${esc(sub.id)}">
+  <p>${what} <span class="badge">${state}</span></p>
+  <input type="hidden" name="subscription" value="${esc(sub.id)}">${button}
+</form>`;
+    })
+    .join('\n');
+  const message = notice
+    ? `<p class="${notice.error ? 'error' : 'badge'}" data-testid="notice">${esc(notice.text)}</p>`
+    : '';
+  return layout(
+    'Manage your subscriptions',
+    `<h1>Your subscriptions</h1>${message}
+${rows || '<p>No active subscriptions.</p>'}
+<form method="post" action="${action}" data-testid="card-form">
+  <label for="card_number">New card</label>
+  <input type="text" id="card_number" name="card_number" inputmode="numeric" placeholder="4242 4242 4242 4242" autocomplete="off">
+  <button type="submit" name="action" value="update_card" data-testid="update-card">Update card</button>
+</form>
+${session.return_url ? `<p><a href="${esc(session.return_url)}" data-testid="return">Return</a></p>` : ''}`,
+  );
+}

@@ -13,7 +13,7 @@ import type { Engine } from './engine.js';
 import { ApiError, invalid } from './errors.js';
 import { parseForm, type FormObject } from './form.js';
 import { newId } from './ids.js';
-import { checkoutPage, completedPage, messagePage, onboardingPage } from './pages.js';
+import { checkoutPage, completedPage, messagePage, onboardingPage, portalPage } from './pages.js';
 import { checkRequest } from './params.js';
 import { completeOnboarding, registerAccounts } from './resources/accounts.js';
 import { registerCatalog } from './resources/catalog.js';
@@ -29,6 +29,7 @@ import {
   type PayForm,
 } from './resources/payments.js';
 import { registerPaymentMethods } from './resources/payment-methods.js';
+import { locatePortal, portalAction, portalSubscriptions, registerPortal } from './resources/portal.js';
 import { registerPrices } from './resources/prices.js';
 import { registerSubscriptions } from './resources/subscriptions.js';
 import { registerTestClocks } from './resources/test-clocks.js';
@@ -236,6 +237,7 @@ export function buildServer(engine: Engine): ServerHandles {
   registerPaymentMethods(router, engine);
   registerTestClocks(router, engine);
   registerSubscriptions(router, engine);
+  registerPortal(router, engine);
   registerWebhookEndpoints(router, engine);
   registerEvents(router, engine);
 
@@ -265,6 +267,36 @@ export function buildServer(engine: Engine): ServerHandles {
     if (!found) return sendHtml(reply, 404, messagePage('Not found', result.error ?? 'Not found'));
     if (result.status === 200) return sendHtml(reply, 200, completedPage(found.rec));
     return sendHtml(reply, result.status, checkoutPage(found.rec, result.error));
+  });
+
+  // ---- Customer portal ----
+  app.get<{ Params: { id: string } }>('/p/session/:id', (req, reply) => {
+    const found = locatePortal(engine, req.params.id);
+    if (!found) return sendHtml(reply, 404, messagePage('Not found', 'This portal session does not exist.'));
+    return sendHtml(
+      reply,
+      200,
+      portalPage(found.session, portalSubscriptions(found.scope, found.session.customer)),
+    );
+  });
+
+  app.post<{ Params: { id: string } }>('/p/session/:id', (req, reply) => {
+    const fields = formFields(req);
+    const text = (k: string): string | undefined => (typeof fields[k] === 'string' ? fields[k] : undefined);
+    const result = engine.clock.run(() =>
+      portalAction(engine, req.params.id, {
+        action: text('action'),
+        subscription: text('subscription'),
+        card_number: text('card_number'),
+      }),
+    );
+    const found = locatePortal(engine, req.params.id);
+    if (!found) return sendHtml(reply, 404, messagePage('Not found', result.notice.text));
+    return sendHtml(
+      reply,
+      result.status,
+      portalPage(found.session, portalSubscriptions(found.scope, found.session.customer), result.notice),
+    );
   });
 
   // ---- Connect onboarding ----

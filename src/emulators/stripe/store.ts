@@ -101,6 +101,7 @@ export class Scope {
   readonly subscriptionState = new Map<string, SubscriptionState>();
   readonly invoices = new Table<Stripe.Invoice>();
   readonly invoicePayments = new Table<Stripe.InvoicePayment>();
+  readonly portalSessions = new Table<Stripe.BillingPortal.Session>();
   readonly events: EventRecord[] = [];
   readonly eventIndex = new Map<string, EventRecord>();
 
@@ -126,6 +127,7 @@ export class Store {
   /** Global indexes so hosted pages and test helpers find objects without a Stripe-Account header. */
   readonly sessionScope = new Map<string, ScopeKey>();
   readonly disputeScope = new Map<string, ScopeKey>();
+  readonly portalScope = new Map<string, ScopeKey>();
   private readonly scopes = new Map<ScopeKey, Scope>();
   private readonly eventSeq = new Sequence();
 

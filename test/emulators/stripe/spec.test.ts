@@ -160,6 +160,7 @@ describe('parameter and object tables derived from the stripe SDK', () => {
         'invoice',
         'line_item',
         'invoice_payment',
+        'billing_portal.session',
       ].sort(),
     );
     expect(OBJECT_FIELDS['checkout.session']).toEqual(

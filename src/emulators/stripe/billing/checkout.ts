@@ -9,7 +9,7 @@ import { createSubscription } from '../resources/subscriptions.js';
 import type { Scope, SessionRecord } from '../store.js';
 
 /** The card typed on the hosted page as a test PaymentMethod: 4000000000000341 attaches but fails when charged. */
-function paymentMethodOf(scope: Scope, number: string): Stripe.PaymentMethod {
+export function paymentMethodOf(scope: Scope, number: string): Stripe.PaymentMethod {
   if (number === '4000000000000341') return resolvePaymentMethod(scope, 'pm_card_chargeCustomerFail', 'card');
   const pm = resolvePaymentMethod(scope, 'pm_card_visa', 'card');
   if (pm.card) pm.card.last4 = number.slice(-4);

@@ -57,6 +57,7 @@ const OBJECTS: readonly (readonly [file: string, name: string])[] = [
   ['Invoices.d.ts', 'Invoice'],
   ['InvoiceLineItems.d.ts', 'InvoiceLineItem'],
   ['InvoicePayments.d.ts', 'InvoicePayment'],
+  ['BillingPortal/Sessions.d.ts', 'Session'],
 ];
 
 /**

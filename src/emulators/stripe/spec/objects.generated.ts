@@ -705,6 +705,21 @@ export const OBJECT_FIELDS: Record<string, readonly string[]> = {
     'status',
     'status_transitions',
   ],
+  'billing_portal.session': [
+    'after_expiration',
+    'configuration',
+    'created',
+    'customer',
+    'customer_account',
+    'flow',
+    'id',
+    'livemode',
+    'locale',
+    'object',
+    'on_behalf_of',
+    'return_url',
+    'url',
+  ],
 };
 
 /** The fields the SDK marks optional (present only in some cases, e.g. `line_items` when expanded). */
@@ -862,6 +877,7 @@ export const OBJECT_OPTIONAL_FIELDS: Record<string, readonly string[]> = {
   ],
   line_item: [],
   invoice_payment: [],
+  'billing_portal.session': ['after_expiration'],
 };
 
 /**
@@ -1571,5 +1587,20 @@ export const OBJECT_FIELD_TYPES: Record<string, Readonly<Record<string, string>>
     payment: 'object',
     status: 'string',
     status_transitions: 'object',
+  },
+  'billing_portal.session': {
+    after_expiration: 'object|null',
+    configuration: 'string|object',
+    created: 'number',
+    customer: 'string',
+    customer_account: 'string|null',
+    flow: 'object|null',
+    id: 'string',
+    livemode: 'boolean',
+    locale: 'string|null',
+    object: 'string',
+    on_behalf_of: 'string|null',
+    return_url: 'string|null',
+    url: 'string',
   },
 };

@@ -217,6 +217,9 @@ export const SUPPORTED: Readonly<Record<string, readonly string[]>> = {
   'GET /v1/invoice_payments/:id': [],
   'GET /v1/invoice_payments': ['invoice', 'status', ...PAGE],
 
+  // portal.ts
+  'POST /v1/billing_portal/sessions': ['customer', 'return_url'],
+
   // webhook-endpoints.ts
   'POST /v1/webhook_endpoints': [
     'url',
