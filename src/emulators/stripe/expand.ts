@@ -23,7 +23,7 @@ import type { Scope, Store } from './store.js';
  * - A field Stripe can expand but whose object the emulator does not keep (balance transactions, payment methods,
  *   products, Connect applications, …) is refused with the emulator's own `parameter_unsupported`, as documented but
  *   not emulated parameters are (params.ts): never silently left as an id.
- * - `line_items` on a Checkout Session and `refunds` on a charge (a list only when expanded since API version
+ * - `line_items` on a Checkout Session, `payments` on an invoice and `refunds` on a charge (a list only when expanded since API version
  *   2022-11-15) are built from the store.
  */
 
@@ -159,6 +159,7 @@ const EXPANDABLE: Readonly<Record<string, Readonly<Record<string, Kind>>>> = {
 const BUILT_LISTS: Readonly<Record<string, string>> = {
   'checkout.session': 'line_items',
   charge: 'refunds',
+  invoice: 'payments',
 };
 
 /** Stripe: "You cannot expand more than 4 levels of a property". */
@@ -254,7 +255,7 @@ class Finder {
     }
   }
 
-  /** The list a Checkout Session's `line_items` or a charge's `refunds` is when expanded. */
+  /** The list a Checkout Session's `line_items`, an invoice's `payments` or a charge's `refunds` is when expanded. */
   builtList(type: string, node: Node): object | undefined {
     const id = String(node.id);
     if (type === 'checkout.session') {
@@ -265,6 +266,18 @@ class Finder {
         data: structuredClone(rec.lineItems),
         has_more: false,
         url: `/v1/checkout/sessions/${id}/line_items`,
+      };
+    }
+    if (type === 'invoice') {
+      const payments = this.scopes()
+        .flatMap((s) => [...s.invoicePayments.values()])
+        .filter((p) => p.invoice === id)
+        .reverse();
+      return {
+        object: 'list',
+        data: structuredClone(payments),
+        has_more: false,
+        url: `/v1/invoice_payments?invoice=${id}`,
       };
     }
     const refunds = this.scopes()

@@ -46,7 +46,7 @@ export function checkoutPage(rec: SessionRecord, error?: string): string {
     <input type="text" id="card_number" name="card_number" inputmode="numeric" placeholder="4242 4242 4242 4242" autocomplete="off">
     <label><input type="radio" name="payment_method" value="delayed"> Delayed (bank debit)</label>
   </fieldset>
-  <button type="submit" data-testid="pay">Pay ${esc(money(s.amount_total, s.currency))}</button>
+  <button type="submit" data-testid="pay">${s.mode === 'subscription' ? 'Subscribe' : 'Pay'} ${esc(money(s.amount_total, s.currency))}</button>
 </form>
 ${s.cancel_url ? `<p><a href="${esc(s.cancel_url)}" data-testid="cancel">Cancel</a></p>` : ''}`;
   return layout(

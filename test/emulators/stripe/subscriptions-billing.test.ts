@@ -458,6 +458,31 @@ describe('subscriptions', () => {
     expect((await refusal(h.stripe.subscriptions.cancel(other.id))).statusCode).toBe(400);
   });
 
+  it("an invoice's payments expand to its PaymentIntent, refunded through the refunds API with the fee", async () => {
+    const { customer, price } = await world();
+    const sub = await h.stripe.subscriptions.create({
+      customer: customer.id,
+      items: [{ price: price.id }],
+      application_fee_percent: 15,
+      transfer_data: { destination: seller.id },
+    });
+    const invoice = await h.stripe.invoices.retrieve(String(sub.latest_invoice), {
+      expand: ['payments.data.payment.payment_intent'],
+    });
+    const pi = invoice.payments?.data[0]?.payment.payment_intent as Stripe.PaymentIntent;
+    expect(pi).toMatchObject({ object: 'payment_intent', status: 'succeeded', application_fee_amount: 300 });
+    const refund = await h.stripe.refunds.create({
+      payment_intent: pi.id,
+      refund_application_fee: true,
+      reverse_transfer: true,
+    });
+    expect(refund).toMatchObject({ status: 'succeeded', amount: 2000 });
+    const charge = await h.stripe.charges.retrieve(String(pi.latest_charge));
+    const fee = await h.stripe.applicationFees.retrieve(String(charge.application_fee));
+    expect(fee).toMatchObject({ amount: 300, amount_refunded: 300, refunded: true });
+    expect('payments' in (await h.stripe.invoices.retrieve(invoice.id))).toBe(false);
+  });
+
   it('inline price_data makes an inactive price; a detached card is no longer charged', async () => {
     const { clock, customer, price } = await world();
     const sub = await h.stripe.subscriptions.create({
