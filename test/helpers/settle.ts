@@ -3,6 +3,8 @@ import { startSettle, type SettleInstance } from '../../src/app/create.js';
 import type { Db, DatabaseTarget } from '../../src/db/connect.js';
 import type { Logger } from '../../src/log/logger.js';
 import { stripeClientFor } from '../../src/emulators/stripe/index.js';
+import type { PayPalEmulatorOptions } from '../../src/emulators/paypal/index.js';
+import type { SquareEmulatorOptions } from '../../src/emulators/square/index.js';
 import { embeddedTemplate, freshDb, type Backend } from './db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -37,6 +39,10 @@ export async function startHarness(
     logger?: Logger;
     /** The operator token (default ADMIN_TOKEN). */
     adminToken?: string;
+    /** Run the PayPal emulator in process too, with these options (default: off). */
+    paypal?: PayPalEmulatorOptions;
+    /** Run the Square emulator in process too, with these options (default: off). */
+    square?: SquareEmulatorOptions;
   } = {},
 ): Promise<Harness> {
   const adminToken = opts.adminToken ?? ADMIN_TOKEN;
@@ -57,28 +63,43 @@ export async function startHarness(
   } else {
     database = { kind: 'memory', from: await embeddedTemplate() };
   }
-  const settle = await startSettle({
-    env: {
-      LOG_LEVEL: 'silent',
-      HOST: '127.0.0.1',
-      SETTLE_ADMIN_TOKEN: adminToken,
-      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-      SETTLE_QUEUE_POLL_MS: '25',
-      ...opts.env,
-    },
-    port: 0,
-    database,
-    emulator: {
+  let settle: SettleInstance;
+  try {
+    settle = await startSettle({
+      env: {
+        LOG_LEVEL: 'silent',
+        HOST: '127.0.0.1',
+        SETTLE_ADMIN_TOKEN: adminToken,
+        SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
+        SETTLE_QUEUE_POLL_MS: '25',
+        ...opts.env,
+      },
       port: 0,
-      timeScale: 0.01,
-      disputeDelayMs: 500,
-      webhookRetry: { attempts: 4, baseDelayMs: 1000 },
-    },
-    seed: opts.seed ?? false,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-  });
+      database,
+      emulator: {
+        port: 0,
+        timeScale: 0.01,
+        disputeDelayMs: 500,
+        webhookRetry: { attempts: 4, baseDelayMs: 1000 },
+      },
+      paypalEmulator: opts.paypal ?? false,
+      squareEmulator: opts.square ?? false,
+      seed: opts.seed ?? false,
+      ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    });
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
   const emulator = settle.emulator;
   if (emulator === null) throw new Error('harness expects demo mode');
+  // Every emulator running in process: their deliveries, retries and scheduled completions.
+  const emulatorsIdle = () =>
+    Promise.all([
+      emulator.idle(20_000),
+      settle.paypalEmulator?.idle(20_000),
+      settle.squareEmulator?.idle(20_000),
+    ]);
   const stripe = stripeClientFor(emulator);
   const call = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
     const res = await fetch(`${settle.url}${path}`, {
@@ -100,11 +121,11 @@ export async function startHarness(
       // (the background worker may hold a job that drain() cannot claim).
       const deadline = Date.now() + 30_000;
       for (;;) {
-        await emulator.idle(20_000);
+        await emulatorsIdle();
         await settle.ctx.queue.drain();
         const busy = await busyJobs(settle.ctx.db);
         if (busy.length === 0) {
-          await emulator.idle(20_000);
+          await emulatorsIdle();
           const again = await settle.ctx.queue.drain();
           if (again.claimed === 0) return;
         }

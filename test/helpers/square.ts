@@ -1,27 +1,19 @@
-import { Client, Environment, OrdersController, PaymentsController } from '@paypal/paypal-server-sdk';
+import type { OrdersController, PaymentsController } from '@paypal/paypal-server-sdk';
 import type { SquareClient } from 'square';
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import {
-  DEMO_PAYPAL_CLIENT_ID,
-  DEMO_PAYPAL_CLIENT_SECRET,
-  startSettle,
-  type SettleInstance,
-} from '../../src/app/create.js';
 import { grantStore } from '../../src/core/credentials.js';
 import type { SellerGrant } from '../../src/core/provider.js';
-import type { DatabaseTarget } from '../../src/db/connect.js';
-import { emulatorHttpClientOptions, type PayPalEmulator } from '../../src/emulators/paypal/index.js';
+import type { PayPalEmulator } from '../../src/emulators/paypal/index.js';
 import {
   squareClientFor,
   squareSignature,
   type SquareEmulator,
   type SquareEmulatorOptions,
 } from '../../src/emulators/square/index.js';
-import { stripeClientFor } from '../../src/emulators/stripe/index.js';
 import type { Logger } from '../../src/log/logger.js';
-import type { PayPalHarness } from '../providers/paypal/harness.js';
-import { embeddedTemplate, freshDb, type Backend } from './db.js';
-import { ADMIN_TOKEN, busyJobs, type Harness } from './settle.js';
+import { PAYPAL_HARNESS_EMULATOR, paypalSdkFor, type PayPalHarness } from '../providers/paypal/harness.js';
+import type { Backend } from './db.js';
+import { startHarness, type Harness } from './settle.js';
 
 /**
  * Settle in demo mode with the Square emulator in process (and Stripe's, always; PayPal's when asked), on one
@@ -48,120 +40,24 @@ export async function startSquareHarness(
   backend: Backend,
   opts: SquareHarnessOptions = {},
 ): Promise<SquareHarness> {
-  let database: DatabaseTarget;
-  let cleanup: () => Promise<void> = async () => undefined;
-  if (backend === 'server') {
-    const t = await freshDb('server', { poolMax: 20 });
-    await t.close();
-    database = { kind: 'server', url: t.url ?? '', poolMax: 20 };
-    cleanup = async () => {
-      const { default: pg } = await import('pg');
-      const admin = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${new URL(t.url ?? '').pathname.slice(1)} WITH (FORCE)`);
-      await admin.end();
-    };
-  } else {
-    database = { kind: 'memory', from: await embeddedTemplate() };
-  }
-  let settle: SettleInstance;
-  try {
-    settle = await startSettle({
-      env: {
-        LOG_LEVEL: 'silent',
-        HOST: '127.0.0.1',
-        SETTLE_ADMIN_TOKEN: ADMIN_TOKEN,
-        SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-        SETTLE_QUEUE_POLL_MS: '25',
-        ...opts.env,
-      },
+  const h = await startHarness(backend, {
+    ...(opts.env !== undefined ? { env: opts.env } : {}),
+    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+    ...(opts.paypal === true ? { paypal: PAYPAL_HARNESS_EMULATOR } : {}),
+    square: {
       port: 0,
-      database,
-      emulator: {
-        port: 0,
-        timeScale: 0.01,
-        disputeDelayMs: 500,
-        webhookRetry: { attempts: 4, baseDelayMs: 1000 },
-      },
-      paypalEmulator:
-        opts.paypal === true
-          ? { port: 0, webhookRetry: { attempts: 5, baseDelayMs: 200, maxDelayMs: 1000 } }
-          : false,
-      squareEmulator: {
-        port: 0,
-        timeScale: 0.001,
-        webhookRetry: { attempts: 4, baseDelayMs: 1000, maxDelayMs: 5000 },
-        ...opts.square,
-      },
-      seed: false,
-      ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-    });
-  } catch (err) {
-    await cleanup();
-    throw err;
-  }
-  const emulator = settle.emulator;
-  const square = settle.squareEmulator;
-  const paypal = settle.paypalEmulator;
-  if (emulator === null || square === null || (opts.paypal === true && paypal === null)) {
-    await settle.close();
-    await cleanup();
+      timeScale: 0.001,
+      webhookRetry: { attempts: 4, baseDelayMs: 1000, maxDelayMs: 5000 },
+      ...opts.square,
+    },
+  });
+  const square = h.settle.squareEmulator;
+  const paypal = h.settle.paypalEmulator;
+  if (square === null || (opts.paypal === true && paypal === null)) {
+    await h.close();
     throw new Error('the Square harness expects demo mode with the Square emulator');
   }
-  let pp: SquareHarness['pp'] = null;
-  if (paypal !== null) {
-    const client = new Client({
-      clientCredentialsAuthCredentials: {
-        oAuthClientId: DEMO_PAYPAL_CLIENT_ID,
-        oAuthClientSecret: DEMO_PAYPAL_CLIENT_SECRET,
-      },
-      environment: Environment.Sandbox,
-      timeout: 10_000,
-      unstable_httpClientOptions: emulatorHttpClientOptions(paypal.url),
-    });
-    pp = { orders: new OrdersController(client), payments: new PaymentsController(client) };
-  }
-  const call = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
-    const res = await fetch(`${settle.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
-  };
-  const emulatorsIdle = () =>
-    Promise.all([emulator.idle(20_000), square.idle(20_000), paypal?.idle(20_000)]).then(() => undefined);
-  return {
-    settle,
-    stripe: stripeClientFor(emulator),
-    square,
-    paypal,
-    pp,
-    api: (method, path, body, headers = {}) => call(method, path, body, headers),
-    admin: (method, path, body, headers = {}) =>
-      call(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }),
-    settleDown: async () => {
-      // Quiet: no delivery, retry or scheduled refund completion at any emulator, no job due or running.
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        await emulatorsIdle();
-        await settle.ctx.queue.drain();
-        const busy = await busyJobs(settle.ctx.db);
-        if (busy.length === 0) {
-          await emulatorsIdle();
-          const again = await settle.ctx.queue.drain();
-          if (again.claimed === 0) return;
-        }
-        if (Date.now() > deadline) throw new Error(`settleDown: still busy after 30 s (${busy.length} jobs)`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
-    close: async () => {
-      await settle.close();
-      await cleanup();
-    },
-  };
+  return { ...h, square, paypal, pp: paypal === null ? null : paypalSdkFor(paypal) };
 }
 
 /**

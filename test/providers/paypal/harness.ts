@@ -1,16 +1,9 @@
 import { Client, Environment, OrdersController, PaymentsController } from '@paypal/paypal-server-sdk';
-import {
-  DEMO_PAYPAL_CLIENT_ID,
-  DEMO_PAYPAL_CLIENT_SECRET,
-  startSettle,
-  type SettleInstance,
-} from '../../../src/app/create.js';
-import type { DatabaseTarget } from '../../../src/db/connect.js';
+import { DEMO_PAYPAL_CLIENT_ID, DEMO_PAYPAL_CLIENT_SECRET } from '../../../src/app/create.js';
 import { emulatorHttpClientOptions, type PayPalEmulator } from '../../../src/emulators/paypal/index.js';
-import { stripeClientFor } from '../../../src/emulators/stripe/index.js';
 import type { Logger } from '../../../src/log/logger.js';
-import { embeddedTemplate, freshDb, type Backend } from '../../helpers/db.js';
-import { ADMIN_TOKEN, busyJobs, setupMarket, type Harness, type MarketSetup } from '../../helpers/settle.js';
+import type { Backend } from '../../helpers/db.js';
+import { setupMarket, startHarness, type Harness, type MarketSetup } from '../../helpers/settle.js';
 
 /**
  * Settle in demo mode with both emulators in process (Stripe's and PayPal's), on one database backend: the
@@ -23,51 +16,8 @@ export interface PayPalHarness extends Harness {
   pp: { orders: OrdersController; payments: PaymentsController };
 }
 
-export async function startPayPalHarness(
-  backend: Backend,
-  opts: { env?: Record<string, string>; logger?: Logger } = {},
-): Promise<PayPalHarness> {
-  let database: DatabaseTarget;
-  let cleanup: () => Promise<void> = async () => undefined;
-  if (backend === 'server') {
-    const t = await freshDb('server', { poolMax: 20 });
-    await t.close();
-    database = { kind: 'server', url: t.url ?? '', poolMax: 20 };
-    cleanup = async () => {
-      const { default: pg } = await import('pg');
-      const admin = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
-      await admin.connect();
-      await admin.query(`DROP DATABASE IF EXISTS ${new URL(t.url ?? '').pathname.slice(1)} WITH (FORCE)`);
-      await admin.end();
-    };
-  } else {
-    database = { kind: 'memory', from: await embeddedTemplate() };
-  }
-  const settle: SettleInstance = await startSettle({
-    env: {
-      LOG_LEVEL: 'silent',
-      HOST: '127.0.0.1',
-      SETTLE_ADMIN_TOKEN: ADMIN_TOKEN,
-      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-      SETTLE_QUEUE_POLL_MS: '25',
-      ...opts.env,
-    },
-    port: 0,
-    database,
-    emulator: {
-      port: 0,
-      timeScale: 0.01,
-      disputeDelayMs: 500,
-      webhookRetry: { attempts: 4, baseDelayMs: 1000 },
-    },
-    paypalEmulator: { port: 0, webhookRetry: { attempts: 5, baseDelayMs: 200, maxDelayMs: 1000 } },
-    seed: false,
-    ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
-  });
-  const emulator = settle.emulator;
-  const paypal = settle.paypalEmulator;
-  if (emulator === null || paypal === null)
-    throw new Error('the PayPal harness expects demo mode with both emulators');
+/** The official PayPal SDK on the emulator, with Settle's demo credentials (reads what Settle created). */
+export function paypalSdkFor(paypal: PayPalEmulator): PayPalHarness['pp'] {
   const client = new Client({
     clientCredentialsAuthCredentials: {
       oAuthClientId: DEMO_PAYPAL_CLIENT_ID,
@@ -77,43 +27,26 @@ export async function startPayPalHarness(
     timeout: 10_000,
     unstable_httpClientOptions: emulatorHttpClientOptions(paypal.url),
   });
-  const call = async <T>(method: string, path: string, body: unknown, headers: Record<string, string>) => {
-    const res = await fetch(`${settle.url}${path}`, {
-      method,
-      headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const text = await res.text();
-    return { status: res.status, body: (text ? JSON.parse(text) : {}) as T, headers: res.headers };
-  };
-  return {
-    settle,
-    stripe: stripeClientFor(emulator),
-    paypal,
-    pp: { orders: new OrdersController(client), payments: new PaymentsController(client) },
-    api: (method, path, body, headers = {}) => call(method, path, body, headers),
-    admin: (method, path, body, headers = {}) =>
-      call(method, path, body, { authorization: `Bearer ${ADMIN_TOKEN}`, ...headers }),
-    settleDown: async () => {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        await Promise.all([emulator.idle(20_000), paypal.idle(20_000)]);
-        await settle.ctx.queue.drain();
-        const busy = await busyJobs(settle.ctx.db);
-        if (busy.length === 0) {
-          await Promise.all([emulator.idle(20_000), paypal.idle(20_000)]);
-          const again = await settle.ctx.queue.drain();
-          if (again.claimed === 0) return;
-        }
-        if (Date.now() > deadline) throw new Error(`settleDown: still busy after 30 s (${busy.length} jobs)`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
-    },
-    close: async () => {
-      await settle.close();
-      await cleanup();
-    },
-  };
+  return { orders: new OrdersController(client), payments: new PaymentsController(client) };
+}
+
+/** The PayPal emulator's options in the harnesses (fast retries). */
+export const PAYPAL_HARNESS_EMULATOR = {
+  port: 0,
+  webhookRetry: { attempts: 5, baseDelayMs: 200, maxDelayMs: 1000 },
+} as const;
+
+export async function startPayPalHarness(
+  backend: Backend,
+  opts: { env?: Record<string, string>; logger?: Logger } = {},
+): Promise<PayPalHarness> {
+  const h = await startHarness(backend, { ...opts, paypal: PAYPAL_HARNESS_EMULATOR });
+  const paypal = h.settle.paypalEmulator;
+  if (paypal === null) {
+    await h.close();
+    throw new Error('the PayPal harness expects demo mode with both emulators');
+  }
+  return { ...h, paypal, pp: paypalSdkFor(paypal) };
 }
 
 export interface BothSetup extends MarketSetup {
