@@ -4,6 +4,7 @@ import type { GrantStore } from '../../core/provider.js';
 import type { DoctorCheck } from '../stripe/doctor.js';
 import { SquareClients } from './client.js';
 import { scrubSquareMessage, squareCall } from './errors.js';
+import { signatureKeys } from './webhook-verify.js';
 import {
   SQUARE_EVENT_TYPES,
   SQUARE_WEBHOOK_PATH,
@@ -180,7 +181,7 @@ async function webhookCheck(config: Config, app: SquareClient | null): Promise<D
         'SQUARE_WEBHOOK_SIGNATURE_KEY is not set: no delivery can be verified',
         `Set SQUARE_WEBHOOK_SIGNATURE_KEY to the signature key of subscription ${id}.`,
       );
-    if (key !== undefined && key !== s.webhookSignatureKey)
+    if (key !== undefined && !signatureKeys(s.webhookSignatureKey).includes(key))
       return fail(
         name,
         `SQUARE_WEBHOOK_SIGNATURE_KEY is not the signature key of subscription ${id}: every delivery would be refused`,

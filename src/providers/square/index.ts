@@ -30,7 +30,12 @@ export {
   type SquareWireEvent,
   type ParsedSquareEvent,
 } from './normalize.js';
-export { verifySquareSignature, squareSignature, SQUARE_SIGNATURE_HEADER } from './webhook-verify.js';
+export {
+  verifySquareSignature,
+  squareSignature,
+  signatureKeys,
+  SQUARE_SIGNATURE_HEADER,
+} from './webhook-verify.js';
 export {
   SQUARE_WEBHOOK_PATH,
   SQUARE_EVENT_TYPES,

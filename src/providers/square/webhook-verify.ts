@@ -26,8 +26,20 @@ function headerValue(
 }
 
 /**
+ * The signature keys SQUARE_WEBHOOK_SIGNATURE_KEY names: one, or during a key rotation the new and the old one
+ * separated by commas (Square's "regenerate key" takes effect at once; both are accepted until the old one is removed).
+ */
+export function signatureKeys(configured: string): string[] {
+  return configured
+    .split(',')
+    .map((k) => k.trim())
+    .filter((k) => k !== '');
+}
+
+/**
  * Verifies a delivery before anything of it is parsed; throws `webhook_signature_invalid` otherwise. The comparison
- * is constant-time over equal-length buffers (the SDK's WebhooksHelper compares with `===`).
+ * is constant-time over equal-length buffers (the SDK's WebhooksHelper compares with `===`), against every
+ * configured key.
  */
 export function verifySquareSignature(input: {
   rawBody: Buffer;
@@ -38,12 +50,14 @@ export function verifySquareSignature(input: {
   const given = headerValue(input.headers, SQUARE_SIGNATURE_HEADER);
   if (given === undefined || given === '')
     throw new SettleError('webhook_signature_invalid', `Missing ${SQUARE_SIGNATURE_HEADER} header`);
-  const expected = Buffer.from(
-    squareSignature(input.signatureKey, input.notificationUrl, input.rawBody),
-    'utf8',
-  );
   const actual = Buffer.from(given.trim(), 'utf8');
-  if (actual.length !== expected.length || !timingSafeEqual(actual, expected))
+  const matches = (key: string): boolean => {
+    const expected = Buffer.from(squareSignature(key, input.notificationUrl, input.rawBody), 'utf8');
+    return actual.length === expected.length && timingSafeEqual(actual, expected);
+  };
+  // Every key is tried (no early exit), so the time taken does not say which key matched.
+  const results = signatureKeys(input.signatureKey).map(matches);
+  if (!results.includes(true))
     throw new SettleError(
       'webhook_signature_invalid',
       'Square webhook signature does not match (check SQUARE_WEBHOOK_SIGNATURE_KEY and that SQUARE_WEBHOOK_URL is the subscription URL exactly)',

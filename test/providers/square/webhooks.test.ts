@@ -173,6 +173,21 @@ describe('Square provider: webhooks verified and normalized, events search (emul
     expect(await codeOf(t.provider.verifyWebhook('connect', raw, headers))).toBe('webhook_signature_invalid');
   });
 
+  it('key rotation: with the new and the old key configured (comma-separated) a delivery signed with either passes', async () => {
+    const { raw, headers } = delivery('payment.updated');
+    const rotating = t.providerWith({ webhookSignatureKey: `new-key-after-rotation, ${t.signatureKey}` });
+    expect((await rotating.verifyWebhook('platform', raw, headers)).eventId).toBeTruthy();
+    const resigned = {
+      ...headers,
+      [SQUARE_SIGNATURE_HEADER]: squareSignature('new-key-after-rotation', t.receiver.url, raw),
+    };
+    expect((await rotating.verifyWebhook('platform', raw, resigned)).eventId).toBeTruthy();
+    // The old key alone no longer accepts what the new key signed.
+    expect(await codeOf(t.provider.verifyWebhook('platform', raw, resigned))).toBe(
+      'webhook_signature_invalid',
+    );
+  });
+
   it('a signed body that is not a Square event, or not shaped as its type, is refused as malformed', async () => {
     const sign = (body: string): [Buffer, Record<string, string>] => {
       const raw = Buffer.from(body);
