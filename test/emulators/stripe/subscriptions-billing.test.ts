@@ -340,6 +340,7 @@ describe('subscriptions', () => {
       (e) => objectOf(e).id === invoice.id,
     );
     expect(failed?.created).toBe(M1 + HOUR);
+    expect(failed?.request).toEqual({ id: null, idempotency_key: null });
 
     const card = await h.stripe.paymentMethods.attach('pm_card_visa', { customer: customer.id });
     await h.stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: card.id } });

@@ -66,8 +66,6 @@ export function endSubscription(
   sub.status = status;
   sub.ended_at = at;
   sub.canceled_at ??= at;
-  sub.cancel_at_period_end = false;
-  sub.cancel_at = null;
   sub.cancellation_details = { comment: null, feedback: null, feedback_option: null, reason };
   const invoice = latestInvoice(ctx.scope, sub);
   if (invoice && invoice.status === 'open') invoice.next_payment_attempt = null;

@@ -47,13 +47,22 @@ export function applicationFeeAmount(sub: Stripe.Subscription, total: number): n
 
 /** The PaymentMethod an invoice of `sub` is charged on: the subscription's default, else the customer's. */
 export function paymentMethodFor(scope: Scope, sub: Stripe.Subscription): Stripe.PaymentMethod | null {
-  const customer = scope.customers.get(String(idOf(sub.customer as string)));
-  const id =
-    idOf(sub.default_payment_method as string | null) ??
-    idOf(customer?.invoice_settings.default_payment_method as string | null);
+  return defaultPaymentMethod(scope, String(sub.customer), idOf(sub.default_payment_method as string | null));
+}
+
+/**
+ * `preferred` (a subscription's default), else the customer's `invoice_settings.default_payment_method`; a
+ * PaymentMethod detached since is no longer the customer's to charge.
+ */
+export function defaultPaymentMethod(
+  scope: Scope,
+  customerId: string,
+  preferred: string | null,
+): Stripe.PaymentMethod | null {
+  const customer = scope.customers.get(customerId);
+  const id = preferred ?? idOf(customer?.invoice_settings.default_payment_method as string | null);
   const pm = id === null ? undefined : scope.paymentMethods.get(id);
-  // A PaymentMethod detached since is no longer the customer's to charge.
-  return pm && pm.customer === sub.customer ? pm : null;
+  return pm && pm.customer === customerId ? pm : null;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type Stripe from 'stripe';
 import { afterAttempt, endSubscription, finalizeAndCollect } from '../billing/cycle.js';
-import { attemptPayment, createInvoice, paymentMethodFor, type BillingCtx } from '../billing/invoices.js';
+import { attemptPayment, createInvoice, defaultPaymentMethod, type BillingCtx } from '../billing/invoices.js';
 import { billingNow, DAY, nextBoundary } from '../billing/time.js';
 import { boolParam, createdMatches, intParam, paginate, type Engine, type EventCause } from '../engine.js';
 import { ApiError, invalid, missing, requiredParam } from '../errors.js';
@@ -191,9 +191,7 @@ export function createSubscription(
   const recurring = first.price.recurring;
   const amount = items.reduce((s, i) => s + (i.price.unit_amount ?? 0) * i.quantity, 0);
 
-  const pm =
-    dpm ??
-    paymentMethodFor(scope, { customer: customer.id, default_payment_method: null } as Stripe.Subscription);
+  const pm = defaultPaymentMethod(scope, customer.id, dpm?.id ?? null);
   if (behavior === 'error_if_incomplete' && !trial && amount > 0) {
     if (!pm) throw invalid(NO_PAYMENT_METHOD, undefined, 'resource_missing');
     const decline = chargeDecline(pm);

@@ -106,16 +106,17 @@ export function registerTestClocks(apiRouter: Router, engine: Engine): void {
         try {
           engine.clock.run(() => {
             if (!scope.testClocks.has(clock.id)) return;
-            runBilling(engine, scope, clock.id, target, req.cause);
+            // What the advance bills is Stripe's automatic work: its events carry no request.
+            runBilling(engine, scope, clock.id, target);
             clock.frozen_time = target;
             clock.status = 'ready';
             clock.status_details = {};
-            engine.emit(scope, 'test_helpers.test_clock.ready', clock, req.cause);
+            engine.emit(scope, 'test_helpers.test_clock.ready', clock);
           });
         } catch (err) {
           clock.status = 'internal_failure';
           engine.logger.error({ err, clock: clock.id }, 'stripe emulator: test clock advance failed');
-          engine.emit(scope, 'test_helpers.test_clock.internal_failure', clock, req.cause);
+          engine.emit(scope, 'test_helpers.test_clock.internal_failure', clock);
         } finally {
           release();
         }
