@@ -531,6 +531,58 @@ describe('subscriptions', () => {
     expect((await h.stripe.subscriptions.retrieve(sub.id)).status).toBe('past_due');
   });
 
+  it('a trial ending without a payment method: an invoice that fails, a pause (then resume), or a cancel', async () => {
+    const clock = await h.stripe.testHelpers.testClocks.create({ frozen_time: T0 });
+    const price = await h.stripe.prices.create({
+      product_data: { name: 'Trial' },
+      currency: 'eur',
+      unit_amount: 1000,
+      recurring: { interval: 'month' },
+    });
+    const start = async (
+      behavior?: 'cancel' | 'pause' | 'create_invoice',
+    ): Promise<{ customer: Stripe.Customer; sub: Stripe.Subscription }> => {
+      const customer = await h.stripe.customers.create({ test_clock: clock.id });
+      const sub = await h.stripe.subscriptions.create({
+        customer: customer.id,
+        items: [{ price: price.id }],
+        trial_period_days: 5,
+        ...(behavior ? { trial_settings: { end_behavior: { missing_payment_method: behavior } } } : {}),
+      });
+      expect(sub.status).toBe('trialing');
+      return { customer, sub };
+    };
+    const invoiced = await start();
+    const paused = await start('pause');
+    const canceled = await start('cancel');
+    await advanceClock(h.stripe, clock.id, T0 + 6 * DAY);
+    expect((await h.stripe.subscriptions.retrieve(invoiced.sub.id)).status).toBe('past_due');
+    expect((await h.stripe.subscriptions.retrieve(canceled.sub.id)).status).toBe('canceled');
+    const p = await h.stripe.subscriptions.retrieve(paused.sub.id);
+    expect(p.status).toBe('paused');
+    const pausedEvent = (await h.stripe.events.list({ type: 'customer.subscription.paused' })).data.find(
+      (e) => objectOf(e).id === p.id,
+    );
+    expect(pausedEvent?.created).toBe(T0 + 5 * DAY);
+
+    const card = (await h.stripe.paymentMethods.attach('pm_card_visa', { customer: paused.customer.id })).id;
+    await h.stripe.customers.update(paused.customer.id, {
+      invoice_settings: { default_payment_method: card },
+    });
+    const resumed = await h.stripe.subscriptions.resume(p.id, { expand: ['latest_invoice'] });
+    expect(resumed).toMatchObject({ status: 'active', billing_cycle_anchor: T0 + 6 * DAY });
+    expect(resumed.items.data[0]).toMatchObject({
+      current_period_start: T0 + 6 * DAY,
+      current_period_end: T0 + 6 * DAY + 31 * DAY,
+    });
+    expect(resumed.latest_invoice).toMatchObject({ status: 'paid', amount_paid: 1000 });
+    const types = (await h.stripe.events.list({ limit: 40 })).data
+      .filter((e) => objectOf(e).id === p.id)
+      .map((e) => e.type);
+    expect(types).toContain('customer.subscription.resumed');
+    expect((await refusal(h.stripe.subscriptions.resume(p.id))).code).toBe('status_transition_invalid');
+  });
+
   it('refuses what Stripe refuses', async () => {
     const { customer, price } = await world();
     const noItems = await refusal(h.stripe.subscriptions.create({ customer: customer.id }));

@@ -5,6 +5,7 @@ import { emitUpdated, snapshot } from '../updates.js';
 import {
   attemptPayment,
   createInvoice,
+  paymentMethodFor,
   finalizeInvoice,
   voidInvoice,
   type AttemptFailure,
@@ -33,7 +34,8 @@ export const INCOMPLETE_HOURS = 23;
 /** `customer.subscription.trial_will_end` is sent three days before the trial ends. */
 export const TRIAL_WILL_END_DAYS = 3;
 
-const ENDED = new Set<string>(['canceled', 'incomplete_expired']);
+/** Statuses with nothing left to bill: ended, or paused until resumed. */
+const ENDED = new Set<string>(['canceled', 'incomplete_expired', 'paused']);
 
 interface Due {
   at: number;
@@ -127,11 +129,50 @@ export function finalizeAndCollect(
   return failure;
 }
 
+/**
+ * Resumes a paused subscription (`POST /v1/subscriptions/:id/resume`, `billing_cycle_anchor=now`): a new period from
+ * now, `customer.subscription.resumed`, and its invoice finalized and charged at once (a failure makes it `past_due`).
+ */
+export function resumeSubscription(ctx: BillingCtx, sub: Stripe.Subscription, at: number): void {
+  const before = snapshot(sub);
+  sub.status = 'active';
+  sub.billing_cycle_anchor = at;
+  for (const item of sub.items.data) {
+    const recurring = item.price.recurring;
+    if (!recurring) continue;
+    item.current_period_start = at;
+    item.current_period_end = nextBoundary(at, recurring, at);
+  }
+  const invoice = createInvoice(
+    ctx,
+    sub,
+    'subscription_cycle',
+    { start: at, end: periodEnd(sub) },
+    { trial: false, now: at, autoFinalize: false },
+  );
+  sub.latest_invoice = invoice.id;
+  emitUpdated(ctx.engine, ctx.scope, 'customer.subscription.updated', sub, before, ctx.cause);
+  ctx.engine.emit(ctx.scope, 'customer.subscription.resumed', sub, ctx.cause);
+  finalizeAndCollect(ctx, sub, invoice, at);
+}
+
 /** A period boundary: the end of a subscription set to cancel, or the next period and its draft renewal invoice. */
 function renew(ctx: BillingCtx, sub: Stripe.Subscription, at: number): void {
   if (sub.cancel_at_period_end || (sub.cancel_at !== null && sub.cancel_at <= at)) {
     endSubscription(ctx, sub, at, 'canceled', 'cancellation_requested');
     return;
+  }
+  if (sub.status === 'trialing' && paymentMethodFor(ctx.scope, sub) === null) {
+    const behavior = sub.trial_settings?.end_behavior.missing_payment_method ?? 'create_invoice';
+    if (behavior === 'cancel') {
+      endSubscription(ctx, sub, at, 'canceled', null);
+      return;
+    }
+    if (behavior === 'pause') {
+      setStatus(ctx, sub, 'paused');
+      ctx.engine.emit(ctx.scope, 'customer.subscription.paused', sub, ctx.cause);
+      return;
+    }
   }
   const before = snapshot(sub);
   const previousStart = sub.items.data[0]?.current_period_start ?? at;

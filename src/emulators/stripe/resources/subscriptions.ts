@@ -1,5 +1,5 @@
 import type Stripe from 'stripe';
-import { afterAttempt, endSubscription, finalizeAndCollect } from '../billing/cycle.js';
+import { afterAttempt, endSubscription, finalizeAndCollect, resumeSubscription } from '../billing/cycle.js';
 import { attemptPayment, createInvoice, defaultPaymentMethod, type BillingCtx } from '../billing/invoices.js';
 import { billingNow, DAY, nextBoundary } from '../billing/time.js';
 import { boolParam, createdMatches, intParam, paginate, type Engine, type EventCause } from '../engine.js';
@@ -14,6 +14,19 @@ import { emitUpdated, snapshot } from '../updates.js';
 import { requireCardPayments, requireChargeable, requireDestination } from './checkout.js';
 import { chargeDecline, customerPaymentMethod } from './payment-methods.js';
 import { createPrice } from './prices.js';
+
+/** A documented value the emulator does not emulate (as `parameter_unsupported`). */
+function unsupportedValue(param: string, value: string): ApiError {
+  return new ApiError(
+    400,
+    'invalid_request_error',
+    `${param}=${value} is documented by Stripe but not emulated.`,
+    {
+      code: 'parameter_unsupported',
+      param,
+    },
+  );
+}
 
 /** Stripe's longest trial: 730 days. */
 const MAX_TRIAL_DAYS = 730;
@@ -284,7 +297,13 @@ export function createSubscription(
     transfer_data: destination === null ? null : { amount_percent: null, destination },
     trial_end: trialEnd,
     trial_settings: {
-      end_behavior: { billing_cycle_anchor: null, missing_payment_method: 'create_invoice' },
+      end_behavior: {
+        billing_cycle_anchor: null,
+        missing_payment_method:
+          (str(get(p, 'trial_settings', 'end_behavior', 'missing_payment_method')) as
+            Stripe.Subscription.TrialSettings.EndBehavior.MissingPaymentMethod | undefined) ??
+          'create_invoice',
+      },
     },
     trial_start: trial ? now : null,
   };
@@ -356,6 +375,25 @@ export function registerSubscriptions(apiRouter: Router, engine: Engine): void {
       ).id;
     if (p.metadata !== undefined) sub.metadata = applyMetadata(sub.metadata, p.metadata);
     emitUpdated(engine, req.scope, 'customer.subscription.updated', sub, before, req.cause);
+    return sub;
+  });
+
+  router.post('/v1/subscriptions/:id/resume', (req) => {
+    const sub = findSubscription(req.scope, req.path.id ?? '');
+    if (sub.status !== 'paused')
+      throw invalid(
+        `Only subscriptions with status \`paused\` can be resumed (this one is \`${sub.status}\`).`,
+        undefined,
+        'status_transition_invalid',
+      );
+    if (str(req.params.billing_cycle_anchor) === 'unchanged')
+      throw unsupportedValue('billing_cycle_anchor', 'unchanged');
+    const ctx: BillingCtx = { engine, scope: req.scope, cause: req.cause };
+    resumeSubscription(
+      ctx,
+      sub,
+      billingNow(engine, req.scope, typeof sub.test_clock === 'string' ? sub.test_clock : null),
+    );
     return sub;
   });
 

@@ -29,7 +29,7 @@ function findClock(scope: Scope, id: string): TestClock {
 function advanceLimit(scope: Scope, clock: TestClock): number | null {
   let limit: number | null = null;
   for (const sub of scope.subscriptions.values()) {
-    if (sub.test_clock !== clock.id || sub.status === 'canceled' || sub.status === 'incomplete_expired')
+    if (sub.test_clock !== clock.id || ['canceled', 'incomplete_expired', 'paused'].includes(sub.status))
       continue;
     const r = sub.items.data[0]?.price.recurring;
     if (!r) continue;

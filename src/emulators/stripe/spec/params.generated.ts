@@ -5354,6 +5354,20 @@ export const ENDPOINTS: Readonly<Record<string, EndpointSpec>> = {
       },
     },
   },
+  'POST /v1/subscriptions/:id/resume': {
+    sdk: 'subscriptions.resume',
+    type: 'SubscriptionResumeParams',
+    params: {
+      billing_cycle_anchor: {
+        kind: 'object',
+        fields: { type: { kind: 'enum', values: ['now', 'unchanged'], required: true } },
+      },
+      expand: { kind: 'array', items: { kind: 'string' } },
+      payment_behavior: { kind: 'enum', values: ['resume_on_payment_attempt', 'resume_on_payment_success'] },
+      proration_behavior: { kind: 'enum', values: ['always_invoice', 'create_prorations', 'none'] },
+      proration_date: { kind: 'integer' },
+    },
+  },
   'POST /v1/test_helpers/test_clocks': {
     sdk: 'testHelpers.testClocks.create',
     type: 'TestHelpers.TestClockCreateParams',
