@@ -3,15 +3,20 @@
  * in-process emulators, real webhooks). The buyer picks PayPal on the marketplace, approves (or cancels) on the
  * PayPal emulator's approval page and lands back on Settle's return page; the operator console refunds the order.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { Client, Environment, OrdersController } from '@paypal/paypal-server-sdk';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSettle, type SettleInstance } from '../../src/app/create.js';
 import { emulatorHttpClientOptions } from '../../src/emulators/paypal/index.js';
-
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const SHOTS = 'test-results';
+import {
+  SHOTS,
+  finalState,
+  launchBrowser,
+  newPage,
+  orderOf,
+  skipWithoutChromium,
+} from './browser-helpers.js';
 
 let settle: SettleInstance;
 let browser: Browser;
@@ -46,18 +51,6 @@ async function adminOrder(id: string): Promise<AdminOrder> {
   return (await res.json()) as AdminOrder;
 }
 
-async function newPage(): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/status of 4\d\d/.test(msg.text()))
-      problems.push(`console: ${msg.text()}`);
-  });
-  return { page, problems };
-}
-
 /** On the marketplace: choose PayPal for a slot and press Buy; resolves on the PayPal approval page. */
 async function buyWithPayPal(page: Page, slotId: string): Promise<void> {
   await page.goto(settle.url);
@@ -67,22 +60,7 @@ async function buyWithPayPal(page: Page, slotId: string): Promise<void> {
   await page.locator('[data-testid=approval-form]').waitFor();
 }
 
-/** The order id on Settle's return (or cancel) page. */
-function orderOf(page: Page): string {
-  const id = new URL(page.url()).searchParams.get('order');
-  if (!id) throw new Error(`no order in ${page.url()}`);
-  return id;
-}
-
-async function finalState(page: Page, ...states: string[]): Promise<string> {
-  const selector = states.map((s) => `#confirm[data-state="${s}"]`).join(', ');
-  await page.locator(selector).waitFor({ timeout: 20_000 });
-  return (await page.locator('#confirm').getAttribute('data-state')) ?? '';
-}
-
-const haveChromium = existsSync(CHROMIUM);
-
-describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser', () => {
+describe.skipIf(skipWithoutChromium)('PayPal in a real browser', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     settle = await startSettle({
@@ -93,10 +71,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser',
       paypalEmulator: { port: 0 },
       seed: true,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchBrowser();
   });
 
   afterAll(async () => {
@@ -109,7 +84,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser',
     expect(l.seller.providers).toEqual(['stripe', 'paypal']);
     const slot = l.slots[0];
     if (!slot) throw new Error('no slot');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await buyWithPayPal(page, slot.id);
     expect(new URL(page.url()).origin).toBe(new URL(settle.paypalEmulator?.url ?? '').origin);
     await page.screenshot({ path: `${SHOTS}/paypal-approval.png`, fullPage: true });
@@ -126,7 +101,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser',
   it('approve and close the browser before returning: the webhook captures and confirms', async () => {
     const slot = (await listing('Restorative evening')).slots[0];
     if (!slot) throw new Error('no slot');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     // The browser never reaches Settle's return page: the tab is closed right after approving.
     await page.route(`${settle.url}/checkout/return**`, (route) => route.abort());
     await buyWithPayPal(page, slot.id);
@@ -148,7 +123,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser',
   it('cancel on the PayPal page comes back to Settle and releases the hold', async () => {
     const slot = (await listing('Tokyo raku workshop')).slots[0];
     if (!slot) throw new Error('no slot');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await buyWithPayPal(page, slot.id);
     expect((await listing('Tokyo raku workshop')).slots[0]?.held).toBe(slot.held + 1);
     await page.click('[data-testid=cancel]');
@@ -164,7 +139,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser',
   it('an e-check payment shows processing, then confirmed when the capture completes', async () => {
     const slot = (await listing('Wheel-throwing taster')).slots[0];
     if (!slot) throw new Error('no slot');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await buyWithPayPal(page, slot.id);
     await page.check('[data-testid=buyer-pending]');
     await page.click('[data-testid=approve]');
@@ -191,7 +166,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('PayPal in a real browser',
   it('the operator console shows the PayPal order and refunds it in full', async () => {
     const slot = (await listing('Sunrise vinyasa')).slots[0];
     if (!slot) throw new Error('no slot');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await buyWithPayPal(page, slot.id);
     await page.click('[data-testid=approve]');
     await page.waitForURL(/\/checkout\/return\?order=ord_/);

@@ -4,13 +4,18 @@
  * pays on the Square emulator's hosted page; an operator connects a new seller through Square's permission (OAuth)
  * page and comes back to the seller's onboarding-return page.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSettle, type SettleInstance } from '../../src/app/create.js';
-
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const SHOTS = 'test-results';
+import {
+  SHOTS,
+  finalState,
+  launchBrowser,
+  newPage,
+  orderOf,
+  skipWithoutChromium,
+} from './browser-helpers.js';
 
 let settle: SettleInstance;
 let browser: Browser;
@@ -80,19 +85,6 @@ async function latestSquareOrder(slotId: string): Promise<string> {
   return id;
 }
 
-/** A fresh page that records script errors and console errors (expected 4xx answers aside). */
-async function newPage(): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && !/status of 4\d\d/.test(msg.text()))
-      problems.push(`console: ${msg.text()}`);
-  });
-  return { page, problems };
-}
-
 function squareOrigin(): string {
   const url = settle.squareEmulator?.url;
   if (!url) throw new Error('the demo runs no Square emulator');
@@ -107,29 +99,6 @@ async function buyWithSquare(page: Page, slotId: string): Promise<void> {
   await form.getByRole('button', { name: 'Buy' }).click();
   await page.locator('[data-testid=pay-form]').waitFor({ timeout: 15_000 });
   expect(new URL(page.url()).origin).toBe(squareOrigin());
-}
-
-/** The order id on Settle's return page. */
-function orderOf(page: Page): string {
-  const id = new URL(page.url()).searchParams.get('order');
-  if (!id) throw new Error(`no order in ${page.url()}`);
-  return id;
-}
-
-async function finalState(page: Page, ...states: string[]): Promise<string> {
-  const selector = states.map((s) => `#confirm[data-state="${s}"]`).join(', ');
-  try {
-    await page.locator(selector).waitFor({ timeout: 20_000 });
-  } catch (err) {
-    const shown = await page
-      .locator('#confirm')
-      .getAttribute('data-state')
-      .catch(() => null);
-    throw new Error(`expected state ${states.join('|')}, page shows ${String(shown)} at ${page.url()}`, {
-      cause: err,
-    });
-  }
-  return (await page.locator('#confirm').getAttribute('data-state')) ?? '';
 }
 
 /** Waits for the onboarding-return page to settle on one of these states; the error names the one shown. */
@@ -174,9 +143,7 @@ async function connectSquareFromSellerPage(page: Page, sellerId: string): Promis
   expect(new URL(page.url()).origin).toBe(squareOrigin());
 }
 
-const haveChromium = existsSync(CHROMIUM);
-
-describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser', () => {
+describe.skipIf(skipWithoutChromium)('Square in a real browser', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     settle = await startSettle({
@@ -188,10 +155,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
       squareEmulator: { port: 0, timeScale: 0.001 },
       seed: true,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchBrowser();
     // Three emulators, the seeded sellers connected to each, and Chromium: slow on a busy machine.
   }, 120_000);
 
@@ -204,7 +168,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
     const l = await listing('Sunrise vinyasa');
     expect(l.seller.providers).toContain('square');
     const slot = await firstSlot('Sunrise vinyasa');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await buyWithSquare(page, slot.id);
     await page.screenshot({ path: `${SHOTS}/square-checkout.png`, fullPage: true });
     await page.check('[data-testid=card-ok]');
@@ -232,7 +196,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
 
   it('pay and close the browser before the return page: the webhook confirms the order', async () => {
     const slot = await firstSlot('Restorative evening');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const settleRequests: string[] = [];
     page.on('request', (r) => {
       if (r.url().startsWith(settle.url)) settleRequests.push(new URL(r.url()).pathname);
@@ -274,7 +238,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
 
   it('a declined card: the hosted page shows the decline and the order stays pending', async () => {
     const slot = await firstSlot('Wheel-throwing taster');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await buyWithSquare(page, slot.id);
     await page.check('[data-testid=card-declined]');
     await page.click('[data-testid=pay]');
@@ -296,7 +260,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
   });
 
   it('an operator creates a seller choosing Square, the seller allows Settle and comes back ready', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await page.goto(`${settle.url}/sellers/new`);
     await page.fill('#seller-form input[name=token]', settle.adminToken);
     await page.fill('#seller-form input[name=name]', 'Canal Climbing');
@@ -331,7 +295,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
 
   it('unticking PAYMENTS_WRITE_ADDITIONAL_RECIPIENTS: the seller page shows the missing-scopes refusal', async () => {
     const sellerId = await newSeller('Scope Skippers');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await connectSquareFromSellerPage(page, sellerId);
     await page.fill('[data-testid=seller-name]', 'Scope Skippers');
     await page.uncheck('[data-testid=scope-PAYMENTS_WRITE_ADDITIONAL_RECIPIENTS]');
@@ -353,7 +317,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('Square in a real browser',
 
   it('Deny on Square’s page: the seller page says the connection was declined', async () => {
     const sellerId = await newSeller('Deny Dancers');
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await connectSquareFromSellerPage(page, sellerId);
     await page.click('[data-testid=deny]');
     await page.waitForURL(/\/onboarding-return\?provider=square&error=access_denied/, { timeout: 15_000 });

@@ -3,13 +3,11 @@
  * (startSettle: in-memory PGlite, the in-process Stripe emulator, real webhooks). A buyer clicks through the
  * marketplace, pays on the emulator's hosted page and lands back on Settle's return page.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startSettle, type SettleInstance } from '../../src/app/create.js';
-
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const SHOTS = 'test-results';
+import { SHOTS, finalState, launchBrowser, newPage, skipWithoutChromium } from './browser-helpers.js';
 
 let settle: SettleInstance;
 let browser: Browser;
@@ -59,20 +57,6 @@ interface AdminOrder {
   history: Array<{ from: string | null; to: string; via: string | null }>;
 }
 
-/** A fresh page that fails the test on any script error, CSP violation or console error. */
-async function newPage(): Promise<{ page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => {
-    // Expected 4xx answers (e.g. a wrong operator token) are logged by Chromium as failed resources.
-    if (msg.type() === 'error' && !/status of 4\d\d/.test(msg.text()))
-      problems.push(`console: ${msg.text()}`);
-  });
-  return { page, problems };
-}
-
 /** On the marketplace: fill quantity and promotion code for a slot and press Buy; resolves on the hosted page. */
 async function buy(
   page: Page,
@@ -98,26 +82,7 @@ async function pay(page: Page, opts: { card?: string; method?: 'card' | 'delayed
   return orderId;
 }
 
-/** Waits for the return page to show one of these states; the error names the state it did show. */
-async function finalState(page: Page, ...states: string[]): Promise<string> {
-  const selector = states.map((s) => `#confirm[data-state="${s}"]`).join(', ');
-  try {
-    await page.locator(selector).waitFor({ timeout: 20_000 });
-  } catch (err) {
-    const shown = await page
-      .locator('#confirm')
-      .getAttribute('data-state')
-      .catch(() => null);
-    throw new Error(`expected state ${states.join('|')}, page shows ${String(shown)} at ${page.url()}`, {
-      cause: err,
-    });
-  }
-  return (await page.locator('#confirm').getAttribute('data-state')) ?? '';
-}
-
-const haveChromium = existsSync(CHROMIUM);
-
-describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real browser', () => {
+describe.skipIf(skipWithoutChromium)('demo marketplace in a real browser', () => {
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true });
     settle = await startSettle({
@@ -127,10 +92,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
       emulator: { port: 0, webhookRetry: { attempts: 2, baseDelayMs: 50 }, disputeDelayMs: 300 },
       seed: true,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchBrowser();
   });
 
   afterAll(async () => {
@@ -139,7 +101,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('marketplace: listings, sellers, charge types, prices per currency exponent, live availability, CSP, no card field', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const res = await page.goto(settle.url);
     const csp = res?.headers()['content-security-policy'] ?? '';
     expect(csp).toContain("script-src 'self'");
@@ -184,7 +146,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('buys with 4242 on the hosted page and lands on confirmed; a double click makes one order', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Wheel-throwing taster');
     const before = (await admin<{ orders: unknown[] }>('/api/admin/orders?limit=500')).orders.length;
     await page.goto(settle.url);
@@ -218,7 +180,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
       webhookDrop: { types: ['checkout.session.completed', 'checkout.session.async_payment_succeeded'] },
     });
     try {
-      const { page, problems } = await newPage();
+      const { page, problems } = await newPage(browser);
       const slot = await slotOf('Sunrise vinyasa');
       await buy(page, slot.id);
       const orderId = await pay(page);
@@ -235,7 +197,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('FREE100 makes a confirmed order with total 0', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Restorative evening');
     await buy(page, slot.id, { promo: 'free100' });
     expect(await page.locator('[data-testid=total]').textContent()).toContain('0.00');
@@ -250,7 +212,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('an unknown promotion code is refused on the marketplace with the API message', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Restorative evening');
     await page.goto(settle.url);
     const form = page.locator(`form.buy[data-slot-id="${slot.id}"]`);
@@ -264,7 +226,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('a delayed payment shows processing, then confirmed when the bank confirms', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Wheel-throwing taster');
     await buy(page, slot.id);
     await pay(page, { method: 'delayed' });
@@ -279,7 +241,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('cancel on the hosted page releases the hold', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Tokyo raku workshop');
     await buy(page, slot.id, { quantity: 3 });
     expect((await slotOf('Tokyo raku workshop')).held).toBe(slot.held + 3);
@@ -304,7 +266,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
     // the hold), buyer B buys it, and then A pays on the still-open hosted page.
     const slot = await slotOf('Sunrise vinyasa', 1);
     expect(slot.available).toBe(1);
-    const a = await newPage();
+    const a = await newPage(browser);
     await buy(a.page, slot.id);
     const orderA = (
       await settle.ctx.db
@@ -319,7 +281,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
       .set({ expires_at: new Date(Date.now() - 60_000) })
       .where('order_id', '=', orderA)
       .execute();
-    const b = await newPage();
+    const b = await newPage(browser);
     await buy(b.page, slot.id);
     await pay(b.page);
     await finalState(b.page, 'paid');
@@ -340,7 +302,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('operator console: wrong token is unauthorized; orders, history, partial then full refund with confirm step', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Restorative evening');
     await buy(page, slot.id, { quantity: 2 });
     const orderId = await pay(page);
@@ -424,7 +386,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('a disputed card payment shows up in the operator console disputes', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     const slot = await slotOf('Wheel-throwing taster', 1);
     await buy(page, slot.id);
     const orderId = await pay(page, { card: '4000000000000259' });
@@ -448,7 +410,7 @@ describe.skipIf(!haveChromium && !process.env['CI'])('demo marketplace in a real
   });
 
   it('seller onboarding: create, onboard on the provider page, come back to an enabled account', async () => {
-    const { page, problems } = await newPage();
+    const { page, problems } = await newPage(browser);
     await page.goto(`${settle.url}/sellers/new`);
     await page.fill('#seller-form input[name=token]', settle.adminToken);
     await page.fill('#seller-form input[name=name]', 'Canal Climbing');

@@ -3,14 +3,13 @@
  * against a real Settle with the in-process emulator): an order held for review is refunded by the operator with a
  * confirm step, and an owed refund the provider refuses is listed until it succeeds.
  */
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startSettle, type SettleInstance } from '../../src/app/create.js';
 import { confirmPayment } from '../../src/core/confirm-payment.js';
 import { stripeClientFor } from '../../src/emulators/stripe/index.js';
+import { launchBrowser, skipWithoutChromium } from './browser-helpers.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 let settle: SettleInstance;
 let browser: Browser;
 
@@ -27,7 +26,7 @@ async function api<T>(method: string, path: string, body?: unknown, admin = fals
   return (await res.json()) as T;
 }
 
-describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('operator console: needs action', () => {
+describe.skipIf(skipWithoutChromium)('operator console: needs action', () => {
   beforeAll(async () => {
     settle = await startSettle({
       env: { LOG_LEVEL: 'silent', SETTLE_RECONCILE_INTERVAL_SECONDS: '0', SETTLE_QUEUE_POLL_MS: '50' },
@@ -36,10 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM) && !process.env['CI'])('operator console: 
       emulator: { port: 0, webhookRetry: { attempts: 2, baseDelayMs: 50 } },
       seed: true,
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchBrowser();
   });
 
   afterAll(async () => {
