@@ -658,6 +658,13 @@ describe('unpaid after the last retry (billingRetry option)', () => {
       await advanceClock(s, clock.id, M2 + 3 * DAY);
       const invoices = await s.invoices.list({ subscription: sub.id });
       expect(invoices.data.map((i) => i.status)).toEqual(['draft', 'open', 'paid']);
+      // Recovery by hand: a new card, then paying the open invoice and the draft (finalized first).
+      const card = await s.paymentMethods.attach('pm_card_visa', { customer: customer.id });
+      await s.subscriptions.update(sub.id, { default_payment_method: card.id });
+      const [draft, open] = invoices.data;
+      expect((await s.invoices.pay(String(open?.id))).status).toBe('paid');
+      expect(await s.invoices.pay(String(draft?.id))).toMatchObject({ status: 'paid', amount_paid: 900 });
+      expect((await s.subscriptions.retrieve(sub.id)).status).toBe('active');
     } finally {
       await h2.close();
     }

@@ -1,6 +1,12 @@
 import type Stripe from 'stripe';
 import { afterAttempt, endSubscription, finalizeAndCollect, resumeSubscription } from '../billing/cycle.js';
-import { attemptPayment, createInvoice, defaultPaymentMethod, type BillingCtx } from '../billing/invoices.js';
+import {
+  attemptPayment,
+  createInvoice,
+  defaultPaymentMethod,
+  finalizeInvoice,
+  type BillingCtx,
+} from '../billing/invoices.js';
 import { billingNow, DAY, nextBoundary } from '../billing/time.js';
 import { boolParam, createdMatches, intParam, paginate, type Engine, type EventCause } from '../engine.js';
 import { ApiError, invalid, missing, requiredParam } from '../errors.js';
@@ -463,13 +469,22 @@ export function registerSubscriptions(apiRouter: Router, engine: Engine): void {
   router.post('/v1/invoices/:id/pay', (req) => {
     const invoice = req.scope.invoices.get(req.path.id ?? '');
     if (!invoice) throw missing('invoice', req.path.id ?? '', 'invoice');
-    if (invoice.status !== 'open')
+    if (invoice.status !== 'open' && invoice.status !== 'draft')
       throw invalid(`Invoice is already ${invoice.status ?? 'closed'}.`, undefined, 'invoice_not_editable');
     const subId = invoice.parent?.subscription_details?.subscription;
     const sub = typeof subId === 'string' ? req.scope.subscriptions.get(subId) : undefined;
     if (!sub) throw invalid('Only subscription invoices can be paid in the emulator.', 'invoice');
     const ctx: BillingCtx = { engine, scope: req.scope, cause: req.cause };
     const now = billingNow(engine, req.scope, typeof sub.test_clock === 'string' ? sub.test_clock : null);
+    // Paying a draft (an unpaid subscription's renewal) finalizes it first, as Stripe does.
+    if (invoice.status === 'draft') {
+      finalizeInvoice(ctx, invoice, now);
+      invoice.next_payment_attempt = null;
+      if (invoice.status === 'paid') {
+        afterAttempt(ctx, sub, invoice, null, now);
+        return invoice;
+      }
+    }
     const retryAt = invoice.next_payment_attempt;
     const failure = attemptPayment(ctx, invoice, sub, now);
     if (failure === null) {
