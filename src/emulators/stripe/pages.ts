@@ -127,3 +127,28 @@ ${rows || '<p>No active subscriptions.</p>'}
 ${session.return_url ? `<p><a href="${esc(session.return_url)}" data-testid="return">Return</a></p>` : ''}`,
   );
 }
+
+/** The hosted invoice page (`hosted_invoice_url`): the invoice, and a card field while it is open. */
+export function invoicePage(invoice: Stripe.Invoice, error?: string): string {
+  const lines = invoice.lines.data
+    .map(
+      (l) => `<tr><td>${esc(l.description)}</td><td class="r">${esc(money(l.amount, l.currency))}</td></tr>`,
+    )
+    .join('');
+  const form =
+    invoice.status === 'open'
+      ? `<form method="post" action="/i/${esc(invoice.id)}" data-testid="invoice-form">
+  <label for="card_number">Card number</label>
+  <input type="text" id="card_number" name="card_number" inputmode="numeric" placeholder="4242 4242 4242 4242" autocomplete="off">
+  <button type="submit" data-testid="pay">Pay ${esc(money(invoice.amount_remaining, invoice.currency))}</button>
+</form>`
+      : '';
+  return layout(
+    `Invoice ${invoice.number ?? invoice.id}`,
+    `<h1>Invoice ${esc(invoice.number ?? invoice.id)}</h1>
+${error ? `<p class="error" data-testid="error">${esc(error)}</p>` : ''}
+<p data-testid="status">Status: ${esc(invoice.status)}</p>
+<table>${lines}<tr class="total"><td>Amount due</td><td class="r">${esc(money(invoice.amount_due, invoice.currency))}</td></tr></table>
+${form}`,
+  );
+}

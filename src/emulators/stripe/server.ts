@@ -10,10 +10,18 @@ import {
   type Rendered,
 } from '../kit/server.js';
 import type { Engine } from './engine.js';
+import { locateInvoice, payHostedInvoice } from './billing/hosted-invoice.js';
 import { ApiError, invalid } from './errors.js';
 import { parseForm, type FormObject } from './form.js';
 import { newId } from './ids.js';
-import { checkoutPage, completedPage, messagePage, onboardingPage, portalPage } from './pages.js';
+import {
+  checkoutPage,
+  completedPage,
+  invoicePage,
+  messagePage,
+  onboardingPage,
+  portalPage,
+} from './pages.js';
 import { checkRequest } from './params.js';
 import { completeOnboarding, registerAccounts } from './resources/accounts.js';
 import { registerCatalog } from './resources/catalog.js';
@@ -267,6 +275,22 @@ export function buildServer(engine: Engine): ServerHandles {
     if (!found) return sendHtml(reply, 404, messagePage('Not found', result.error ?? 'Not found'));
     if (result.status === 200) return sendHtml(reply, 200, completedPage(found.rec));
     return sendHtml(reply, result.status, checkoutPage(found.rec, result.error));
+  });
+
+  // ---- Hosted invoice page ----
+  app.get<{ Params: { id: string } }>('/i/:id', (req, reply) => {
+    const found = locateInvoice(engine, req.params.id);
+    if (!found) return sendHtml(reply, 404, messagePage('Not found', 'This invoice does not exist.'));
+    return sendHtml(reply, 200, invoicePage(found.invoice));
+  });
+
+  app.post<{ Params: { id: string } }>('/i/:id', (req, reply) => {
+    const fields = formFields(req);
+    const card = typeof fields.card_number === 'string' ? fields.card_number : '';
+    const result = engine.clock.run(() => payHostedInvoice(engine, req.params.id, card));
+    const found = locateInvoice(engine, req.params.id);
+    if (!found) return sendHtml(reply, 404, messagePage('Not found', result.error ?? 'Not found'));
+    return sendHtml(reply, result.status, invoicePage(found.invoice, result.error));
   });
 
   // ---- Customer portal ----

@@ -128,6 +128,7 @@ export class Store {
   readonly sessionScope = new Map<string, ScopeKey>();
   readonly disputeScope = new Map<string, ScopeKey>();
   readonly portalScope = new Map<string, ScopeKey>();
+  readonly invoiceScope = new Map<string, ScopeKey>();
   private readonly scopes = new Map<ScopeKey, Scope>();
   private readonly eventSeq = new Sequence();
 

@@ -1,6 +1,13 @@
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { onboardedAccount, refusal, startHarness, type Harness, type Receiver } from './helpers.js';
+import {
+  onboardedAccount,
+  payViaPage,
+  refusal,
+  startHarness,
+  type Harness,
+  type Receiver,
+} from './helpers.js';
 import { advanceClock, DAY, expectShape, T0 } from './subscriptions-helpers.js';
 
 /**
@@ -385,6 +392,29 @@ describe('subscriptions', () => {
     expect(paid).toMatchObject({ status: 'paid', attempt_count: 3, next_payment_attempt: null });
     expect((await h.stripe.subscriptions.retrieve(sub.id)).status).toBe('active');
     expect((await refusal(h.stripe.invoices.pay(invoice.id))).statusCode).toBe(400);
+  });
+
+  it('the hosted invoice page pays a past_due invoice with another card, leaving the default as it was', async () => {
+    const { clock, customer, price } = await world();
+    const sub = await h.stripe.subscriptions.create({ customer: customer.id, items: [{ price: price.id }] });
+    const failing = await h.stripe.paymentMethods.attach('pm_card_chargeCustomerFail', {
+      customer: customer.id,
+    });
+    await h.stripe.subscriptions.update(sub.id, { default_payment_method: failing.id });
+    await advanceClock(h.stripe, clock.id, M1 + 2 * HOUR);
+    const invoice = await h.stripe.invoices.retrieve(
+      String((await h.stripe.subscriptions.retrieve(sub.id)).latest_invoice),
+    );
+    expect(invoice.status).toBe('open');
+    const url = String(invoice.hosted_invoice_url);
+    expect(await (await fetch(url)).text()).toContain('Status: open');
+    expect((await payViaPage(url, { card_number: '4000000000000341' })).status).toBe(402);
+    const ok = await payViaPage(url, { card_number: '4242424242424242' });
+    expect(ok.status).toBe(200);
+    expect(ok.html).toContain('Status: paid');
+    expect((await h.stripe.invoices.retrieve(invoice.id)).status).toBe('paid');
+    const after = await h.stripe.subscriptions.retrieve(sub.id);
+    expect(after).toMatchObject({ status: 'active', default_payment_method: failing.id });
   });
 
   it('without a test clock, renewals follow the emulator clock', async () => {

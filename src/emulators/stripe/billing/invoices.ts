@@ -207,6 +207,7 @@ export function createInvoice(
     webhooks_delivered_at: opts.now,
   };
   ctx.scope.invoices.set(id, invoice);
+  ctx.engine.store.invoiceScope.set(id, ctx.scope.key);
   ctx.engine.emit(ctx.scope, 'invoice.created', invoice, ctx.cause);
   return invoice;
 }
@@ -222,7 +223,6 @@ export function finalizeInvoice(ctx: BillingCtx, invoice: Stripe.Invoice, now: n
   invoice.effective_at = now;
   invoice.automatically_finalizes_at = null;
   invoice.hosted_invoice_url = `${ctx.engine.settings.publicUrl}/i/${invoice.id}`;
-  invoice.invoice_pdf = `${ctx.engine.settings.publicUrl}/i/${invoice.id}/pdf`;
   invoice.next_payment_attempt = invoice.amount_due > 0 ? now : null;
   ctx.engine.emit(ctx.scope, 'invoice.finalized', invoice, ctx.cause);
   if (invoice.amount_due === 0) markPaid(ctx, invoice, now, null);
@@ -343,10 +343,12 @@ export function attemptPayment(
   invoice: Stripe.Invoice,
   sub: Stripe.Subscription,
   now: number,
+  /** A card given for this payment only (the hosted invoice page), instead of the subscription's default. */
+  given?: Stripe.PaymentMethod,
 ): AttemptFailure | null {
   const { engine, scope, cause } = ctx;
   const { record, pi } = paymentOf(ctx, invoice, sub, now);
-  const pm = paymentMethodFor(scope, sub);
+  const pm = given ?? paymentMethodFor(scope, sub);
   invoice.attempt_count += 1;
   invoice.attempted = true;
   const decline = pm
