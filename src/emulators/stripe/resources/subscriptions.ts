@@ -218,7 +218,6 @@ export function createSubscription(
       throw new ApiError(402, 'card_error', decline.message, {
         code: decline.code,
         decline_code: decline.decline_code,
-        param: '',
       });
   }
 
