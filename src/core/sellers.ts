@@ -256,7 +256,12 @@ export async function completeOAuth(
   try {
     if (ret.error !== undefined) {
       ctx.logger.info(
-        { sellerId, provider: providerId, error: ret.error },
+        {
+          sellerId,
+          provider: providerId,
+          error: ret.error.slice(0, 100),
+          reason: ret.errorDescription?.slice(0, 200) ?? null,
+        },
         'seller declined the OAuth connection',
       );
       return { sellerId, outcome: 'denied' };
