@@ -165,6 +165,11 @@ const schema = z
     SETTLE_HOLD_MINUTES: int(31, 1440).default(35),
     // A delayed payment (bank debit) keeps its place while the provider settles it (SEPA takes up to 14 days).
     SETTLE_PROCESSING_HOLD_DAYS: int(1, 90).default(14),
+    // Subscriptions (issue 13): a past_due member keeps access this many days while the provider retries the card.
+    SETTLE_SUBSCRIPTION_GRACE_DAYS: int(0, 60).default(3),
+    // Test mode only: each subscription's customer gets its own Stripe test clock, advanced from the console.
+    // Default: on in demo mode (the emulator), off with a real test key.
+    SETTLE_STRIPE_TEST_CLOCKS: bool.optional(),
     // Retention of operational rows (orders, payments, refunds, disputes and order history are never purged).
     // At least 4: above Stripe's 3-day retry horizon and the reconciler's 72 h look-back.
     SETTLE_RETENTION_WEBHOOK_DAYS: int(4, 3650).default(30),
@@ -215,6 +220,12 @@ export interface Config {
   holdMinutes: number;
   /** How long a processing (delayed-method) payment keeps its hold. */
   processingHoldDays: number;
+  subscriptions: {
+    /** Days a past_due subscription keeps its access (counted from when it became past_due). */
+    graceDays: number;
+    /** Put each subscription's customer on a Stripe test clock (test mode only). */
+    stripeTestClocks: boolean;
+  };
   /** Days kept before the retention sweep deletes them (see docs/configuration.md). */
   retention: { webhookEventsDays: number; jobsDays: number; holdsDays: number; notificationsDays: number };
   defaultFee: { bps: number; fixed: number };
@@ -362,6 +373,10 @@ export function loadConfig(env: RawEnv = process.env): Config {
     problems.push('  PUBLIC_URL: must be https:// with a live key');
   if (mode === 'live' && e.STRIPE_API_BASE !== undefined)
     problems.push('  STRIPE_API_BASE: must not be set with a live key');
+  if (mode === 'live' && e.SETTLE_STRIPE_TEST_CLOCKS === true)
+    problems.push(
+      '  SETTLE_STRIPE_TEST_CLOCKS: test clocks exist in test mode only; unset it with a live key',
+    );
   if (mode === 'live' && e.SETTLE_TEST_CRASH_POINT !== undefined)
     problems.push('  SETTLE_TEST_CRASH_POINT: test-only, must not be set with a live key');
   problems.push(...paypalProblems(e, publicUrl));
@@ -431,6 +446,10 @@ export function loadConfig(env: RawEnv = process.env): Config {
     sealingKeys,
     holdMinutes: e.SETTLE_HOLD_MINUTES,
     processingHoldDays: e.SETTLE_PROCESSING_HOLD_DAYS,
+    subscriptions: {
+      graceDays: e.SETTLE_SUBSCRIPTION_GRACE_DAYS,
+      stripeTestClocks: e.SETTLE_STRIPE_TEST_CLOCKS ?? key === null,
+    },
     retention: {
       webhookEventsDays: e.SETTLE_RETENTION_WEBHOOK_DAYS,
       jobsDays: e.SETTLE_RETENTION_JOBS_DAYS,

@@ -31,6 +31,13 @@ export type ErrorCode =
   | 'webhook_signature_invalid'
   | 'webhook_livemode_mismatch'
   | 'webhook_payload_invalid'
+  | 'plan_not_available'
+  | 'subscriptions_not_supported'
+  | 'subscription_exists'
+  | 'subscription_not_active'
+  | 'subscription_token_invalid'
+  | 'allowance_exhausted'
+  | 'booking_not_cancelable'
   | 'provider_error'
   | 'provider_unavailable'
   | 'internal_error';
@@ -72,6 +79,19 @@ const STATUS: Record<ErrorCode, number> = {
   webhook_signature_invalid: 400,
   webhook_livemode_mismatch: 400,
   webhook_payload_invalid: 400,
+  // The plan is archived (or its seller cannot sell it any more): new subscriptions are refused.
+  plan_not_available: 409,
+  // The provider (or this seller's setup there) cannot bill subscriptions: a fixed fee rule, or no billing support.
+  subscriptions_not_supported: 409,
+  // The buyer already has a live subscription to this plan.
+  subscription_exists: 409,
+  // The subscription does not give access now (canceled, unpaid, past its grace period…), or cannot do that action.
+  subscription_not_active: 409,
+  // The buyer's manage token is missing or does not belong to this subscription.
+  subscription_token_invalid: 403,
+  // No bookings left in the membership's current period.
+  allowance_exhausted: 409,
+  booking_not_cancelable: 409,
   provider_error: 502,
   provider_unavailable: 503,
   internal_error: 500,

@@ -3,9 +3,11 @@ import type { Order } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
 import { SettleError } from './errors.js';
+import { owningAccount } from './event-account.js';
 import { newId } from './ids.js';
 import type { NormalizedEvent, VerifiedEvent } from './provider.js';
-import { recordRefundStatus } from './refunds.js';
+import { applyRefundEvent } from './refunds.js';
+import { applySubscriptionEvent } from './subscriptions/events.js';
 import { applyPlatformAccountEvent, onboardingState } from './sellers.js';
 
 export type EventResult = 'processed' | 'ignored';
@@ -15,17 +17,7 @@ type DisputeData = Extract<NormalizedEvent, { kind: 'dispute.created' | 'dispute
 /** What a dispute notice reports: the dispute was opened, or closed with this outcome. */
 export type DisputeNoticeEvent = 'opened' | 'won' | 'lost';
 
-/**
- * The account whose events may move an order: the seller's connected account for a Direct Charge (the session,
- * payment, refunds and disputes live there), the platform (null) for a Destination Charge.
- */
-function owningAccount(
-  order: Pick<Order, 'provider' | 'charge_type' | 'provider_account_id'>,
-): string | null {
-  // Stripe Direct Charge objects live on the seller's connected account (their events come from it); everything
-  // else (Stripe destination charges, PayPal and Square platform webhooks) arrives as the platform's.
-  return order.provider === 'stripe' && order.charge_type === 'direct' ? order.provider_account_id : null;
-}
+export { owningAccount };
 
 /**
  * Applies one verified provider event. Every branch is idempotent (conditional updates, unique keys), so a
@@ -81,42 +73,17 @@ export async function applyEvent(
       await applyCheckoutState(ctx, orderId, state, via);
       return 'processed';
     }
-    case 'refund.updated': {
-      const r = e.refund;
-      const known = await ctx.db
-        .selectFrom('refunds')
-        .innerJoin('orders', 'orders.id', 'refunds.order_id')
-        .select([
-          'refunds.id',
-          'refunds.order_id',
-          'orders.provider',
-          'orders.charge_type',
-          'orders.provider_account_id',
-        ])
-        .where('orders.provider', '=', ev.provider)
-        .where((eb) =>
-          r.refundId
-            ? eb('refunds.id', '=', r.refundId)
-            : eb('refunds.provider_refund_id', '=', r.providerRefundId),
-        )
-        .executeTakeFirst();
-      if (known === undefined) return 'ignored'; // a refund made outside Settle (dashboard): nothing to reconcile against
-      // The refund lives on the account that owns the payment; an event from any other account is not about it.
-      if ((ev.accountId ?? null) !== owningAccount(known)) {
-        ctx.logger.warn(
-          { eventId: ev.eventId, refundId: known.id, orderId: known.order_id, account: ev.accountId },
-          'refund event from an account that does not own the refund; ignored',
-        );
-        return 'ignored';
-      }
-      await recordRefundStatus(ctx, {
-        refundId: known.id,
-        providerRefundId: r.providerRefundId,
-        status: r.status,
-      });
-      ctx.queue.nudge();
-      return 'processed';
-    }
+    case 'refund.updated':
+      // An order's refund or a subscription invoice's (src/core/refunds.ts finds which, and checks the account).
+      return applyRefundEvent(ctx, ev, e.refund, owningAccount);
+    case 'subscription.checkout_completed':
+    case 'subscription.checkout_expired':
+    case 'subscription.changed':
+    case 'subscription.invoice_paid':
+    case 'subscription.invoice_failed':
+    case 'subscription.invoice_action_required':
+      // Subscriptions have their own state machine (src/core/subscriptions/events.ts).
+      return applySubscriptionEvent(ctx, ev, e, via);
     case 'dispute.created':
     case 'dispute.closed':
       return applyDisputeEvent(ctx, ev, e.dispute, via);

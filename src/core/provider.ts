@@ -1,4 +1,4 @@
-import type { ChargeType, ProviderId } from '../db/schema.js';
+import type { ChargeType, PlanInterval, ProviderId, ProviderSubscriptionStatus } from '../db/schema.js';
 
 /**
  * The one provider interface. Stripe implements it first (src/providers/stripe); PayPal and Square follow.
@@ -140,6 +140,29 @@ export type NormalizedEvent =
        */
       readBack?: boolean;
     }
+  | {
+      /** A subscription's hosted checkout completed or expired (Stripe checkout.session.* in mode subscription). */
+      kind: 'subscription.checkout_completed' | 'subscription.checkout_expired';
+      checkout: SubscriptionCheckoutState;
+    }
+  | {
+      /**
+       * Something happened to a subscription (created, updated, deleted, paused, resumed, trial_will_end). Core
+       * re-reads the subscription from the provider: the payload may be older than what is already applied.
+       */
+      kind: 'subscription.changed';
+      change: 'created' | 'updated' | 'deleted' | 'paused' | 'resumed' | 'trial_will_end';
+      providerSubscriptionId: string;
+      /** Settle's subscription id from the provider's metadata, when present. */
+      subscriptionId: string | null;
+    }
+  | {
+      /** A subscription invoice was paid, or a payment attempt failed or needs the buyer (3-D Secure). Re-read. */
+      kind:
+        'subscription.invoice_paid' | 'subscription.invoice_failed' | 'subscription.invoice_action_required';
+      providerInvoiceId: string;
+      providerSubscriptionId: string | null;
+    }
   | { kind: 'ignored' };
 
 export interface VerifiedEvent {
@@ -227,8 +250,141 @@ export interface OAuthConnect {
   refresh(accountId: string): Promise<void>;
 }
 
+// ---------------------------------------------------------------- subscriptions (issue 13)
+
+/** A plan price as the provider needs it to bill (created once per account, cached by core in provider_prices). */
+export interface EnsurePriceInput {
+  /** Settle's plan price id: also the idempotency root, so concurrent callers get one provider price. */
+  planPriceId: string;
+  account: AccountContext;
+  productName: string;
+  /** Settle minor units of `currency`. */
+  unitAmount: number;
+  currency: string;
+  interval: PlanInterval;
+}
+
+export interface CreateSubscriptionCheckoutInput {
+  /** Settle's subscription id, written to the provider's metadata (session and subscription). */
+  subscriptionId: string;
+  account: AccountContext;
+  providerPriceId: string;
+  /** The platform's percentage of every invoice (0–100, up to two decimals); 0: none. */
+  feePercent: number;
+  trialDays: number;
+  customerEmail: string;
+  successUrl: string;
+  cancelUrl: string;
+  expiresAt: Date;
+  /**
+   * Test mode only: put the buyer's customer on a new provider test clock (Stripe test clocks), so renewals can be
+   * advanced from the operator console. Refused in live mode.
+   */
+  testClock: boolean;
+  idempotencyKey: string;
+}
+
+/** A subscription checkout as the provider reports it. */
+export interface SubscriptionCheckoutState {
+  provider: ProviderId;
+  sessionId: string;
+  /** Settle's subscription id read back from the provider's metadata. */
+  subscriptionId: string | null;
+  /** The seller's account the session lives on or pays (connected account, or transfer destination). */
+  accountId: string | null;
+  outcome: 'open' | 'complete' | 'expired';
+  providerSubscriptionId: string | null;
+  providerCustomerId: string | null;
+}
+
+export interface SubscriptionState {
+  provider: ProviderId;
+  providerSubscriptionId: string;
+  subscriptionId: string | null;
+  /** The seller's account: the connected account (direct) or the transfer destination (destination). */
+  accountId: string | null;
+  customerId: string | null;
+  status: ProviderSubscriptionStatus;
+  cancelAtPeriodEnd: boolean;
+  currentPeriodStart: Date | null;
+  currentPeriodEnd: Date | null;
+  trialEnd: Date | null;
+  endedAt: Date | null;
+  /** The percentage fee the provider takes on each invoice, if any. */
+  feePercent: number | null;
+  latestInvoiceId: string | null;
+  /** The provider test clock the subscription runs on (test mode), if any. */
+  testClockId: string | null;
+}
+
+export interface InvoiceState {
+  provider: ProviderId;
+  providerInvoiceId: string;
+  providerSubscriptionId: string | null;
+  status: 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
+  /** subscription_create | subscription_cycle | … as the provider says. */
+  billingReason: string | null;
+  /** Settle minor units. */
+  amountPaid: number;
+  amountDue: number;
+  currency: string;
+  /** The platform's fee taken on this invoice's payment (minor units; 0 when none or not paid). */
+  applicationFee: number;
+  /** The payment to refund (Stripe PaymentIntent); null when nothing was charged (a trial's zero invoice). */
+  paymentId: string | null;
+  /** The service period the invoice pays for (Stripe: its line's period). */
+  periodStart: Date;
+  periodEnd: Date;
+  attemptCount: number;
+  nextPaymentAttempt: Date | null;
+  hostedInvoiceUrl: string | null;
+}
+
+/**
+ * Recurring billing at a provider (Stripe Billing first). Optional on PaymentProvider: a provider without it cannot
+ * sell plans. Every call runs on the account the subscription lives on (AccountContext, as for orders).
+ */
+export interface SubscriptionBilling {
+  /** Creates (idempotently, keyed by planPriceId and account) the provider's recurring price; returns its id. */
+  ensurePrice(input: EnsurePriceInput): Promise<string>;
+  createCheckout(input: CreateSubscriptionCheckoutInput): Promise<HostedCheckout>;
+  retrieveCheckout(sessionId: string, account: AccountContext): Promise<SubscriptionCheckoutState>;
+  /** Ends an open subscription checkout; a completed or expired one is left alone. */
+  expireCheckout(sessionId: string, account: AccountContext): Promise<void>;
+  retrieve(providerSubscriptionId: string, account: AccountContext): Promise<SubscriptionState>;
+  retrieveInvoice(providerInvoiceId: string, account: AccountContext): Promise<InvoiceState>;
+  /** The subscription's invoices, newest first (at most 100). */
+  listInvoices(providerSubscriptionId: string, account: AccountContext): Promise<InvoiceState[]>;
+  /** Cancel at the end of the current period (true) or undo that (false). */
+  setCancelAtPeriodEnd(
+    providerSubscriptionId: string,
+    account: AccountContext,
+    cancel: boolean,
+    idempotencyKey: string,
+  ): Promise<SubscriptionState>;
+  /** Cancels now (no proration by the provider: Settle refunds what it decides through the refund path). */
+  cancelNow(
+    providerSubscriptionId: string,
+    account: AccountContext,
+    idempotencyKey: string,
+  ): Promise<SubscriptionState>;
+  /** The provider's customer portal (update the card, cancel) for this customer; returns its URL. */
+  portalUrl(customerId: string, account: AccountContext, returnUrl: string): Promise<string>;
+  /**
+   * Test mode: advances the subscription's test clock to `to` and waits until the provider has billed everything due
+   * (the clock `ready`). Throws validation_failed when the subscription has no test clock.
+   */
+  advanceTestClock(
+    providerSubscriptionId: string,
+    account: AccountContext,
+    to: Date,
+  ): Promise<{ frozenTime: Date }>;
+}
+
 export interface PaymentProvider {
   readonly id: ProviderId;
+  /** Present when the provider bills subscriptions for Settle (Stripe). */
+  readonly subscriptions?: SubscriptionBilling;
   /** Present when sellers connect through the provider's OAuth instead of an onboarding link (Square). */
   readonly oauth?: OAuthConnect;
   /** 'test' | 'live' as the credentials say; events of the other mode are rejected. */

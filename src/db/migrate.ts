@@ -6,6 +6,7 @@ import * as m0003 from './migrations/0003-hardening.js';
 import * as m0004 from './migrations/0004-leases.js';
 import * as m0005 from './migrations/0005-seller-accounts.js';
 import * as m0006 from './migrations/0006-seller-credentials.js';
+import * as m0007 from './migrations/0007-subscriptions.js';
 
 /** Versioned migrations, applied in name order. Add new files here; never edit an applied one. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0004-leases': m0004,
   '0005-seller-accounts': m0005,
   '0006-seller-credentials': m0006,
+  '0007-subscriptions': m0007,
 };
 
 class StaticProvider implements MigrationProvider {

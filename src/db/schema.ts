@@ -183,7 +183,10 @@ export interface PaymentsTable {
 
 export interface RefundsTable {
   id: string;
-  order_id: string;
+  /** The refunded order, or null for a subscription invoice's refund (`period_id`); exactly one is set. */
+  order_id: string | null;
+  /** The refunded subscription period (its invoice), migration 0007; null for an order's refund. */
+  period_id: ColumnType<string | null, string | null | undefined, string | null>;
   amount: number;
   currency: string;
   status: 'pending' | 'succeeded' | 'failed';
@@ -288,6 +291,136 @@ export interface RateLimitsTable {
   count: number;
 }
 
+// ---------------------------------------------------------------- subscriptions (migration 0007, issue 13)
+
+export type PlanInterval = 'month' | 'year';
+
+/** A seller's membership or class pass, billed every `interval`. Its price lives in `plan_prices` (immutable). */
+export interface PlansTable {
+  id: string;
+  seller_id: string;
+  /** The listing whose slots a member books; null: any listing of the seller. */
+  listing_id: string | null;
+  name: string;
+  interval: PlanInterval;
+  trial_days: Generated<number>;
+  /** Bookings included per period; 0 = unlimited. */
+  included_bookings: Generated<number>;
+  status: Generated<'active' | 'archived'>;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+/** A plan's price. Never changed once created: a new price replaces it (one active per plan), as at Stripe. */
+export interface PlanPricesTable {
+  id: string;
+  plan_id: string;
+  currency: string;
+  unit_amount: number;
+  active: Generated<boolean>;
+  created_at: CreatedAt;
+}
+
+/** The provider's copy of a plan price on one account ('' = the platform). */
+export interface ProviderPricesTable {
+  plan_price_id: string;
+  provider: ProviderId;
+  provider_account: string;
+  provider_price_id: string;
+  created_at: CreatedAt;
+}
+
+/** The provider's subscription statuses (Stripe's vocabulary, which PayPal's and Square's map onto). */
+export const PROVIDER_SUBSCRIPTION_STATUSES = [
+  'incomplete',
+  'incomplete_expired',
+  'trialing',
+  'active',
+  'past_due',
+  'unpaid',
+  'paused',
+  'canceled',
+] as const;
+export type ProviderSubscriptionStatus = (typeof PROVIDER_SUBSCRIPTION_STATUSES)[number];
+/** Settle's subscription status: before the hosted checkout completes `pending`, or `checkout_expired` if it never did. */
+export type SubscriptionStatus = 'pending' | 'checkout_expired' | ProviderSubscriptionStatus;
+
+export interface SubscriptionsTable {
+  id: string;
+  plan_id: string;
+  plan_price_id: string;
+  seller_id: string;
+  buyer_email: string;
+  status: SubscriptionStatus;
+  provider: ProviderId;
+  charge_type: ChargeType;
+  provider_account_id: string;
+  currency: string;
+  unit_amount: number;
+  /** The seller's percentage fee rule at purchase, in basis points (the provider takes it on every invoice). */
+  fee_bps: number;
+  included_bookings: number;
+  provider_session_id: string | null;
+  checkout_url: string | null;
+  checkout_expires_at: Timestamp | null;
+  provider_subscription_id: string | null;
+  provider_customer_id: string | null;
+  cancel_at_period_end: Generated<boolean>;
+  current_period_start: Timestamp | null;
+  current_period_end: Timestamp | null;
+  trial_end: Timestamp | null;
+  /** When the subscription last became past_due (the grace period counts from here); null otherwise. */
+  past_due_since: Timestamp | null;
+  ended_at: Timestamp | null;
+  /** SHA-256 of the buyer's manage token (the token itself is only in the buyer's links). */
+  manage_token_hash: string;
+  checkout_key: string | null;
+  created_at: CreatedAt;
+  updated_at: Timestamp;
+}
+
+export interface SubscriptionEventsTable {
+  id: Generated<number>;
+  subscription_id: string;
+  from_status: string | null;
+  to_status: string;
+  note: string | null;
+  via: string | null;
+  created_at: CreatedAt;
+}
+
+/** One paid invoice = one period (unique per provider invoice): its money and its booking allowance. */
+export interface SubscriptionPeriodsTable {
+  id: string;
+  subscription_id: string;
+  provider: ProviderId;
+  provider_invoice_id: string;
+  billing_reason: string | null;
+  period_start: Timestamp;
+  period_end: Timestamp;
+  amount_paid: number;
+  currency: string;
+  application_fee: number;
+  provider_payment_id: string | null;
+  /** Snapshot of the plan's allowance for this period; 0 = unlimited. */
+  included_bookings: number;
+  used_bookings: Generated<number>;
+  refunded_amount: Generated<number>;
+  paid_at: Timestamp;
+  created_at: CreatedAt;
+}
+
+export interface MembershipBookingsTable {
+  id: string;
+  subscription_id: string;
+  period_id: string;
+  slot_id: string;
+  quantity: number;
+  status: 'booked' | 'canceled';
+  created_at: CreatedAt;
+  canceled_at: Timestamp | null;
+}
+
 export interface Database {
   sellers: SellersTable;
   seller_accounts: SellerAccountsTable;
@@ -308,6 +441,13 @@ export interface Database {
   idempotency_keys: IdempotencyKeysTable;
   leases: LeasesTable;
   rate_limits: RateLimitsTable;
+  plans: PlansTable;
+  plan_prices: PlanPricesTable;
+  provider_prices: ProviderPricesTable;
+  subscriptions: SubscriptionsTable;
+  subscription_events: SubscriptionEventsTable;
+  subscription_periods: SubscriptionPeriodsTable;
+  membership_bookings: MembershipBookingsTable;
 }
 
 export type Seller = Selectable<SellersTable>;
@@ -325,3 +465,8 @@ export type WebhookEvent = Selectable<WebhookEventsTable>;
 export type Job = Selectable<JobsTable>;
 export type Notification = Selectable<NotificationsTable>;
 export type PromotionCode = Selectable<PromotionCodesTable>;
+export type Plan = Selectable<PlansTable>;
+export type PlanPrice = Selectable<PlanPricesTable>;
+export type Subscription = Selectable<SubscriptionsTable>;
+export type SubscriptionPeriod = Selectable<SubscriptionPeriodsTable>;
+export type MembershipBooking = Selectable<MembershipBookingsTable>;
