@@ -4,6 +4,7 @@ import { providerRegistry, type AppContext } from '../core/context.js';
 import type { PaymentProvider } from '../core/provider.js';
 import type { Logger } from '../log/logger.js';
 import { registerRefundJobs } from '../core/refunds.js';
+import { registerSubscriptionEffects } from '../core/subscriptions/effects.js';
 import { registerCoreEffects, registerRefundNotice } from '../queue/effects.js';
 import { QueueWorker } from '../queue/outbox.js';
 
@@ -36,5 +37,6 @@ export function createContext(input: {
   registerCoreEffects(queue);
   registerRefundNotice(queue);
   registerRefundJobs(queue, ctx);
+  registerSubscriptionEffects(queue, input.config);
   return ctx;
 }

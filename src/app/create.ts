@@ -1,3 +1,4 @@
+import { adminSubscriptionRoutes, subscriptionRoutes } from '../http/routes/subscriptions.js';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -292,6 +293,8 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     await http.register(async (scope) => operatorActionRoutes(scope, ctx));
     await http.register(async (scope) => webhookRoutes(scope, ctx));
     await http.register(async (scope) => oauthRoutes(scope, ctx));
+    await http.register(async (scope) => subscriptionRoutes(scope, ctx));
+    await http.register(async (scope) => adminSubscriptionRoutes(scope, ctx));
     await http.register(async (scope) =>
       registerWeb(scope, {
         mode:

@@ -10,6 +10,8 @@ export const REDACT_PATHS: string[] = [
   'req.headers["x-square-hmacsha256-signature"]',
   'req.headers["paypal-transmission-sig"]',
   'req.headers.cookie',
+  'req.headers["settle-manage-token"]',
+  '*.manageToken',
   'headers.authorization',
   'headers["stripe-signature"]',
   '*.secret',

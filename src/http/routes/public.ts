@@ -4,6 +4,9 @@ import type { AppContext } from '../../core/context.js';
 import { cancelCheckout, startCheckout, verifyCheckout } from '../../core/checkout.js';
 import { getAvailability, heldBySlot } from '../../core/inventory.js';
 import { getOrder } from '../../core/orders.js';
+import { SettleError } from '../../core/errors.js';
+import { bookWithMembership } from '../../core/subscriptions/bookings.js';
+import { manageToken } from './subscriptions.js';
 import { accountTakesCurrency, isReady, publicSeller, refreshSeller } from '../../core/sellers.js';
 import { chargeableThrough } from '../../core/currency-rules.js';
 import { currency } from '../../core/money.js';
@@ -118,7 +121,15 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
   );
 
   app.post<{
-    Body: { slotId: string; quantity: number; promotionCode?: string; email?: string; provider?: ProviderId };
+    Body: {
+      slotId: string;
+      quantity: number;
+      promotionCode?: string;
+      email?: string;
+      provider?: ProviderId;
+      /** Book with a membership instead of paying (the manage token in the Settle-Manage-Token header). */
+      subscriptionId?: string;
+    };
     Headers: { 'idempotency-key'?: string };
   }>(
     '/api/checkout',
@@ -135,11 +146,21 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
             promotionCode: textSchema(1, 40),
             email: EMAIL_SCHEMA,
             provider: { type: 'string', enum: PROVIDER_IDS },
+            subscriptionId: ID,
           },
         },
       },
     },
     async (req, reply) => {
+      const { subscriptionId } = req.body;
+      if (
+        subscriptionId !== undefined &&
+        (req.body.promotionCode !== undefined || req.body.provider !== undefined)
+      )
+        throw new SettleError(
+          'validation_failed',
+          'A booking with a membership takes no promotionCode or provider: nothing is paid.',
+        );
       const header = req.headers['idempotency-key'];
       const key = typeof header === 'string' ? header : undefined;
       // Buyers are anonymous: the scope is the route, and only unguessable keys are accepted.
@@ -148,6 +169,15 @@ export async function publicRoutes(app: FastifyInstance, ctx: AppContext): Promi
         ctx.db,
         { scope, key, body: req.body, policy: 'unguessable', now: ctx.now() },
         async () => {
+          if (subscriptionId !== undefined) {
+            const booked = await bookWithMembership(ctx, {
+              slotId: req.body.slotId,
+              quantity: req.body.quantity,
+              subscriptionId,
+              token: manageToken(req),
+            });
+            return { status: 201, body: booked };
+          }
           const started = await startCheckout(ctx, {
             ...req.body,
             // A re-run of the same request (same scope and key) resumes the order it already created.
