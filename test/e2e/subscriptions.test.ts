@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/db.js';
+import { startHarness, type Harness } from '../helpers/settle.js';
+import {
+  adminSubscription,
+  advanceDays,
+  manage,
+  notificationsFor,
+  setupPlan,
+  subscribe,
+} from '../helpers/subscriptions.js';
+
+/**
+ * Subscriptions end to end: Settle's HTTP API, the official Stripe SDK against the in-process emulator (Billing and
+ * test clocks), signed webhooks over real HTTP to both endpoints, on both databases.
+ */
+describe.each(BACKENDS)('subscriptions end to end (%s PostgreSQL)', (backend) => {
+  let h: Harness;
+  afterEach(async () => {
+    await h?.close();
+  });
+
+  for (const chargeType of ['direct', 'destination'] as const) {
+    it(`${chargeType}: subscribe and pay; webhook opens one period with the fee; a renewal on the test clock opens the next, fee again`, async () => {
+      h = await startHarness(backend);
+      const p = await setupPlan(h, { chargeType, unitAmount: 4000, feeBps: 1250 });
+      const s = await subscribe(h, p.planId);
+      await h.settleDown();
+      let sub = await adminSubscription(h, s.subscriptionId);
+      expect(sub.status).toBe('active');
+      expect(sub.periods).toHaveLength(1);
+      expect(sub.periods[0]).toMatchObject({
+        amountPaid: 4000,
+        applicationFee: 500,
+        billingReason: 'subscription_create',
+      });
+      expect(sub.entitlement).toMatchObject({ access: true, bookingsLeft: 4 });
+
+      // Where the subscription lives: the seller's account (direct) or the platform with a transfer (destination).
+      const opts = chargeType === 'direct' ? { stripeAccount: p.accountId } : {};
+      const remote = await h.stripe.subscriptions.retrieve(sub.providerSubscriptionId!, {}, opts);
+      expect(remote.application_fee_percent).toBe(12.5);
+      if (chargeType === 'destination') expect(remote.transfer_data?.destination).toBe(p.accountId);
+
+      sub = await advanceDays(h, s.subscriptionId, 32);
+      expect(sub.status).toBe('active');
+      expect(sub.periods).toHaveLength(2);
+      expect(sub.periods[0]).toMatchObject({
+        amountPaid: 4000,
+        applicationFee: 500,
+        billingReason: 'subscription_cycle',
+      });
+      expect(sub.periods[0]!.invoiceId).not.toBe(sub.periods[1]!.invoiceId);
+      // The platform's application fees: one per paid invoice.
+      const fees = await h.stripe.applicationFees.list({ limit: 100 });
+      expect(fees.data.filter((f) => f.amount === 500)).toHaveLength(2);
+      expect((await notificationsFor(h, 'subscription_receipt')).length).toBe(2);
+      expect((await notificationsFor(h, 'subscription_welcome')).length).toBe(1);
+      const welcome = (await notificationsFor(h, 'subscription_welcome'))[0]!;
+      expect(welcome.body).toContain(`#token=${s.manageToken}`);
+
+      // The member sees the same through the manage token, and nothing without it.
+      const mine = await h.api<{ status: string }>(
+        'GET',
+        `/api/subscriptions/${s.subscriptionId}`,
+        undefined,
+        manage(s.manageToken),
+      );
+      expect(mine.status).toBe(200);
+      expect(mine.body.status).toBe('active');
+      const other = await h.api(
+        'GET',
+        `/api/subscriptions/${s.subscriptionId}`,
+        undefined,
+        manage('not-the-token'),
+      );
+      expect(other.status).toBe(403);
+      const none = await h.api('GET', `/api/subscriptions/${s.subscriptionId}`);
+      expect(none.status).toBe(403);
+    });
+  }
+
+  it('trial: no_payment_required checkout opens a zero period (trialing, access), the first paid renewal follows on the clock', async () => {
+    h = await startHarness(backend);
+    const p = await setupPlan(h, { chargeType: 'direct', trialDays: 7, includedBookings: 2 });
+    const s = await subscribe(h, p.planId);
+    await h.settleDown();
+    let sub = await adminSubscription(h, s.subscriptionId);
+    expect(sub.status).toBe('trialing');
+    expect(sub.periods).toHaveLength(1);
+    expect(sub.periods[0]).toMatchObject({ amountPaid: 0, applicationFee: 0, paymentId: null });
+    expect(sub.entitlement).toMatchObject({ access: true, reason: 'trialing', bookingsLeft: 2 });
+    sub = await advanceDays(h, s.subscriptionId, 8);
+    expect(sub.status).toBe('active');
+    expect(sub.periods).toHaveLength(2);
+    expect(sub.periods[0]).toMatchObject({ amountPaid: 4000, applicationFee: 400 });
+  });
+});
