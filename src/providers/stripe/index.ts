@@ -5,9 +5,23 @@ import { createStripeClient } from './client.js';
 import { StripeProvider } from './provider.js';
 
 export { StripeProvider, WEBHOOK_TOLERANCE_SECONDS, type StripeProviderOptions } from './provider.js';
+export {
+  StripeSubscriptions,
+  TEST_CLOCK_POLL_MS,
+  TEST_CLOCK_TIMEOUT_MS,
+  type StripeSubscriptionsOptions,
+} from './subscriptions.js';
 export { createStripeClient, apiBaseOptions, STRIPE_TIMEOUT_MS } from './client.js';
 export { toSettleError, stripeCall, scrubSecrets } from './errors.js';
-export { checkoutOutcome, toCheckoutState, refundStatus } from './normalize.js';
+export {
+  checkoutOutcome,
+  toCheckoutState,
+  refundStatus,
+  toSubscriptionCheckoutState,
+  toSubscriptionState,
+  toInvoiceState,
+  invoiceSubscriptionId,
+} from './normalize.js';
 export {
   REQUIRED_EVENTS,
   WEBHOOK_PATHS,

@@ -26,9 +26,13 @@ import {
   toRefundEvent,
   checkoutOutcome,
   toSellerAccountState,
+  toSubscriptionChangedEvent,
+  toSubscriptionCheckoutState,
+  toSubscriptionInvoiceEvent,
   type StripeAccountState,
 } from './normalize.js';
 import { ensurePromotionCode } from './setup.js';
+import { StripeSubscriptions } from './subscriptions.js';
 
 /** Webhook signature tolerance in seconds. Never 0: since stripe@23, 0 means "skip the timestamp check". */
 export const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -66,6 +70,8 @@ export class StripeProvider implements PaymentProvider {
   readonly id = 'stripe' as const;
   readonly livemode: boolean;
   readonly stripe: Stripe;
+  /** Stripe Billing for Settle's plans (issue 13). */
+  readonly subscriptions: StripeSubscriptions;
   private readonly secrets: { platform: string[]; connect: string[] };
   private readonly log: Logger;
 
@@ -74,6 +80,11 @@ export class StripeProvider implements PaymentProvider {
     this.livemode = opts.livemode;
     this.secrets = { platform: [...opts.secrets.platform], connect: [...opts.secrets.connect] };
     this.log = (opts.logger ?? silentLogger).child({ provider: 'stripe' });
+    this.subscriptions = new StripeSubscriptions({
+      stripe: this.stripe,
+      livemode: this.livemode,
+      logger: this.log,
+    });
   }
 
   // ---------------------------------------------------------------- sellers
@@ -388,13 +399,22 @@ export class StripeProvider implements PaymentProvider {
   private async normalize(event: Stripe.Event, accountId: string | null): Promise<NormalizedEvent> {
     switch (event.type) {
       case 'checkout.session.completed':
-      case 'checkout.session.async_payment_succeeded':
         // Built from the payload only: verification must not depend on another API call. Settle re-reads the
         // session on the order's own account before confirming (src/core/payment-events.ts), so amounts, fee
         // and promotion code still come from the API.
+        // A subscription's checkout (mode subscription) is its own event, never an order's.
+        if (event.data.object.mode === 'subscription')
+          return {
+            kind: 'subscription.checkout_completed',
+            checkout: toSubscriptionCheckoutState(event.data.object, accountId),
+          };
         return {
-          kind:
-            event.type === 'checkout.session.completed' ? 'checkout.completed' : 'checkout.async_succeeded',
+          kind: 'checkout.completed',
+          checkout: this.payloadCheckout(event.data.object, accountId, checkoutOutcome(event.data.object)),
+        };
+      case 'checkout.session.async_payment_succeeded':
+        return {
+          kind: 'checkout.async_succeeded',
           checkout: this.payloadCheckout(event.data.object, accountId, checkoutOutcome(event.data.object)),
         };
       case 'checkout.session.async_payment_failed':
@@ -403,6 +423,11 @@ export class StripeProvider implements PaymentProvider {
           checkout: this.payloadCheckout(event.data.object, accountId, 'failed'),
         };
       case 'checkout.session.expired':
+        if (event.data.object.mode === 'subscription')
+          return {
+            kind: 'subscription.checkout_expired',
+            checkout: toSubscriptionCheckoutState(event.data.object, accountId),
+          };
         return {
           kind: 'checkout.expired',
           checkout: this.payloadCheckout(event.data.object, accountId, 'expired'),
@@ -419,6 +444,18 @@ export class StripeProvider implements PaymentProvider {
         return toDisputeEvent('dispute.closed', event.data.object);
       case 'account.updated':
         return { kind: 'account.updated', account: toSellerAccountState(event.data.object) };
+      // Subscriptions: core re-reads the subscription or invoice on its account, the payload may be stale.
+      case 'customer.subscription.created':
+      case 'customer.subscription.updated':
+      case 'customer.subscription.deleted':
+      case 'customer.subscription.paused':
+      case 'customer.subscription.resumed':
+      case 'customer.subscription.trial_will_end':
+        return toSubscriptionChangedEvent(event.type, event.data.object);
+      case 'invoice.paid':
+      case 'invoice.payment_failed':
+      case 'invoice.payment_action_required':
+        return toSubscriptionInvoiceEvent(event.type, event.data.object);
       default:
         return { kind: 'ignored' };
     }

@@ -14,6 +14,17 @@ export const REQUIRED_EVENTS = [
   'charge.dispute.created',
   'charge.dispute.closed',
   'account.updated',
+  // Subscriptions (issue 13): direct-charge subscriptions live on connected accounts, so the Connect endpoint needs
+  // them as much as the platform one.
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'customer.subscription.paused',
+  'customer.subscription.resumed',
+  'customer.subscription.trial_will_end',
+  'invoice.paid',
+  'invoice.payment_failed',
+  'invoice.payment_action_required',
 ] as const satisfies readonly Stripe.WebhookEndpointCreateParams.EnabledEvent[];
 
 export type RequiredEvent = (typeof REQUIRED_EVENTS)[number];
