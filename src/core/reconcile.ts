@@ -9,6 +9,7 @@ import { enqueue } from '../queue/outbox.js';
 import { OWED_REFUND_MAX_ATTEMPTS } from './confirm-payment.js';
 import { redriveOwedRefund } from './refunds.js';
 import { refreshExpiringGrants } from './sellers.js';
+import { sweepSubscriptions } from './subscriptions/reconcile.js';
 
 export interface ReconcileSummary {
   accountsScanned: number;
@@ -25,6 +26,9 @@ export interface ReconcileSummary {
   /** Sellers' OAuth grants refreshed ahead of expiry (Square), and grants found revoked. */
   grantsRefreshed: number;
   grantsRevoked: number;
+  /** Subscriptions read back from the provider (checkout over while pending, or period ended), and how many changed. */
+  subscriptionsSwept: number;
+  subscriptionsChanged: number;
   errors: string[];
 }
 
@@ -55,6 +59,8 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
     jobsRedriven: 0,
     grantsRefreshed: 0,
     grantsRevoked: 0,
+    subscriptionsSwept: 0,
+    subscriptionsChanged: 0,
     errors: [],
   };
   // Every configured provider's recent events: the platform's, then each seller account's there.
@@ -80,6 +86,11 @@ export async function reconcile(ctx: AppContext, opts: ReconcileOptions = {}): P
   s.ordersSwept = swept.swept;
   s.ordersChanged = swept.changed;
   s.errors.push(...swept.errors);
+  const subs = await sweepSubscriptions(ctx);
+  s.subscriptionsSwept = subs.swept;
+  s.subscriptionsChanged = subs.changed;
+  s.errors.push(...subs.errors);
+  if (subs.swept > 0) say(`subscriptions read back: ${subs.swept} swept, ${subs.changed} changed`);
   const redriven = await redriveStoppedWork(ctx);
   s.refundsRedriven = redriven.refunds;
   s.jobsRedriven = redriven.jobs;
