@@ -36,6 +36,18 @@ const PUBLIC = new Set([
   'GET /checkout/cancel',
   'GET /sellers/new',
   'GET /sellers/:id/onboarding-return',
+  // Subscriptions (issue 13): plans and checkout are open; a member's own routes need the member's manage token
+  // (Settle-Manage-Token), checked in core, never the subscription id alone.
+  'GET /api/plans',
+  'POST /api/subscriptions/checkout',
+  'POST /api/subscriptions/verify',
+  'GET /api/subscriptions/:id',
+  'POST /api/subscriptions/:id/cancel',
+  'POST /api/subscriptions/:id/resume',
+  'POST /api/subscriptions/:id/portal',
+  'POST /api/bookings/:id/cancel',
+  'GET /subscriptions/return',
+  'GET /subscriptions/manage',
 ]);
 
 /** The operator surface as docs/security.md states it. */
