@@ -1,5 +1,4 @@
 import type { AppContext } from './context.js';
-import type { Order } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
 import { SettleError } from './errors.js';

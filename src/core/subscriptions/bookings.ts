@@ -68,7 +68,7 @@ export async function bookWithMembership(
       .orderBy('period_start', 'desc')
       .orderBy('created_at', 'desc')
       .limit(1)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     const ent = entitlement(sub, period ?? null, now, graceDays);
     if (!ent.access || period === undefined)
@@ -166,7 +166,7 @@ export async function cancelMembershipBooking(
       .selectFrom('membership_bookings')
       .selectAll()
       .where('id', '=', booking.id)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirstOrThrow();
     const slot = await trx
       .selectFrom('slots')

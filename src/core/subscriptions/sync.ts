@@ -96,7 +96,7 @@ export async function syncSubscription(
       .selectFrom('subscriptions')
       .selectAll()
       .where('id', '=', id)
-      .forUpdate()
+      .forNoKeyUpdate()
       .executeTakeFirst();
     if (sub === undefined) throw new SettleError('not_found', `Subscription ${id} does not exist.`);
     if (sub.provider_subscription_id === null) return sub;
