@@ -1,5 +1,6 @@
 import { createListing, createSlot } from '../core/catalog.js';
 import { offerPromotionCode } from '../core/promotions.js';
+import { createPlan } from '../core/subscriptions/plans.js';
 import { completeOAuth, connectSeller, onboardSeller, refreshSeller } from '../core/sellers.js';
 import type { AppContext } from './context.js';
 
@@ -7,6 +8,17 @@ import type { AppContext } from './context.js';
 export const DEMO_PROMOTION_CODES = [
   { code: 'FREE100', percentOff: 100 },
   { code: 'TENOFF', percentOff: 10 },
+] as const;
+
+/**
+ * Plans (memberships) of the demo marketplace, on the Direct Charge seller's first listing. Subscriptions take the
+ * seller's fee as a percentage of each invoice only, so that seller is seeded with a percentage-only fee rule.
+ */
+export const DEMO_PLAN_SELLER = 'Harbor Yoga';
+export const DEMO_PLAN_LISTING = 'Sunrise vinyasa';
+export const DEMO_PLANS = [
+  { name: 'Harbor Yoga membership', interval: 'month', unitAmount: 8900, trialDays: 7, includedBookings: 0 },
+  { name: '10-class pass', interval: 'month', unitAmount: 18000, trialDays: 0, includedBookings: 10 },
 ] as const;
 
 /** How the demo completes a seller's onboarding at each emulator. */
@@ -26,11 +38,16 @@ export interface DemoOnboarding {
  * Seeds the demo marketplace once (only into an empty database): a Direct Charge seller and a Destination
  * Charge seller, onboarded at the emulator(s) (Stripe, and PayPal and Square when their emulators run), each
  * with listings and upcoming slots; promotion codes FREE100 and TENOFF on the platform and on the Direct Charge
- * seller's account (direct-charge sessions live there), and in Settle's own copy for PayPal (which has no codes).
+ * seller's account (direct-charge sessions live there), and in Settle's own copy for PayPal (which has no codes);
+ * and the demo plans (seedDemoPlans).
  */
 export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Promise<boolean> {
   const existing = await ctx.db.selectFrom('sellers').select('id').limit(1).execute();
-  if (existing.length > 0) return false;
+  if (existing.length > 0) {
+    // A database seeded before plans existed gets them now (once: only while it has no plan at all).
+    await seedDemoPlans(ctx);
+    return false;
+  }
   // Offered before the sellers exist: creating a Direct Charge seller's account copies the codes onto it.
   for (const p of DEMO_PROMOTION_CODES)
     await offerPromotionCode(ctx, { code: p.code, percentOff: p.percentOff });
@@ -45,6 +62,8 @@ export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Pro
       name: 'Harbor Yoga',
       email: 'hello@harbor-yoga.example',
       chargeType: 'direct' as const,
+      // Percentage-only (whatever SETTLE_FEE_FIXED says): its plans are billed with a percentage fee per invoice.
+      feeFixed: 0,
       listings: [
         {
           title: 'Sunrise vinyasa',
@@ -54,6 +73,8 @@ export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Pro
           slots: [
             [1, 7, 12],
             [2, 7, 1],
+            [4, 7, 12],
+            [6, 7, 12],
           ],
         },
         {
@@ -95,6 +116,7 @@ export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Pro
       name: s.name,
       email: s.email,
       chargeType: s.chargeType,
+      ...(s.feeFixed !== undefined ? { feeFixed: s.feeFixed } : {}),
     });
     for (const account of accounts) {
       if (account.provider === 'stripe' && account.provider_account_id !== null)
@@ -131,6 +153,39 @@ export async function seedDemo(ctx: AppContext, onboarding: DemoOnboarding): Pro
         });
       }
     }
+  }
+  await seedDemoPlans(ctx);
+  return true;
+}
+
+/**
+ * The demo plans: a monthly membership (unlimited classes, 7-day trial) and a 10-class pass (monthly, no trial) on
+ * Harbor Yoga's Sunrise vinyasa. Only into a database without any plan (plans are archived, never deleted, so this
+ * runs once), and only when that seller and listing exist with a percentage-only fee rule. Returns whether it seeded.
+ */
+export async function seedDemoPlans(ctx: AppContext): Promise<boolean> {
+  const anyPlan = await ctx.db.selectFrom('plans').select('id').limit(1).execute();
+  if (anyPlan.length > 0) return false;
+  const target = await ctx.db
+    .selectFrom('listings')
+    .innerJoin('sellers', 'sellers.id', 'listings.seller_id')
+    .select(['listings.id as listingId', 'sellers.id as sellerId', 'sellers.fee_fixed'])
+    .where('sellers.name', '=', DEMO_PLAN_SELLER)
+    .where('listings.title', '=', DEMO_PLAN_LISTING)
+    .orderBy('listings.created_at')
+    .limit(1)
+    .executeTakeFirst();
+  if (target === undefined || target.fee_fixed > 0) return false;
+  for (const p of DEMO_PLANS) {
+    await createPlan(ctx, {
+      sellerId: target.sellerId,
+      listingId: target.listingId,
+      name: p.name,
+      interval: p.interval,
+      unitAmount: p.unitAmount,
+      trialDays: p.trialDays,
+      includedBookings: p.includedBookings,
+    });
   }
   return true;
 }

@@ -64,7 +64,12 @@ export function marketplaceHtml(v: AssetVersions): string {
   </label>
   <p id="live-status" class="live muted" aria-live="polite">Loading availability…</p>
 </section>
-<section id="listings" class="listings"><p class="muted">Loading listings…</p></section>`,
+<section id="listings" class="listings"><p class="muted">Loading listings…</p></section>
+<section id="memberships" class="memberships" aria-labelledby="memberships-title" hidden>
+  <h2 id="memberships-title">Memberships</h2>
+  <p class="muted">Subscribe once and book classes with your membership. Billed by the provider each period; cancel any time.</p>
+  <div id="plans" class="plans"><p class="muted">Loading memberships…</p></div>
+</section>`,
     v,
   );
 }
@@ -83,6 +88,24 @@ export function cancelHtml(v: AssetVersions): string {
     'checkout-cancel',
     'Checkout canceled',
     `<section id="cancel" class="card state" data-state="loading" aria-live="polite"><h1>Canceling…</h1></section>`,
+    v,
+  );
+}
+
+export function subscriptionReturnHtml(v: AssetVersions): string {
+  return layout(
+    'subscription-return',
+    'Your membership',
+    `<section id="subscription-confirm" class="card state" data-state="loading" aria-live="polite"><h1>Confirming your membership…</h1></section>`,
+    v,
+  );
+}
+
+export function subscriptionManageHtml(v: AssetVersions): string {
+  return layout(
+    'subscription-manage',
+    'Manage membership',
+    `<section id="subscription-manage" class="card" data-state="loading" aria-live="polite"><h1>Your membership</h1><p class="muted">Loading membership…</p></section>`,
     v,
   );
 }
@@ -152,6 +175,8 @@ export function adminHtml(v: AssetVersions): string {
     <button type="button" role="tab" data-tab="orders">Orders</button>
     <button type="button" role="tab" data-tab="attention">Needs action</button>
     <button type="button" role="tab" data-tab="disputes">Disputes</button>
+    <button type="button" role="tab" data-tab="subscriptions">Subscriptions</button>
+    <button type="button" role="tab" data-tab="plans">Plans</button>
     <button type="button" role="tab" data-tab="webhooks">Webhook inbox</button>
     <button type="button" role="tab" data-tab="mailbox">Mailbox</button>
     <label class="filter">Webhooks:

@@ -9,6 +9,8 @@ import {
   onboardingReturnHtml,
   returnHtml,
   sellerNewHtml,
+  subscriptionManageHtml,
+  subscriptionReturnHtml,
   type AssetVersions,
   type PaymentsMode,
 } from './pages.js';
@@ -48,6 +50,8 @@ export async function registerWeb(app: FastifyInstance, opts: { mode?: PaymentsM
     ['/', marketplaceHtml(v)],
     ['/checkout/return', returnHtml(v)],
     ['/checkout/cancel', cancelHtml(v)],
+    ['/subscriptions/return', subscriptionReturnHtml(v)],
+    ['/subscriptions/manage', subscriptionManageHtml(v)],
     ['/sellers/new', sellerNewHtml(v)],
     ['/sellers/:id/onboarding-return', onboardingReturnHtml(v)],
     ['/admin', adminHtml(v)],

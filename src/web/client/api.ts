@@ -119,3 +119,59 @@ export interface SellerView {
   payoutsEnabled: boolean;
   providers: SellerProviderView[];
 }
+
+/** A plan on sale (`GET /api/plans`). `includedBookings` 0 = unlimited. */
+export interface PlanView {
+  id: string;
+  name: string;
+  interval: 'month' | 'year';
+  trialDays: number;
+  includedBookings: number;
+  price: { unitAmount: number; currency: string } | null;
+  seller: { id: string; name: string | null };
+  listing: { id: string; title: string | null } | null;
+}
+
+export interface EntitlementView {
+  access: boolean;
+  reason: string;
+  graceUntil: string | null;
+  /** Null: unlimited. */
+  bookingsIncluded: number | null;
+  bookingsUsed: number;
+  /** Null: unlimited. */
+  bookingsLeft: number | null;
+}
+
+export interface MembershipBookingView {
+  id: string;
+  slotId: string;
+  title: string;
+  startsAt: string;
+  quantity: number;
+  status: 'booked' | 'canceled' | string;
+}
+
+/** A subscription as its member sees it (`GET /api/subscriptions/:id` with the manage token). */
+export interface MemberSubscriptionView {
+  id: string;
+  status: string;
+  plan: {
+    id: string;
+    name: string;
+    interval: string;
+    listingId: string | null;
+    includedBookings: number;
+  };
+  seller: { name: string };
+  email: string;
+  currency: string;
+  unitAmount: number;
+  cancelAtPeriodEnd: boolean;
+  currentPeriodStart: string | null;
+  currentPeriodEnd: string | null;
+  trialEnd: string | null;
+  endedAt: string | null;
+  entitlement: EntitlementView;
+  bookings: MembershipBookingView[];
+}

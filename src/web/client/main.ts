@@ -6,11 +6,14 @@ import { adminPage } from './pages/admin.js';
 import { cancelPage, returnPage } from './pages/checkout-return.js';
 import { marketplacePage } from './pages/marketplace.js';
 import { onboardingReturnPage, sellerNewPage } from './pages/sellers.js';
+import { subscriptionManagePage, subscriptionReturnPage } from './pages/subscriptions.js';
 
 const PAGES: Record<string, () => void> = {
   marketplace: marketplacePage,
   'checkout-return': returnPage,
   'checkout-cancel': cancelPage,
+  'subscription-return': subscriptionReturnPage,
+  'subscription-manage': subscriptionManagePage,
   'seller-new': sellerNewPage,
   'onboarding-return': onboardingReturnPage,
   admin: adminPage,

@@ -2,6 +2,7 @@ import { errorText, getJson, type ListingView, type SlotView } from '../api.js';
 import { CheckoutError, forgetCheckoutIntents, startCheckout } from '../checkout.js';
 import { byId, formatDate, h, notice, replace } from '../dom.js';
 import { formatMinor } from '../money.js';
+import { renderPlans } from './subscriptions.js';
 
 const POLL_MS = 3000;
 const EMAIL_KEY = 'settle.buyerEmail';
@@ -229,6 +230,9 @@ export function marketplacePage(): void {
   const email = byId<HTMLInputElement>('buyer-email');
   email.value = sessionStorage.getItem(EMAIL_KEY) ?? '';
   email.addEventListener('change', () => sessionStorage.setItem(EMAIL_KEY, email.value.trim()));
+  const memberships = byId('memberships');
+  const plans = byId('plans');
+  void renderPlans(memberships, plans);
 
   let timer: ReturnType<typeof setTimeout> | undefined;
   const loop = async (): Promise<void> => {
@@ -246,6 +250,7 @@ export function marketplacePage(): void {
   window.addEventListener('pageshow', (ev) => {
     if (!ev.persisted) return;
     forgetCheckoutIntents();
+    void renderPlans(memberships, plans);
     renderedKey = '';
     clearTimeout(timer);
     void loop();
