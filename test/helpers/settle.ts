@@ -5,6 +5,7 @@ import type { Logger } from '../../src/log/logger.js';
 import { stripeClientFor } from '../../src/emulators/stripe/index.js';
 import type { PayPalEmulatorOptions } from '../../src/emulators/paypal/index.js';
 import type { SquareEmulatorOptions } from '../../src/emulators/square/index.js';
+import type { StripeEmulatorOptions } from '../../src/emulators/stripe/index.js';
 import { embeddedTemplate, freshDb, type Backend } from './db.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -43,6 +44,8 @@ export async function startHarness(
     paypal?: PayPalEmulatorOptions;
     /** Run the Square emulator in process too, with these options (default: off). */
     square?: SquareEmulatorOptions;
+    /** Stripe emulator options over the harness defaults (e.g. `billingRetry`); the defaults stay as they are. */
+    emulator?: Partial<StripeEmulatorOptions>;
   } = {},
 ): Promise<Harness> {
   const adminToken = opts.adminToken ?? ADMIN_TOKEN;
@@ -81,6 +84,7 @@ export async function startHarness(
         timeScale: 0.01,
         disputeDelayMs: 500,
         webhookRetry: { attempts: 4, baseDelayMs: 1000 },
+        ...opts.emulator,
       },
       paypalEmulator: opts.paypal ?? false,
       squareEmulator: opts.square ?? false,
@@ -170,6 +174,8 @@ export async function setupMarket(
     unitAmount?: number;
     currency?: string;
     feeBps?: number;
+    /** A fixed part of the seller's fee (minor units); none by default. */
+    feeFixed?: number;
   },
 ): Promise<MarketSetup> {
   const seller = await h.admin<{ id: string; accountId: string }>('POST', '/api/sellers', {
@@ -177,6 +183,7 @@ export async function setupMarket(
     email: 'seller@example.test',
     chargeType: opts.chargeType,
     feeBps: opts.feeBps ?? 1000,
+    ...(opts.feeFixed !== undefined ? { feeFixed: opts.feeFixed } : {}),
   });
   if (seller.status !== 201) throw new Error(`seller: ${JSON.stringify(seller.body)}`);
   await h.settle.emulator?.completeOnboarding(seller.body.accountId);

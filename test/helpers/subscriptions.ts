@@ -15,12 +15,14 @@ export async function setupPlan(
     includedBookings?: number;
     capacity?: number;
     feeBps?: number;
+    feeFixed?: number;
   },
 ): Promise<PlanSetup> {
   const m = await setupMarket(h, {
     chargeType: opts.chargeType,
     capacity: opts.capacity ?? 10,
     feeBps: opts.feeBps ?? 1000,
+    ...(opts.feeFixed !== undefined ? { feeFixed: opts.feeFixed } : {}),
   });
   const plan = await h.admin<{ id: string }>('POST', '/api/admin/plans', {
     sellerId: m.sellerId,
@@ -95,7 +97,11 @@ export interface AdminSubscription {
   events: { from: string | null; to: string; note: string | null; via: string | null }[];
   refunds: { refundId: string; amount: number; status: string }[];
   providerSubscriptionId: string | null;
+  providerCustomerId: string | null;
   providerAccountId: string;
+  chargeType: 'direct' | 'destination';
+  pastDueSince: string | null;
+  endedAt: string | null;
 }
 
 export async function adminSubscription(h: Harness, id: string): Promise<AdminSubscription> {
@@ -116,4 +122,103 @@ export async function advanceDays(h: Harness, id: string, days: number): Promise
 
 export async function notificationsFor(h: Harness, kind: string) {
   return h.settle.ctx.db.selectFrom('notifications').selectAll().where('kind', '=', kind).execute();
+}
+
+/** Stripe request options that reach the subscription's account (the seller's for Direct, the platform's else). */
+export function onAccountOf(sub: Pick<AdminSubscription, 'chargeType' | 'providerAccountId'>) {
+  return sub.chargeType === 'direct' ? { stripeAccount: sub.providerAccountId } : {};
+}
+
+/** The provider's own view of the subscription (read with the official SDK). */
+export async function remoteSubscription(h: Harness, id: string) {
+  const sub = await adminSubscription(h, id);
+  if (sub.providerSubscriptionId === null) throw new Error(`subscription ${id} is not linked`);
+  return h.stripe.subscriptions.retrieve(sub.providerSubscriptionId, {}, onAccountOf(sub));
+}
+
+/** The provider's invoices of the subscription. */
+export async function remoteInvoices(h: Harness, id: string) {
+  const sub = await adminSubscription(h, id);
+  if (sub.providerSubscriptionId === null) throw new Error(`subscription ${id} is not linked`);
+  return (
+    await h.stripe.invoices.list({ subscription: sub.providerSubscriptionId, limit: 100 }, onAccountOf(sub))
+  ).data;
+}
+
+/** The member opens the customer portal through Settle and changes their card there. */
+export async function updateCard(h: Harness, s: Subscribed, cardNumber: string): Promise<void> {
+  const r = await h.api<{ url: string }>(
+    'POST',
+    `/api/subscriptions/${s.subscriptionId}/portal`,
+    undefined,
+    manage(s.manageToken),
+  );
+  if (r.status !== 200) throw new Error(`portal: ${r.status} ${JSON.stringify(r.body)}`);
+  const portalId = new URL(r.body.url).pathname.split('/').pop() ?? '';
+  const done = await h.settle.emulator!.portalAction(portalId, {
+    action: 'update_card',
+    card_number: cardNumber,
+  });
+  if (done.status >= 400) throw new Error(`portal update_card: ${done.status} ${done.notice.text}`);
+  await h.settleDown();
+}
+
+/** Another slot of the plan's listing (starting in `inDays` days). */
+export async function addSlot(h: Harness, listingId: string, capacity: number, inDays = 3): Promise<string> {
+  const slot = await h.admin<{ id: string }>('POST', `/api/listings/${listingId}/slots`, {
+    startsAt: new Date(
+      Date.now() + inDays * 86_400_000 + Math.floor(Math.random() * 3_600_000),
+    ).toISOString(),
+    capacity,
+  });
+  if (slot.status !== 201) throw new Error(`slot: ${slot.status} ${JSON.stringify(slot.body)}`);
+  return slot.body.id;
+}
+
+export interface Booked {
+  bookingId: string;
+  status: string;
+  entitlement: { access: boolean; reason: string; bookingsLeft: number | null; bookingsUsed: number };
+  error?: { code: string; message: string };
+}
+
+/** Books with the membership through POST /api/checkout (`token` null: no header). */
+export async function book(
+  h: Harness,
+  subscriptionId: string,
+  slotId: string,
+  token: string | null,
+  quantity = 1,
+) {
+  return h.api<Booked>(
+    'POST',
+    '/api/checkout',
+    { slotId, quantity, subscriptionId },
+    token === null ? {} : manage(token),
+  );
+}
+
+export async function slotSold(h: Harness, slotId: string): Promise<number> {
+  const row = await h.settle.ctx.db
+    .selectFrom('slots')
+    .select(['sold'])
+    .where('id', '=', slotId)
+    .executeTakeFirstOrThrow();
+  return row.sold;
+}
+
+/** The subscription's history, oldest first (every row: nothing caps how many a double application writes). */
+export async function historyOf(h: Harness, id: string) {
+  return h.settle.ctx.db
+    .selectFrom('subscription_events')
+    .selectAll()
+    .where('subscription_id', '=', id)
+    .orderBy('id', 'asc')
+    .execute();
+}
+
+/** Notifications of `kind` sent to `recipient` (all of that kind without one). */
+export async function noticesTo(h: Harness, kind: string, recipient?: string) {
+  const all = await notificationsFor(h, kind);
+  return recipient === undefined ? all : all.filter((n) => n.recipient === recipient);
 }

@@ -135,8 +135,16 @@ export async function setCancelAtPeriodEnd(
   const providerId = requireLinked(sub);
   if (!cancel && sub.status === 'canceled')
     throw new SettleError('subscription_not_active', 'This subscription has already ended; subscribe again.');
-  // The key names the intent and the period it applies to: a repeated click is one provider call.
-  const key = `subscription-${cancel ? 'cancel' : 'resume'}:${sub.id}:${sub.current_period_end?.getTime() ?? 0}:${sub.cancel_at_period_end}`;
+  // The key names the intent, the period it applies to and how many times the member has toggled it so far: a
+  // repeated click is one provider call, while cancel → resume → cancel makes a third call (the first cancel's key
+  // would replay its stored answer and change nothing at the provider).
+  const toggles = await ctx.db
+    .selectFrom('subscription_events')
+    .select((eb) => eb.fn.countAll<string | number>().as('n'))
+    .where('subscription_id', '=', sub.id)
+    .where('note', 'in', ['cancels at period end', 'resumed'])
+    .executeTakeFirstOrThrow();
+  const key = `subscription-${cancel ? 'cancel' : 'resume'}:${sub.id}:${sub.current_period_end?.getTime() ?? 0}:${Number(toggles.n)}`;
   await billingOf(ctx, sub).setCancelAtPeriodEnd(providerId, subscriptionAccount(sub), cancel, key);
   return memberView(ctx, await syncSubscription(ctx, id, 'buyer'));
 }

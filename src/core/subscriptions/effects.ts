@@ -45,7 +45,12 @@ function notices(
   ) => Promise<Notice[]> | Notice[],
 ): JobHandler {
   return async ({ trx, payload, job }) => {
-    const s = await loadSubscription(trx, String(payload['subscriptionId']));
+    // A notice about an invoice may name only its period (the refund path queues { periodId, refundId }).
+    const subscriptionId =
+      typeof payload['subscriptionId'] === 'string'
+        ? payload['subscriptionId']
+        : (await period(trx, String(payload['periodId']))).subscription_id;
+    const s = await loadSubscription(trx, subscriptionId);
     const list = await build(s, payload, trx);
     for (const [i, n] of list.entries())
       await recordNotification(trx, {
