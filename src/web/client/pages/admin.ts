@@ -1,11 +1,11 @@
 import { bearer, clearAdminToken, getAdminToken, setAdminToken } from '../admin-token.js';
-import { errorText, getJson, newIdempotencyKey, post } from '../api.js';
+import { errorText, getJson, newIdempotencyKey, post, type ListingView } from '../api.js';
 import { CheckoutError } from '../checkout.js';
 import { byId, formatDate, h, notice, replace, statusPill, type Child } from '../dom.js';
 import { formatMinor, minorToDecimal, parseDecimalToMinor } from '../money.js';
 
 type Row = Record<string, unknown>;
-type Tab = 'orders' | 'attention' | 'disputes' | 'webhooks' | 'mailbox';
+type Tab = 'orders' | 'attention' | 'disputes' | 'subscriptions' | 'plans' | 'webhooks' | 'mailbox';
 
 const REFRESH_MS = 5000;
 
@@ -21,6 +21,9 @@ function str(o: Row, ...keys: string[]): string {
 function num(o: Row, ...keys: string[]): number {
   const v = field(o, ...keys);
   return typeof v === 'number' ? v : Number(v ?? 0);
+}
+function isRow(v: unknown): v is Row {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function rows(v: unknown): Row[] {
   return Array.isArray(v) ? v.filter((x): x is Row => typeof x === 'object' && x !== null) : [];
@@ -69,7 +72,8 @@ class Console {
     byId('admin-refresh').addEventListener('click', () => void this.load());
     this.show('orders');
     this.timer = setInterval(() => {
-      if (document.visibilityState === 'visible') void this.load(true);
+      // The plans tab holds a form: redrawing it would wipe what the operator is typing.
+      if (document.visibilityState === 'visible' && this.tab !== 'plans') void this.load(true);
     }, REFRESH_MS);
   }
 
@@ -112,6 +116,10 @@ class Console {
         return this.attention();
       case 'disputes':
         return this.disputesTable();
+      case 'subscriptions':
+        return this.subscriptionsTable();
+      case 'plans':
+        return this.plansPanel();
       case 'webhooks':
         return this.webhooksTable();
       case 'mailbox':
@@ -469,6 +477,444 @@ class Console {
       body,
       'No disputes.',
     );
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Subscriptions and plans
+  // -------------------------------------------------------------------------------------------------------
+
+  private async subscriptionsTable(): Promise<HTMLElement> {
+    const { subscriptions } = await this.get<{ subscriptions: unknown }>('/api/admin/subscriptions');
+    const body = rows(subscriptions).map((s) => {
+      const id = str(s, 'id');
+      const open = h('button', { type: 'button', className: 'link', 'data-subscription-id': id }, id);
+      open.addEventListener('click', () => void this.openSubscription(id));
+      const plan = field(s, 'plan');
+      const seller = field(s, 'seller');
+      return h(
+        'tr',
+        { 'data-subscription-id': id },
+        td(formatDate(str(s, 'createdAt'))),
+        td(open),
+        td(isRow(plan) ? str(plan, 'name') : ''),
+        td(isRow(seller) ? str(seller, 'name') : ''),
+        td(str(s, 'email')),
+        td(`${str(s, 'provider')} · ${str(s, 'chargeType')}`),
+        h('td', { className: 'num' }, amount(s, 'unitAmount')),
+        td(
+          statusPill(str(s, 'status')),
+          field(s, 'cancelAtPeriodEnd') === true ? ' cancels at period end' : '',
+        ),
+        td(formatDate(str(s, 'currentPeriodEnd'))),
+      );
+    });
+    return table(
+      ['Created', 'Subscription', 'Plan', 'Seller', 'Email', 'Provider', 'Price', 'Status', 'Period ends'],
+      body,
+      'No subscriptions yet.',
+    );
+  }
+
+  private async openSubscription(id: string, view?: Row): Promise<void> {
+    if (view === undefined) replace(this.detail, h('p', { className: 'muted' }, 'Loading subscription…'));
+    try {
+      const s = view ?? (await this.get<Row>(`/api/admin/subscriptions/${encodeURIComponent(id)}`));
+      replace(this.detail, this.subscriptionDetail(s));
+      this.detail.scrollIntoView({ block: 'nearest' });
+    } catch (err) {
+      replace(this.detail, notice('error', errorText(err)));
+    }
+  }
+
+  /** Runs one subscription action; its answer (the subscription's operator view) redraws the detail. */
+  private subscriptionAction(
+    id: string,
+    buttons: HTMLButtonElement[],
+    run: () => Promise<Row>,
+    done: (r: Row) => string,
+  ): void {
+    for (const b of buttons) b.disabled = true;
+    run()
+      .then((r) => {
+        replace(this.flash, notice('ok', done(r)));
+        void this.openSubscription(id, str(r, 'id') === id ? r : undefined);
+        void this.load(true);
+      })
+      .catch((err: unknown) => {
+        for (const b of buttons) b.disabled = false;
+        replace(this.flash, notice('error', `Subscription ${id}: ${errorText(err)}`));
+      });
+  }
+
+  private subscriptionDetail(s: Row): HTMLElement {
+    const id = str(s, 'id');
+    const currency = str(s, 'currency');
+    const status = str(s, 'status');
+    const plan = isRow(field(s, 'plan')) ? (field(s, 'plan') as Row) : {};
+    const seller = isRow(field(s, 'seller')) ? (field(s, 'seller') as Row) : {};
+    const ent = isRow(field(s, 'entitlement')) ? (field(s, 'entitlement') as Row) : {};
+    const live = !['canceled', 'incomplete_expired', 'checkout_expired', 'pending'].includes(status);
+    const linked = str(s, 'providerSubscriptionId') !== '';
+
+    const refresh = h('button', { type: 'button', 'data-action': 'refresh' }, 'Refresh');
+    const advance = h('button', { type: 'button', 'data-action': 'advance-clock' }, 'Advance clock 1 month');
+    const cancelNow = h('button', { type: 'button', 'data-action': 'cancel-now' }, 'Cancel now');
+    const cancelProrate = h(
+      'button',
+      { type: 'button', 'data-action': 'cancel-prorate' },
+      'Cancel now with prorated refund',
+    );
+    const all = [refresh, advance, cancelNow, cancelProrate];
+    const actionBox = h('div', { className: 'inline', 'data-testid': 'subscription-actions' });
+    const showActions = (): void =>
+      replace(
+        actionBox,
+        refresh,
+        ' ',
+        field(s, 'testClocks') === true && linked && live ? advance : null,
+        ' ',
+        live ? cancelNow : null,
+        ' ',
+        live ? cancelProrate : null,
+      );
+    refresh.addEventListener('click', () =>
+      this.subscriptionAction(
+        id,
+        all,
+        () => this.post(`/api/admin/subscriptions/${encodeURIComponent(id)}/refresh`, {}),
+        (r) => `Subscription ${id} refreshed from the provider: ${str(r, 'status')}.`,
+      ),
+    );
+    advance.addEventListener('click', () =>
+      this.subscriptionAction(
+        id,
+        all,
+        () => this.post(`/api/admin/subscriptions/${encodeURIComponent(id)}/advance-clock`, { days: 32 }),
+        (r) =>
+          `Test clock advanced 32 days from the period start: ${str(r, 'status')}, period ends ${formatDate(str(r, 'currentPeriodEnd'))}.`,
+      ),
+    );
+    const confirmCancel = (prorate: boolean): void => {
+      const yes = h(
+        'button',
+        { type: 'button', className: 'danger', 'data-testid': 'confirm-cancel-now' },
+        prorate ? 'Confirm: cancel now and refund the unused part' : 'Confirm: cancel now',
+      );
+      const no = h('button', { type: 'button' }, 'Back');
+      no.addEventListener('click', showActions);
+      yes.addEventListener('click', () =>
+        this.subscriptionAction(
+          id,
+          [yes, no],
+          () => this.post(`/api/admin/subscriptions/${encodeURIComponent(id)}/cancel`, { prorate }),
+          (r) => {
+            const refund = field(r, 'refund');
+            return `Subscription ${id} canceled now: ${str(r, 'status')}.${
+              isRow(refund)
+                ? ` Prorated refund ${str(refund, 'refundId')} of ${amount(refund, 'amount', currency)}: ${str(refund, 'status')}.`
+                : prorate
+                  ? ' Nothing to refund.'
+                  : ''
+            }`;
+          },
+        ),
+      );
+      replace(
+        actionBox,
+        notice(
+          'warn',
+          `End subscription ${id} now? The member loses access at once${prorate ? ' and is refunded the unused part of the current paid period' : ''}. This cannot be undone.`,
+        ),
+        yes,
+        ' ',
+        no,
+      );
+    };
+    cancelNow.addEventListener('click', () => confirmCancel(false));
+    cancelProrate.addEventListener('click', () => confirmCancel(true));
+    showActions();
+
+    const periods = rows(field(s, 'periods')).map((p) => {
+      const left = num(p, 'amountPaid') - num(p, 'refundedAmount');
+      return h(
+        'tr',
+        { 'data-period-id': str(p, 'id') },
+        td(formatDate(str(p, 'periodStart')), ' – ', formatDate(str(p, 'periodEnd'))),
+        td(h('code', {}, str(p, 'invoiceId')), h('br'), h('small', {}, str(p, 'billingReason'))),
+        h('td', { className: 'num' }, amount(p, 'amountPaid', currency)),
+        h('td', { className: 'num' }, amount(p, 'applicationFee', currency)),
+        h(
+          'td',
+          { className: 'num' },
+          num(p, 'refundedAmount') > 0 ? amount(p, 'refundedAmount', currency) : '',
+        ),
+        h(
+          'td',
+          { className: 'num' },
+          `${num(p, 'usedBookings')} / ${num(p, 'includedBookings') === 0 ? '∞' : num(p, 'includedBookings')}`,
+        ),
+        td(left > 0 && currency ? this.periodRefund(id, str(p, 'id'), currency, left) : null),
+      );
+    });
+    const bookings = rows(field(s, 'bookings')).map((b) =>
+      h(
+        'tr',
+        { 'data-booking-id': str(b, 'id') },
+        td(str(b, 'title')),
+        td(formatDate(str(b, 'startsAt'))),
+        h('td', { className: 'num' }, str(b, 'quantity')),
+        td(statusPill(str(b, 'status'))),
+      ),
+    );
+    const events = rows(field(s, 'events')).map((e) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(e, 'at'))),
+        td(str(e, 'from') || '—'),
+        td(statusPill(str(e, 'to'))),
+        td(str(e, 'via')),
+        td(str(e, 'note')),
+      ),
+    );
+    const refunds = rows(field(s, 'refunds')).map((r) =>
+      h(
+        'tr',
+        {},
+        td(formatDate(str(r, 'createdAt'))),
+        td(h('code', {}, str(r, 'refundId'))),
+        h('td', { className: 'num' }, amount(r, 'amount', currency)),
+        td(str(r, 'reason')),
+        td(statusPill(str(r, 'status'))),
+        td(h('small', {}, str(r, 'failureReason'))),
+      ),
+    );
+    const left = field(ent, 'bookingsLeft');
+    return h(
+      'section',
+      { className: 'card detail', 'data-testid': 'subscription-detail', 'data-subscription-id': id },
+      h('h2', {}, 'Subscription ', h('code', {}, id), ' ', statusPill(status)),
+      h(
+        'p',
+        { className: 'meta' },
+        `${str(plan, 'name')} · ${str(seller, 'name')} · ${str(s, 'email')} · ${amount(s, 'unitAmount')} / ${str(plan, 'interval')} · ${str(s, 'provider')} ${str(s, 'chargeType')} charge · fee ${num(s, 'feeBps') / 100}%`,
+      ),
+      h(
+        'p',
+        { className: 'meta', 'data-testid': 'subscription-period' },
+        `Period ${formatDate(str(s, 'currentPeriodStart'))} – ${formatDate(str(s, 'currentPeriodEnd'))}`,
+        str(s, 'trialEnd') ? ` · trial ends ${formatDate(str(s, 'trialEnd'))}` : '',
+        field(s, 'cancelAtPeriodEnd') === true ? ' · cancels at period end' : '',
+        ` · access: ${field(ent, 'access') === true ? 'yes' : 'no'} (${str(ent, 'reason')})`,
+        ` · bookings left: ${left === null ? 'unlimited' : String(left)}`,
+        str(s, 'providerSubscriptionId') ? ` · ${str(s, 'providerSubscriptionId')}` : '',
+      ),
+      actionBox,
+      h('h3', {}, 'Invoices (paid periods)'),
+      table(
+        ['Period', 'Invoice', 'Paid', 'Platform fee', 'Refunded', 'Bookings', ''],
+        periods,
+        'No paid period yet.',
+      ),
+      h('h3', {}, 'Refunds'),
+      table(['When', 'Refund', 'Amount', 'Reason', 'Status', 'Provider said'], refunds, 'No refunds.'),
+      h('h3', {}, 'Bookings'),
+      table(['Class', 'When', 'Places', 'Status'], bookings, 'No bookings.'),
+      h('h3', {}, 'History'),
+      table(['When', 'From', 'To', 'Via', 'Note'], events, 'No history.'),
+    );
+  }
+
+  /** "Refund invoice" with a confirm step; one Idempotency-Key per confirmed intent (a retry replays). */
+  private periodRefund(
+    subscriptionId: string,
+    periodId: string,
+    currency: string,
+    left: number,
+  ): HTMLElement {
+    const box = h('div', { className: 'inline' });
+    const ask = (): void => {
+      const b = h('button', { type: 'button', 'data-action': 'refund-period' }, 'Refund invoice');
+      b.addEventListener('click', confirmStep);
+      replace(box, b);
+    };
+    const confirmStep = (): void => {
+      const key = newIdempotencyKey();
+      const yes = h(
+        'button',
+        { type: 'button', className: 'danger', 'data-testid': 'confirm-period-refund' },
+        `Confirm refund of ${formatMinor(left, currency)}`,
+      );
+      const no = h('button', { type: 'button' }, 'Back');
+      no.addEventListener('click', ask);
+      yes.addEventListener('click', () => {
+        yes.disabled = true;
+        no.disabled = true;
+        this.post(
+          `/api/admin/subscription-periods/${encodeURIComponent(periodId)}/refunds`,
+          {},
+          { 'idempotency-key': key },
+        )
+          .then((r) => {
+            replace(
+              this.flash,
+              notice(
+                'ok',
+                `Refund ${str(r, 'refundId')} of ${formatMinor(num(r, 'amount'), currency)}: ${str(r, 'status')}.`,
+              ),
+            );
+            void this.openSubscription(subscriptionId);
+          })
+          .catch((err: unknown) => {
+            yes.disabled = false; // a retry reuses the key: the server replays instead of refunding twice
+            no.disabled = false;
+            replace(this.flash, notice('error', errorText(err)));
+          });
+      });
+      replace(box, yes, ' ', no);
+    };
+    ask();
+    return box;
+  }
+
+  private async plansPanel(): Promise<HTMLElement> {
+    const [{ plans }, { sellers }, { listings }] = await Promise.all([
+      this.get<{ plans: unknown }>('/api/admin/plans'),
+      this.get<{ sellers: unknown }>('/api/admin/sellers'),
+      getJson<{ listings: ListingView[] }>('/api/listings'),
+    ]);
+    const sellerRows = rows(sellers);
+    const sellerName = (sid: string): string =>
+      str(sellerRows.find((x) => str(x, 'id') === sid) ?? {}, 'name');
+    const listingTitle = (lid: string): string => listings.find((l) => l.id === lid)?.title ?? lid;
+    const body = rows(plans).map((p) => {
+      const price = field(p, 'price');
+      return h(
+        'tr',
+        { 'data-plan-id': str(p, 'id') },
+        td(h('code', {}, str(p, 'id'))),
+        td(str(p, 'name')),
+        td(sellerName(str(p, 'sellerId'))),
+        td(str(p, 'listingId') ? listingTitle(str(p, 'listingId')) : 'any of the seller’s'),
+        h(
+          'td',
+          { className: 'num' },
+          isRow(price) ? `${amount(price, 'unitAmount')} / ${str(p, 'interval')}` : '—',
+        ),
+        h('td', { className: 'num' }, num(p, 'trialDays') > 0 ? `${num(p, 'trialDays')} days` : '—'),
+        h(
+          'td',
+          { className: 'num' },
+          num(p, 'includedBookings') === 0 ? 'unlimited' : str(p, 'includedBookings'),
+        ),
+        td(statusPill(str(p, 'status'))),
+      );
+    });
+    return h(
+      'div',
+      { 'data-testid': 'plans' },
+      table(
+        ['Plan', 'Name', 'Seller', 'Listing', 'Price', 'Trial', 'Bookings / period', 'Status'],
+        body,
+        'No plans yet.',
+      ),
+      this.planForm(sellerRows, listings),
+    );
+  }
+
+  private planForm(sellers: Row[], listings: ListingView[]): HTMLElement {
+    const seller = h(
+      'select',
+      { name: 'sellerId', required: true },
+      ...sellers.map((x) => h('option', { value: str(x, 'id') }, str(x, 'name'))),
+    );
+    const listing = h('select', { name: 'listingId' });
+    const fillListings = (): void => {
+      replace(
+        listing,
+        h('option', { value: '' }, 'Any of the seller’s listings'),
+        ...listings
+          .filter((l) => l.seller.id === seller.value)
+          .map((l) =>
+            h(
+              'option',
+              { value: l.id, 'data-currency': l.currency },
+              `${l.title} (${l.currency.toUpperCase()})`,
+            ),
+          ),
+      );
+    };
+    seller.addEventListener('change', fillListings);
+    fillListings();
+    const name = h('input', { type: 'text', name: 'name', required: true, maxlength: 200 });
+    const interval = h(
+      'select',
+      { name: 'interval' },
+      h('option', { value: 'month' }, 'month'),
+      h('option', { value: 'year' }, 'year'),
+    );
+    const price = h('input', {
+      type: 'text',
+      name: 'price',
+      inputmode: 'decimal',
+      required: true,
+      placeholder: '49.00',
+    });
+    const currencyInput = h('input', { type: 'text', name: 'currency', value: 'usd', maxlength: 3, size: 4 });
+    const trial = h('input', { type: 'number', name: 'trialDays', min: 0, max: 730, value: 0, step: 1 });
+    const included = h('input', {
+      type: 'number',
+      name: 'includedBookings',
+      min: 0,
+      max: 10000,
+      value: 0,
+      step: 1,
+    });
+    const msg = h('div', { 'aria-live': 'polite' });
+    const submit = h('button', { type: 'submit', className: 'primary' }, 'Create plan');
+    const form = h(
+      'form',
+      { className: 'stack', 'data-testid': 'plan-form', novalidate: true },
+      h('label', {}, 'Seller ', seller),
+      h('label', {}, 'Listing members book ', listing),
+      h('label', {}, 'Name ', name),
+      h('label', {}, 'Interval ', interval),
+      h('label', {}, 'Price per interval ', price),
+      h('label', {}, 'Currency (without a listing) ', currencyInput),
+      h('label', {}, 'Trial days ', trial),
+      h('label', {}, 'Bookings per period (0 = unlimited) ', included),
+      submit,
+      msg,
+    );
+    form.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      const chosen = listing.selectedOptions[0];
+      const code = (chosen?.dataset.currency ?? currencyInput.value.trim()).toLowerCase();
+      const unitAmount = parseDecimalToMinor(price.value.trim(), code);
+      if (name.value.trim() === '' || unitAmount === null || unitAmount <= 0) {
+        replace(msg, notice('error', 'Enter a name and a price greater than zero.'));
+        return;
+      }
+      submit.disabled = true;
+      this.post('/api/admin/plans', {
+        sellerId: seller.value,
+        ...(listing.value ? { listingId: listing.value } : { currency: code }),
+        name: name.value.trim(),
+        interval: interval.value,
+        unitAmount,
+        trialDays: Number(trial.value || 0),
+        includedBookings: Number(included.value || 0),
+      })
+        .then((p) => {
+          replace(this.flash, notice('ok', `Plan ${str(p, 'id')} (${str(p, 'name')}) created.`));
+          void this.load();
+        })
+        .catch((err: unknown) => {
+          submit.disabled = false;
+          replace(msg, notice('error', errorText(err)));
+        });
+    });
+    return h('section', { className: 'card' }, h('h3', {}, 'New plan'), form);
   }
 
   private async webhooksTable(): Promise<HTMLElement> {
