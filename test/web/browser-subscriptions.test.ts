@@ -21,6 +21,7 @@ const CLASS_PASS = DEMO_PLANS[1].name; // 10 classes a month, no trial
 interface ApiPlan {
   id: string;
   name: string;
+  interval: string;
   trialDays: number;
   includedBookings: number;
   price: { unitAmount: number; currency: string };
@@ -35,6 +36,10 @@ interface AdminSubscription {
   periods: { id: string; amountPaid: number; applicationFee: number; usedBookings: number }[];
   bookings: { id: string; slotId: string; status: string }[];
   events: { from: string | null; to: string; via: string | null }[];
+}
+
+interface AdminRefunds {
+  refunds: { refundId: string; amount: number; status: string }[];
 }
 
 interface ApiSlot {
@@ -327,6 +332,23 @@ describe.skipIf(skipWithoutChromium)('memberships in a real browser', () => {
     await page.click('[data-tab=plans]');
     await page.locator('[data-testid=plans] tr[data-plan-id]').first().waitFor();
     expect(await page.locator('[data-testid=plans] tr[data-plan-id]').count()).toBe(2);
+    // A new plan from the form: Harbor Yoga's Sunrise vinyasa (its currency), 4 classes a year.
+    const form = page.locator('[data-testid=plan-form]');
+    await form.locator('select[name=sellerId]').selectOption({ label: 'Harbor Yoga' });
+    await form.locator('select[name=listingId]').selectOption({ label: 'Sunrise vinyasa (USD)' });
+    await form.locator('input[name=name]').fill('Yearly four');
+    await form.locator('select[name=interval]').selectOption('year');
+    await form.locator('input[name=price]').fill('99.50');
+    await form.locator('input[name=includedBookings]').fill('4');
+    await form.getByRole('button', { name: 'Create plan' }).click();
+    await page.locator('[data-testid=plans] tr[data-plan-id]', { hasText: 'Yearly four' }).waitFor();
+    const created = (await plans()).find((p) => p.name === 'Yearly four');
+    expect(created).toMatchObject({
+      interval: 'year',
+      includedBookings: 4,
+      trialDays: 0,
+      price: { unitAmount: 9950, currency: 'usd' },
+    });
     await page.click('[data-tab=subscriptions]');
     await page.click(`button[data-subscription-id="${id}"]`);
     const detail = page.locator(`[data-testid=subscription-detail][data-subscription-id="${id}"]`);
@@ -348,6 +370,57 @@ describe.skipIf(skipWithoutChromium)('memberships in a real browser', () => {
       .poll(() => page.locator('[data-testid=subscription-detail] tr[data-period-id]').count())
       .toBe(2);
     await page.screenshot({ path: `${SHOTS}/console-subscription.png`, fullPage: true });
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
+  it('operator console: refunds an invoice (confirm step, once) and cancels another subscription now with a prorated refund', async () => {
+    const ids: string[] = [];
+    for (const email of ['refund@example.test', 'prorate@example.test']) {
+      const setup = await newPage(browser);
+      ids.push(await subscribe(setup.page, CLASS_PASS, email));
+      await returnState(setup.page, 'active');
+      await setup.page.context().close();
+    }
+    const [refundId, prorateId] = ids as [string, string];
+    const { page, problems } = await newPage(browser);
+    await page.goto(`${settle.url}/admin`);
+    await page.fill('#login-form input[name=token]', settle.adminToken);
+    await page.click('#login-form button[type=submit]');
+    await page.click('[data-tab=subscriptions]');
+
+    await page.click(`button[data-subscription-id="${refundId}"]`);
+    let detail = page.locator(`[data-testid=subscription-detail][data-subscription-id="${refundId}"]`);
+    await detail.locator('[data-action=refund-period]').click();
+    await detail.locator('[data-testid=confirm-period-refund]').dblclick();
+    await page.locator('#admin-flash .notice-ok').waitFor({ timeout: 20_000 });
+    expect(await page.locator('#admin-flash').textContent()).toContain('$180.00');
+    await expect
+      .poll(async () => (await admin<AdminRefunds>(`/api/admin/subscriptions/${refundId}`)).refunds.length)
+      .toBe(1);
+    const refunded = await admin<AdminRefunds>(`/api/admin/subscriptions/${refundId}`);
+    expect(refunded.refunds[0]).toMatchObject({ amount: 18000 });
+
+    await page.click(`button[data-subscription-id="${prorateId}"]`);
+    detail = page.locator(`[data-testid=subscription-detail][data-subscription-id="${prorateId}"]`);
+    await detail.locator('[data-action=cancel-prorate]').click();
+    await detail.locator('[data-testid=confirm-cancel-now]').click();
+    await expect
+      .poll(() => page.locator('#admin-flash').textContent(), { timeout: 20_000 })
+      .toContain('canceled now');
+    const canceled = await admin<AdminRefunds & { status: string }>(`/api/admin/subscriptions/${prorateId}`);
+    expect(canceled.status).toBe('canceled');
+    expect(canceled.refunds).toHaveLength(1);
+    expect(canceled.refunds[0]!.amount).toBeGreaterThan(0);
+    expect(canceled.refunds[0]!.amount).toBeLessThanOrEqual(18000);
+    await expect
+      .poll(() =>
+        page
+          .locator(`[data-testid=subscription-detail][data-subscription-id="${prorateId}"] h2`)
+          .textContent(),
+      )
+      .toContain('canceled');
+    expect(await page.locator('[data-action=cancel-now]').count()).toBe(0);
     expect(problems).toEqual([]);
     await page.context().close();
   });

@@ -495,21 +495,23 @@ class Console {
         'tr',
         { 'data-subscription-id': id },
         td(formatDate(str(s, 'createdAt'))),
-        td(open),
-        td(isRow(plan) ? str(plan, 'name') : ''),
-        td(isRow(seller) ? str(seller, 'name') : ''),
-        td(str(s, 'email')),
-        td(`${str(s, 'provider')} · ${str(s, 'chargeType')}`),
+        td(open, h('br'), h('small', {}, str(s, 'email'))),
+        td(
+          isRow(plan) ? str(plan, 'name') : '',
+          h('br'),
+          h('small', {}, isRow(seller) ? str(seller, 'name') : ''),
+        ),
+        td(str(s, 'provider'), h('br'), h('small', {}, str(s, 'chargeType'))),
         h('td', { className: 'num' }, amount(s, 'unitAmount')),
         td(
           statusPill(str(s, 'status')),
-          field(s, 'cancelAtPeriodEnd') === true ? ' cancels at period end' : '',
+          field(s, 'cancelAtPeriodEnd') === true ? h('small', {}, ' cancels at period end') : null,
         ),
         td(formatDate(str(s, 'currentPeriodEnd'))),
       );
     });
     return table(
-      ['Created', 'Subscription', 'Plan', 'Seller', 'Email', 'Provider', 'Price', 'Status', 'Period ends'],
+      ['Created', 'Subscription', 'Plan', 'Provider', 'Price', 'Status', 'Period ends'],
       body,
       'No subscriptions yet.',
     );
