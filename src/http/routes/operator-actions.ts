@@ -109,6 +109,7 @@ export async function operatorActionRoutes(app: FastifyInstance, ctx: AppContext
         .orderBy('updated_at')
         .limit(200)
         .execute(),
+      // Orders' refunds only (the inner join): a subscription invoice's refund has no order_id.
       ctx.db
         .selectFrom('refunds')
         .innerJoin('orders', 'orders.id', 'refunds.order_id')
@@ -121,6 +122,7 @@ export async function operatorActionRoutes(app: FastifyInstance, ctx: AppContext
           'refunds.failure_reason',
           'refunds.updated_at',
         ])
+        .$narrowType<{ order_id: string }>()
         .where('refunds.status', '=', 'failed')
         .where('orders.status', '<>', 'refunded')
         .orderBy('refunds.updated_at', 'desc')
