@@ -330,13 +330,17 @@ export async function decideReview(
   });
 }
 
-/** Sum of sold across slots minus what paid orders account for; 0 when inventory and orders agree. */
+/**
+ * The slot's sold count minus what paid orders and live membership bookings account for; 0 when inventory, orders and
+ * bookings agree.
+ */
 export async function inventoryDrift(db: Executor, slotId: string): Promise<number> {
   const row = await db
     .selectFrom('slots')
     .select([
       'sold',
-      sql<number>`(select coalesce(sum(quantity),0)::int from orders o where o.slot_id = slots.id and o.status in ('paid'))`.as(
+      sql<number>`(select coalesce(sum(quantity),0)::int from orders o where o.slot_id = slots.id and o.status in ('paid'))
+        + (select coalesce(sum(quantity),0)::int from membership_bookings b where b.slot_id = slots.id and b.status = 'booked')`.as(
         'paid_qty',
       ),
     ])

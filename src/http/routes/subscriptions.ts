@@ -14,11 +14,13 @@ import { cancelMembershipBooking } from '../../core/subscriptions/bookings.js';
 import { startSubscriptionCheckout, verifySubscription } from '../../core/subscriptions/checkout.js';
 import { archivePlan, createPlan, listPlans, replacePlanPrice } from '../../core/subscriptions/plans.js';
 import { getSubscription, refreshSubscription } from '../../core/subscriptions/sync.js';
+import { PROVIDER_SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../db/schema.js';
 import { bearerToken, CURRENCY_SCHEMA, EMAIL_SCHEMA, requireAdmin, textSchema } from '../app.js';
 import { clientScope, idempotencyDigest, withIdempotency } from '../idempotency.js';
 
 const ID = { type: 'string', minLength: 3, maxLength: 64, pattern: '^[a-z]{3}_[a-z0-9]+$' } as const;
 const idParams = { type: 'object', properties: { id: ID } } as const;
+const SUBSCRIPTION_STATUSES = ['pending', 'checkout_expired', ...PROVIDER_SUBSCRIPTION_STATUSES];
 
 /** The buyer's manage token travels in this header (never in a URL a server could log). */
 export const MANAGE_TOKEN_HEADER = 'settle-manage-token';
@@ -182,35 +184,48 @@ export async function adminSubscriptionRoutes(app: FastifyInstance, ctx: AppCont
     async (req) => archivePlan(ctx, req.params.id),
   );
 
-  app.get<{ Querystring: { status?: string } }>('/api/admin/subscriptions', async () => {
-    const rows = await ctx.db
-      .selectFrom('subscriptions')
-      .innerJoin('plans', 'plans.id', 'subscriptions.plan_id')
-      .innerJoin('sellers', 'sellers.id', 'subscriptions.seller_id')
-      .selectAll('subscriptions')
-      .select(['plans.name as plan_name', 'sellers.name as seller_name'])
-      .orderBy('subscriptions.created_at', 'desc')
-      .limit(200)
-      .execute();
-    return {
-      subscriptions: rows.map((s) => ({
-        id: s.id,
-        plan: { id: s.plan_id, name: s.plan_name },
-        seller: { id: s.seller_id, name: s.seller_name },
-        email: s.buyer_email,
-        status: s.status,
-        provider: s.provider,
-        chargeType: s.charge_type,
-        currency: s.currency,
-        unitAmount: s.unit_amount,
-        feeBps: s.fee_bps,
-        cancelAtPeriodEnd: s.cancel_at_period_end,
-        currentPeriodEnd: s.current_period_end,
-        providerSubscriptionId: s.provider_subscription_id,
-        createdAt: s.created_at,
-      })),
-    };
-  });
+  app.get<{ Querystring: { status?: SubscriptionStatus } }>(
+    '/api/admin/subscriptions',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { status: { type: 'string', enum: SUBSCRIPTION_STATUSES } },
+        },
+      },
+    },
+    async (req) => {
+      let q = ctx.db
+        .selectFrom('subscriptions')
+        .innerJoin('plans', 'plans.id', 'subscriptions.plan_id')
+        .innerJoin('sellers', 'sellers.id', 'subscriptions.seller_id')
+        .selectAll('subscriptions')
+        .select(['plans.name as plan_name', 'sellers.name as seller_name'])
+        .orderBy('subscriptions.created_at', 'desc')
+        .limit(200);
+      if (req.query.status !== undefined) q = q.where('subscriptions.status', '=', req.query.status);
+      const rows = await q.execute();
+      return {
+        subscriptions: rows.map((s) => ({
+          id: s.id,
+          plan: { id: s.plan_id, name: s.plan_name },
+          seller: { id: s.seller_id, name: s.seller_name },
+          email: s.buyer_email,
+          status: s.status,
+          provider: s.provider,
+          chargeType: s.charge_type,
+          currency: s.currency,
+          unitAmount: s.unit_amount,
+          feeBps: s.fee_bps,
+          cancelAtPeriodEnd: s.cancel_at_period_end,
+          currentPeriodEnd: s.current_period_end,
+          providerSubscriptionId: s.provider_subscription_id,
+          createdAt: s.created_at,
+        })),
+      };
+    },
+  );
 
   app.get<{ Params: { id: string } }>(
     '/api/admin/subscriptions/:id',
