@@ -58,7 +58,8 @@ export function marketplaceHtml(v: AssetVersions): string {
     `<section class="intro">
   <h1>Book a class</h1>
   <p>Pick a time, choose how many places, and pay on the provider's hosted page. Try the promotion codes
-  <code>FREE100</code> and <code>TENOFF</code>, the card <code>4242 4242 4242 4242</code>, or a delayed bank payment.</p>
+  <code>FREE100</code> and <code>TENOFF</code>, the card <code>4242 4242 4242 4242</code>, or a delayed bank payment.
+  Or take a <a href="#memberships">membership</a> and book classes with it.</p>
   <label class="buyer-email">Your email (for the receipt, optional)
     <input type="email" id="buyer-email" name="email" autocomplete="email" placeholder="you@example.com">
   </label>

@@ -190,6 +190,35 @@ describe.skipIf(skipWithoutChromium)('memberships in a real browser', () => {
     await page.context().close();
   });
 
+  it('cancel on the hosted page: the return page says nothing was charged and offers the open checkout; a second subscribe shows the API message', async () => {
+    const { page, problems } = await newPage(browser);
+    await page.goto(settle.url);
+    const card = page.locator('[data-testid=plan]', { hasText: CLASS_PASS });
+    await card.locator('[data-testid=plan-email]').fill('changed-mind@example.test');
+    await card.locator('[data-testid=subscribe]').click();
+    await page.waitForURL(/\/c\/pay\/cs_/);
+    const checkoutUrl = page.url();
+    await page.click('[data-testid=cancel]');
+    await page.waitForURL(/\/subscriptions\/return\?subscription=mem_.*canceled=1/);
+    expect(await returnState(page, 'canceled_checkout')).toBe('canceled_checkout');
+    expect(await page.locator('[data-testid=state-title]').textContent()).toBe('Checkout canceled');
+    expect(await page.locator('[data-testid=resume-checkout]').getAttribute('href')).toBe(checkoutUrl);
+    const id = new URL(page.url()).searchParams.get('subscription')!;
+    expect((await admin<AdminSubscription>(`/api/admin/subscriptions/${id}`)).periods).toHaveLength(0);
+    // The checkout is still open for that email: the marketplace shows the API's refusal, not a generic error.
+    await page.goto(settle.url);
+    const again = page.locator('[data-testid=plan]', { hasText: CLASS_PASS });
+    await again.locator('[data-testid=plan-email]').fill('changed-mind@example.test');
+    await again.locator('[data-testid=subscribe]').click();
+    await expect
+      .poll(() => again.locator('[data-testid=plan-message]').textContent())
+      .toContain('already open');
+    expect(await again.locator('[data-testid=plan-message]').textContent()).toContain('subscription_exists');
+    expect(page.url()).toBe(`${settle.url}/`);
+    expect(problems).toEqual([]);
+    await page.context().close();
+  });
+
   it('the class pass is paid at once: active, 10 classes, the fee on the invoice', async () => {
     const { page, problems } = await newPage(browser);
     const id = await subscribe(page, CLASS_PASS, 'pass@example.test');
