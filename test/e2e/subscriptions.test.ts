@@ -58,6 +58,20 @@ describe.each(BACKENDS)('subscriptions end to end (%s PostgreSQL)', (backend) =>
       expect((await notificationsFor(h, 'subscription_welcome')).length).toBe(1);
       const welcome = (await notificationsFor(h, 'subscription_welcome'))[0]!;
       expect(welcome.body).toContain(`#token=${s.manageToken}`);
+      // Once the mail is sent, the queue no longer holds the token; the subscription row holds only its hash.
+      const job = await h.settle.ctx.db
+        .selectFrom('jobs')
+        .select(['status', 'payload'])
+        .where('dedupe_key', '=', `notify.subscription_welcome:${s.subscriptionId}`)
+        .executeTakeFirstOrThrow();
+      expect(job.status).toBe('done');
+      expect(JSON.stringify(job.payload)).not.toContain(s.manageToken);
+      const row = await h.settle.ctx.db
+        .selectFrom('subscriptions')
+        .selectAll()
+        .where('id', '=', s.subscriptionId)
+        .executeTakeFirstOrThrow();
+      expect(JSON.stringify(row)).not.toContain(s.manageToken);
 
       // The member sees the same through the manage token, and nothing without it.
       const mine = await h.api<{ status: string }>(

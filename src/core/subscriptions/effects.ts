@@ -79,9 +79,8 @@ export function manageLink(config: Pick<Config, 'publicUrl'>, subscriptionId: st
 
 export function registerSubscriptionEffects(worker: QueueWorker, config: Pick<Config, 'publicUrl'>): void {
   worker
-    .register(
-      'notify.subscription_welcome',
-      notices((s, payload) => [
+    .register('notify.subscription_welcome', async (jc) => {
+      await notices((s, payload) => [
         {
           kind: 'subscription_welcome',
           recipient: s.buyer_email,
@@ -91,8 +90,14 @@ export function registerSubscriptionEffects(worker: QueueWorker, config: Pick<Co
             `Book classes, cancel or update your card here: ${manageLink(config, s.id, String(payload['token']))} ` +
             '(keep this link private: it is the key to your membership).',
         },
-      ]),
-    )
+      ])(jc);
+      // Sent: the token leaves the queue in the same transaction (only the mail carries it from here on).
+      await jc.trx
+        .updateTable('jobs')
+        .set({ payload: JSON.stringify({ subscriptionId: jc.payload['subscriptionId'] }) })
+        .where('id', '=', jc.job.id)
+        .execute();
+    })
     .register(
       'notify.subscription_receipt',
       notices(async (s, payload, trx) => {
