@@ -7,6 +7,7 @@ import {
   manage,
   notificationsFor,
   setupPlan,
+  startSubscription,
   subscribe,
 } from '../helpers/subscriptions.js';
 
@@ -93,6 +94,35 @@ describe.each(BACKENDS)('subscriptions end to end (%s PostgreSQL)', (backend) =>
       expect(none.status).toBe(403);
     });
   }
+
+  it('the buyer leaves the hosted checkout: with the manage token the checkout ends at Stripe and the same buyer starts again at once', async () => {
+    h = await startHarness(backend);
+    const p = await setupPlan(h, { chargeType: 'direct' });
+    const s = await startSubscription(h, p.planId, 'undecided@example.test');
+    const blocked = await h.api('POST', '/api/subscriptions/checkout', {
+      planId: p.planId,
+      email: 'undecided@example.test',
+    });
+    expect(blocked.status).toBe(409);
+    const path = `/api/subscriptions/${s.subscriptionId}/checkout/cancel`;
+    expect((await h.api('POST', path)).status).toBe(403);
+    expect((await h.api('POST', path, undefined, manage('wrong'))).status).toBe(403);
+    const ended = await h.api<{ status: string }>('POST', path, undefined, manage(s.manageToken));
+    expect(ended.status).toBe(200);
+    expect(ended.body.status).toBe('checkout_expired');
+    const session = await h.stripe.checkout.sessions.retrieve(
+      s.sessionId,
+      {},
+      { stripeAccount: p.accountId },
+    );
+    expect(session.status).toBe('expired');
+    // Twice: nothing more happens.
+    expect(
+      (await h.api<{ status: string }>('POST', path, undefined, manage(s.manageToken))).body.status,
+    ).toBe('checkout_expired');
+    const again = await startSubscription(h, p.planId, 'undecided@example.test');
+    expect(again.subscriptionId).not.toBe(s.subscriptionId);
+  });
 
   it('trial: no_payment_required checkout opens a zero period (trialing, access), the first paid renewal follows on the clock', async () => {
     h = await startHarness(backend);

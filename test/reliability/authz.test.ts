@@ -41,6 +41,7 @@ const PUBLIC = new Set([
   'GET /api/plans',
   'POST /api/subscriptions/checkout',
   'POST /api/subscriptions/verify',
+  'POST /api/subscriptions/:id/checkout/cancel',
   'GET /api/subscriptions/:id',
   'POST /api/subscriptions/:id/cancel',
   'POST /api/subscriptions/:id/resume',

@@ -191,7 +191,8 @@ export async function cancelNow(
   await ctx.db.transaction().execute((trx) =>
     recordSubscriptionEvent(trx, {
       subscriptionId: id,
-      from: sub.status,
+      // A note on the move the sync just recorded, not a second transition.
+      from: after.status,
       to: after.status,
       note: `canceled now by the operator${opts.prorate ? ' with a prorated refund' : ''}`,
       via: 'operator',

@@ -19,7 +19,7 @@ import {
   welcomeKey,
   type SubscriptionVia,
 } from './sync.js';
-import { newManageToken } from './tokens.js';
+import { checkManageToken, newManageToken } from './tokens.js';
 
 export interface StartedSubscriptionCheckout {
   subscriptionId: string;
@@ -265,4 +265,28 @@ export async function verifySubscription(ctx: AppContext, id: string): Promise<S
     return sub;
   const state = await billingOf(ctx, sub).retrieveCheckout(sub.provider_session_id, subscriptionAccount(sub));
   return applySubscriptionCheckout(ctx, sub, state, 'frontend');
+}
+
+/**
+ * The buyer left the hosted checkout (its cancel link): the provider checkout is ended and the pending subscription
+ * with it, so the buyer can start again at once. If the buyer paid after all (another tab), the subscription is
+ * applied as paid instead. Needs the manage token the checkout was started with.
+ */
+export async function cancelSubscriptionCheckout(
+  ctx: AppContext,
+  id: string,
+  token: string | null | undefined,
+): Promise<Subscription> {
+  const sub = await getSubscription(ctx.db, id);
+  checkManageToken(sub, token);
+  if (sub.status !== 'pending') return sub;
+  if (sub.provider_session_id === null) {
+    await endPending(ctx, sub.id, 'buyer canceled');
+    return getSubscription(ctx.db, id);
+  }
+  const billing = billingOf(ctx, sub);
+  const account = subscriptionAccount(sub);
+  await billing.expireCheckout(sub.provider_session_id, account);
+  const state = await billing.retrieveCheckout(sub.provider_session_id, account);
+  return applySubscriptionCheckout(ctx, sub, state, 'buyer');
 }

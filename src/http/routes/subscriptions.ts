@@ -11,7 +11,11 @@ import {
   setCancelAtPeriodEnd,
 } from '../../core/subscriptions/actions.js';
 import { cancelMembershipBooking } from '../../core/subscriptions/bookings.js';
-import { startSubscriptionCheckout, verifySubscription } from '../../core/subscriptions/checkout.js';
+import {
+  cancelSubscriptionCheckout,
+  startSubscriptionCheckout,
+  verifySubscription,
+} from '../../core/subscriptions/checkout.js';
 import { archivePlan, createPlan, listPlans, replacePlanPrice } from '../../core/subscriptions/plans.js';
 import { getSubscription, refreshSubscription } from '../../core/subscriptions/sync.js';
 import { PROVIDER_SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../../db/schema.js';
@@ -89,6 +93,16 @@ export async function subscriptionRoutes(app: FastifyInstance, ctx: AppContext):
     },
     async (req) => {
       const sub = await verifySubscription(ctx, req.body.subscriptionId);
+      return { subscriptionId: sub.id, status: sub.status, cancelAtPeriodEnd: sub.cancel_at_period_end };
+    },
+  );
+
+  // The buyer left the hosted checkout: ends it (and the pending subscription) so they can start again at once.
+  app.post<{ Params: { id: string } }>(
+    '/api/subscriptions/:id/checkout/cancel',
+    { config: limit(1), schema: { params: idParams } },
+    async (req) => {
+      const sub = await cancelSubscriptionCheckout(ctx, req.params.id, manageToken(req));
       return { subscriptionId: sub.id, status: sub.status, cancelAtPeriodEnd: sub.cancel_at_period_end };
     },
   );

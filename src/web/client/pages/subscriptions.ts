@@ -382,28 +382,43 @@ export function subscriptionReturnPage(): void {
       .then((res) => {
         const status = res?.status ?? null;
         if (canceled && (status === 'pending' || status === 'checkout_expired' || status === null)) {
-          const resume = getSubscriptionCheckout(id);
-          show(
-            'canceled_checkout',
-            'Checkout canceled',
-            'info',
-            'Nothing was charged and no membership was started.',
-          );
-          root.appendChild(
-            h(
-              'p',
-              {},
-              resume !== null && status === 'pending'
-                ? h(
-                    'a',
-                    { href: resume, className: 'button', 'data-testid': 'resume-checkout' },
-                    'Back to the checkout',
-                  )
-                : null,
-              ' ',
-              h('a', { href: '/' }, 'Back to the marketplace'),
-            ),
-          );
+          // The buyer left the hosted checkout: end it (with this tab's key), so they can subscribe again at once.
+          const ended =
+            status === 'pending' && token !== null
+              ? post(`/api/subscriptions/${encodeURIComponent(id)}/checkout/cancel`, {}, manageHeaders(token))
+                  .then((r) => String(r.status))
+                  .catch(() => status)
+              : Promise.resolve(status);
+          void ended.then((after) => {
+            if (after !== null && after !== 'pending' && after !== 'checkout_expired') {
+              showDetails(after); // paid after all (another tab)
+              return;
+            }
+            const resume = getSubscriptionCheckout(id);
+            show(
+              'canceled_checkout',
+              'Checkout canceled',
+              'info',
+              after === 'checkout_expired'
+                ? 'Nothing was charged and no membership was started; you can subscribe again.'
+                : 'Nothing was charged and no membership was started.',
+            );
+            root.appendChild(
+              h(
+                'p',
+                {},
+                resume !== null && after === 'pending'
+                  ? h(
+                      'a',
+                      { href: resume, className: 'button', 'data-testid': 'resume-checkout' },
+                      'Back to the checkout',
+                    )
+                  : null,
+                ' ',
+                h('a', { href: '/' }, 'Back to the marketplace'),
+              ),
+            );
+          });
           return;
         }
         if (status === null || status === 'pending') {
