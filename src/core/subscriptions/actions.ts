@@ -6,6 +6,8 @@ import { currency } from '../money.js';
 import { requestRefund } from '../refunds.js';
 import { ENDED_STATUSES, entitlement, type Entitlement } from './status.js';
 import {
+  authorizedSubscription,
+  newestPeriod,
   billingOf,
   getSubscription,
   recordSubscriptionEvent,
@@ -13,21 +15,13 @@ import {
   subscriptionAccount,
   syncSubscription,
 } from './sync.js';
-import { checkManageToken } from './tokens.js';
 
 /** The subscription's newest paid period (the one whose allowance bookings use). */
 export async function currentPeriod(
   ctx: AppContext,
   subscriptionId: string,
 ): Promise<SubscriptionPeriod | null> {
-  const p = await ctx.db
-    .selectFrom('subscription_periods')
-    .selectAll()
-    .where('subscription_id', '=', subscriptionId)
-    .orderBy('period_start', 'desc')
-    .orderBy('created_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const p = await newestPeriod(ctx.db, subscriptionId).executeTakeFirst();
   return p ?? null;
 }
 
@@ -96,15 +90,8 @@ export async function memberView(ctx: AppContext, sub: Subscription) {
   };
 }
 
-async function authorized(
-  ctx: AppContext,
-  id: string,
-  token: string | null | undefined,
-): Promise<Subscription> {
-  const sub = await getSubscription(ctx.db, id);
-  checkManageToken(sub, token);
-  return sub;
-}
+const authorized = (ctx: AppContext, id: string, token: string | null | undefined): Promise<Subscription> =>
+  authorizedSubscription(ctx.db, id, token);
 
 function requireLinked(sub: Subscription): string {
   if (sub.provider_subscription_id === null || ENDED_STATUSES.includes(sub.status))

@@ -6,6 +6,7 @@ import { SettleError } from '../errors.js';
 import { newId } from '../ids.js';
 import { heldQuantity, lockSlot } from '../inventory.js';
 import { entitlement, type Entitlement } from './status.js';
+import { newestPeriod } from './sync.js';
 import { checkManageToken } from './tokens.js';
 
 export interface BookingResult {
@@ -61,15 +62,7 @@ export async function bookWithMembership(
     if (target.starts_at.getTime() <= now.getTime())
       throw new SettleError('slot_unavailable', 'This slot has already started.');
     // The newest paid period carries the allowance; locked so two bookings of one member queue here.
-    const period = await trx
-      .selectFrom('subscription_periods')
-      .select(['id', 'included_bookings', 'used_bookings'])
-      .where('subscription_id', '=', sub.id)
-      .orderBy('period_start', 'desc')
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .forNoKeyUpdate()
-      .executeTakeFirst();
+    const period = await newestPeriod(trx, sub.id).forNoKeyUpdate().executeTakeFirst();
     const ent = entitlement(sub, period ?? null, now, graceDays);
     if (!ent.access || period === undefined)
       throw new SettleError(
@@ -200,14 +193,7 @@ export async function cancelMembershipBooking(
         payload: { bookingId: booking.id, event: 'canceled' },
       });
     }
-    const period = await trx
-      .selectFrom('subscription_periods')
-      .select(['id', 'included_bookings', 'used_bookings'])
-      .where('subscription_id', '=', sub.id)
-      .orderBy('period_start', 'desc')
-      .orderBy('created_at', 'desc')
-      .limit(1)
-      .executeTakeFirst();
+    const period = await newestPeriod(trx, sub.id).executeTakeFirst();
     return {
       bookingId: booking.id,
       subscriptionId: sub.id,

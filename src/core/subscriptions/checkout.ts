@@ -8,6 +8,7 @@ import { isReady } from '../sellers.js';
 import { activePrice, providerPriceFor } from './plans.js';
 import { ENDED_STATUSES } from './status.js';
 import {
+  authorizedSubscription,
   getSubscription,
   linkProviderSubscription,
   recordSubscriptionEvent,
@@ -19,7 +20,7 @@ import {
   welcomeKey,
   type SubscriptionVia,
 } from './sync.js';
-import { checkManageToken, newManageToken } from './tokens.js';
+import { newManageToken } from './tokens.js';
 
 export interface StartedSubscriptionCheckout {
   subscriptionId: string;
@@ -277,8 +278,7 @@ export async function cancelSubscriptionCheckout(
   id: string,
   token: string | null | undefined,
 ): Promise<Subscription> {
-  const sub = await getSubscription(ctx.db, id);
-  checkManageToken(sub, token);
+  const sub = await authorizedSubscription(ctx.db, id, token);
   if (sub.status !== 'pending') return sub;
   if (sub.provider_session_id === null) {
     await endPending(ctx, sub.id, 'buyer canceled');

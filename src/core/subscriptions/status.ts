@@ -1,20 +1,16 @@
-import type { Subscription, SubscriptionPeriod, SubscriptionStatus } from '../../db/schema.js';
+import {
+  PROVIDER_SUBSCRIPTION_STATUSES,
+  type Subscription,
+  type SubscriptionPeriod,
+  type SubscriptionStatus,
+} from '../../db/schema.js';
 
 /**
  * The subscription state machine, provider-neutral (Stripe's statuses, which PayPal's and Square's map onto). A
  * status not listed as reachable is refused, so an older read or event never moves a subscription backwards (a
  * canceled membership is never revived, an active one never goes back to trialing).
  */
-const PROVIDER_STARTS: readonly SubscriptionStatus[] = [
-  'incomplete',
-  'incomplete_expired',
-  'trialing',
-  'active',
-  'past_due',
-  'unpaid',
-  'paused',
-  'canceled',
-];
+const PROVIDER_STARTS: readonly SubscriptionStatus[] = PROVIDER_SUBSCRIPTION_STATUSES;
 
 export const SUBSCRIPTION_TRANSITIONS: Readonly<Record<SubscriptionStatus, readonly SubscriptionStatus[]>> = {
   pending: [...PROVIDER_STARTS, 'checkout_expired'],

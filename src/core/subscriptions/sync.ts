@@ -5,6 +5,7 @@ import { SettleError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { AccountContext, InvoiceState, SubscriptionBilling, SubscriptionState } from '../provider.js';
 import { canMove } from './status.js';
+import { checkManageToken } from './tokens.js';
 
 export type SubscriptionVia = 'webhook' | 'frontend' | 'reconcile' | 'buyer' | 'operator';
 
@@ -28,6 +29,28 @@ export function billingOf(ctx: AppContext, sub: Pick<Subscription, 'provider'>):
 export async function getSubscription(db: Executor, id: string): Promise<Subscription> {
   const sub = await db.selectFrom('subscriptions').selectAll().where('id', '=', id).executeTakeFirst();
   if (sub === undefined) throw new SettleError('not_found', `Subscription ${id} does not exist.`);
+  return sub;
+}
+
+/** The subscription's newest paid period (the one whose allowance bookings use); callers may lock it. */
+export function newestPeriod(db: Executor, subscriptionId: string) {
+  return db
+    .selectFrom('subscription_periods')
+    .selectAll()
+    .where('subscription_id', '=', subscriptionId)
+    .orderBy('period_start', 'desc')
+    .orderBy('created_at', 'desc')
+    .limit(1);
+}
+
+/** The subscription, after checking the member's manage token. */
+export async function authorizedSubscription(
+  db: Executor,
+  id: string,
+  token: string | null | undefined,
+): Promise<Subscription> {
+  const sub = await getSubscription(db, id);
+  checkManageToken(sub, token);
   return sub;
 }
 

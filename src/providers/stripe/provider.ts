@@ -17,6 +17,7 @@ import type {
 import { silentLogger, type Logger } from '../../log/logger.js';
 import { toStripeAmount } from './amounts.js';
 import { stripeCall, toSettleError } from './errors.js';
+import { expireOpenSession, onAccount } from './sessions.js';
 import {
   idOf,
   isStripeEvent,
@@ -46,11 +47,6 @@ export interface StripeProviderOptions {
 }
 
 type Endpoint = 'platform' | 'connect';
-
-/** Request options that select the account an object lives on (direct charges: the connected account). */
-function onAccount(account: AccountContext): Stripe.RequestOptions {
-  return account.chargeType === 'direct' ? { stripeAccount: account.accountId } : {};
-}
 
 function withAccount(stripeAccount: string | null): Stripe.RequestOptions {
   return stripeAccount === null ? {} : { stripeAccount };
@@ -257,27 +253,7 @@ export class StripeProvider implements PaymentProvider {
   }
 
   async expireCheckout(sessionId: string, account: AccountContext): Promise<void> {
-    const opts = onAccount(account);
-    const session = await stripeCall('checkout.sessions.retrieve', () =>
-      this.stripe.checkout.sessions.retrieve(sessionId, {}, opts),
-    );
-    if (session.status !== 'open') return;
-    try {
-      await this.stripe.checkout.sessions.expire(
-        sessionId,
-        {},
-        { ...opts, idempotencyKey: `expire:${sessionId}` },
-      );
-    } catch (err) {
-      // Lost a race with payment or expiry: "Only Checkout Sessions with a status in ["open"] can be expired".
-      if (err instanceof Stripe.errors.StripeInvalidRequestError) {
-        const again = await stripeCall('checkout.sessions.retrieve', () =>
-          this.stripe.checkout.sessions.retrieve(sessionId, {}, opts),
-        );
-        if (again.status !== 'open') return;
-      }
-      throw toSettleError(err, 'checkout.sessions.expire');
-    }
+    await expireOpenSession(this.stripe, sessionId, account);
   }
 
   // ---------------------------------------------------------------- refunds

@@ -13,6 +13,7 @@ import type {
 import { silentLogger, type Logger } from '../../log/logger.js';
 import { toStripeAmount } from './amounts.js';
 import { stripeCall, toSettleError } from './errors.js';
+import { expireOpenSession, onAccount } from './sessions.js';
 import {
   idOf,
   invoicePaymentOf,
@@ -29,11 +30,6 @@ export interface StripeSubscriptionsOptions {
   stripe: Stripe;
   livemode: boolean;
   logger?: Logger;
-}
-
-/** Request options that select the account an object lives on (direct charges: the connected account). */
-function onAccount(account: AccountContext): Stripe.RequestOptions {
-  return account.chargeType === 'direct' ? { stripeAccount: account.accountId } : {};
 }
 
 /** The connected account a direct-charge object was read on; null for destination charges (the platform). */
@@ -189,27 +185,7 @@ export class StripeSubscriptions implements SubscriptionBilling {
   }
 
   async expireCheckout(sessionId: string, account: AccountContext): Promise<void> {
-    const opts = onAccount(account);
-    const session = await stripeCall('checkout.sessions.retrieve', () =>
-      this.stripe.checkout.sessions.retrieve(sessionId, {}, opts),
-    );
-    if (session.status !== 'open') return;
-    try {
-      await this.stripe.checkout.sessions.expire(
-        sessionId,
-        {},
-        { ...opts, idempotencyKey: `expire:${sessionId}` },
-      );
-    } catch (err) {
-      // Lost a race with payment or expiry: the session is no longer open, which is all this asks for.
-      if (err instanceof Stripe.errors.StripeInvalidRequestError) {
-        const again = await stripeCall('checkout.sessions.retrieve', () =>
-          this.stripe.checkout.sessions.retrieve(sessionId, {}, opts),
-        );
-        if (again.status !== 'open') return;
-      }
-      throw toSettleError(err, 'checkout.sessions.expire');
-    }
+    await expireOpenSession(this.stripe, sessionId, account);
   }
 
   async retrieve(providerSubscriptionId: string, account: AccountContext): Promise<SubscriptionState> {
