@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { reconcile } from '../../src/core/reconcile.js';
 import { BACKENDS } from '../helpers/db.js';
 import { startHarness, type Harness } from '../helpers/settle.js';
 import {
@@ -122,6 +123,31 @@ describe.each(BACKENDS)('subscriptions end to end (%s PostgreSQL)', (backend) =>
     ).toBe('checkout_expired');
     const again = await startSubscription(h, p.planId, 'undecided@example.test');
     expect(again.subscriptionId).not.toBe(s.subscriptionId);
+  });
+
+  it('every webhook lost: the reconciler applies the subscription, its periods and a renewal, once', async () => {
+    h = await startHarness(backend);
+    const p = await setupPlan(h, { chargeType: 'direct' });
+    h.settle.emulator!.faults.set({ webhookDrop: { probability: 1 } });
+    const s = await subscribe(h, p.planId);
+    await h.settleDown();
+    expect((await adminSubscription(h, s.subscriptionId)).status).toBe('pending');
+    const first = await reconcile(h.settle.ctx);
+    expect(first.errors).toEqual([]);
+    await h.settleDown();
+    let sub = await adminSubscription(h, s.subscriptionId);
+    expect(sub.status).toBe('active');
+    expect(sub.periods).toHaveLength(1);
+    // A renewal while webhooks are still lost: the admin advance re-reads, and a second reconcile changes nothing.
+    sub = await advanceDays(h, s.subscriptionId, 32);
+    expect(sub.periods).toHaveLength(2);
+    const again = await reconcile(h.settle.ctx);
+    expect(again.errors).toEqual([]);
+    await h.settleDown();
+    sub = await adminSubscription(h, s.subscriptionId);
+    expect(sub.periods).toHaveLength(2);
+    expect((await notificationsFor(h, 'subscription_receipt')).length).toBe(2);
+    expect(sub.events.filter((e) => e.to === 'period_opened')).toHaveLength(2);
   });
 
   it('trial: no_payment_required checkout opens a zero period (trialing, access), the first paid renewal follows on the clock', async () => {
