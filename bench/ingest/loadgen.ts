@@ -1,0 +1,117 @@
+/**
+ * The load generator of the ingest benchmark, run in its own process: `node --import tsx bench/ingest/loadgen.ts
+ * job.json`. It POSTs pre-signed webhook deliveries and prints one JSON line with the result.
+ *
+ * - `rate` 0: closed loop, `concurrency` requests in flight (the maximum rate).
+ * - `rate` > 0: open loop, request i is sent at t0 + i / rate whatever the server's answers; its latency counts from
+ *   that scheduled time, so time spent queued behind a slow server is counted (no coordinated omission).
+ */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+export interface LoadJob {
+  url: string;
+  deliveries: { body: string; signature: string }[];
+  concurrency: number;
+  rate: number;
+  /** Requests not answered by then are abandoned and counted as errors. */
+  timeoutMs: number;
+}
+
+export interface LoadResult {
+  sent: number;
+  answered: number;
+  status: Record<string, number>;
+  errors: number;
+  wallMs: number;
+  /** Latencies in ms, sorted. */
+  latencies: number[];
+}
+
+const job = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as LoadJob;
+const target = new URL(job.url);
+const agent = new http.Agent({
+  keepAlive: true,
+  maxSockets: job.rate > 0 ? 512 : Math.max(1, job.concurrency),
+});
+
+function post(d: { body: string; signature: string }): Promise<number> {
+  return new Promise((res) => {
+    const req = http.request(
+      {
+        agent,
+        host: target.hostname,
+        port: target.port,
+        path: target.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(d.body),
+          'stripe-signature': d.signature,
+          'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+        },
+        timeout: job.timeoutMs,
+      },
+      (r) => {
+        r.resume();
+        r.on('end', () => res(r.statusCode ?? 0));
+        r.on('error', () => res(-1));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => res(-1));
+    req.end(d.body);
+  });
+}
+
+const latencies: number[] = [];
+const status: Record<string, number> = {};
+let errors = 0;
+let answered = 0;
+const n = job.deliveries.length;
+
+function record(code: number, ms: number): void {
+  if (code < 0) errors++;
+  else {
+    answered++;
+    status[String(code)] = (status[String(code)] ?? 0) + 1;
+  }
+  latencies.push(ms);
+}
+
+const t0 = performance.now();
+if (job.rate > 0) {
+  const inflight: Promise<void>[] = [];
+  let i = 0;
+  while (i < n) {
+    const now = performance.now();
+    while (i < n && t0 + (i * 1000) / job.rate <= now) {
+      const scheduled = t0 + (i * 1000) / job.rate;
+      const d = job.deliveries[i]!;
+      inflight.push(post(d).then((code) => record(code, performance.now() - scheduled)));
+      i++;
+    }
+    if (i < n) {
+      const wait = t0 + (i * 1000) / job.rate - performance.now();
+      await new Promise((r) => setTimeout(r, Math.max(0, Math.min(wait, 5))));
+    }
+  }
+  await Promise.all(inflight);
+} else {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(job.concurrency, n) }, async () => {
+      while (next < n) {
+        const d = job.deliveries[next++]!;
+        const s = performance.now();
+        record(await post(d), performance.now() - s);
+      }
+    }),
+  );
+}
+const wallMs = performance.now() - t0;
+agent.destroy();
+latencies.sort((a, b) => a - b);
+const result: LoadResult = { sent: n, answered, status, errors, wallMs, latencies };
+process.stdout.write(`${JSON.stringify(result)}\n`);
