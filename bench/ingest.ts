@@ -42,7 +42,8 @@ const { values: opt } = parseArgs({
     'no-one-slot': { type: 'boolean', default: false },
     rates: { type: 'string', default: '25,50,100' },
     storm: { type: 'string', default: '1000' },
-    'pgbench-tx': { type: 'string', default: '30000' },
+    'pgbench-tx': { type: 'string' },
+    'pgbench-repeat': { type: 'string', default: '3' },
     capture: { type: 'boolean', default: true },
     'no-capture': { type: 'boolean', default: false },
     'no-limit': { type: 'boolean', default: false },
@@ -61,7 +62,9 @@ if (opt.help) {
   --rates a,b,c      open-loop rates in % of the measured maximum (25,50,100; empty to skip)
   --no-one-slot      skip the one-slot run
   --storm K          copies of one event sent at once (1000; 0 to skip)
-  --pgbench-tx T     pgbench transactions per run, all clients together (30000)
+  --pgbench-tx T     pgbench transactions per run, all clients together (default N: the same pending holds per
+                     slot as the ingest run, which Settle's inventory query reads)
+  --pgbench-repeat R each pgbench figure is the median of R runs (3)
   --no-capture       do not capture Settle's SQL from the server log (hand-written baseline only)
   --no-limit         skip pgbench
   --tsx              run Settle and the emulator through tsx even when dist/ exists
@@ -82,7 +85,8 @@ const RATES = (opt.rates ?? '')
   .map((x) => Number(x.trim()))
   .filter((x) => Number.isFinite(x) && x > 0);
 const STORM = num(opt.storm, 1000);
-const PGBENCH_TX = Math.max(C, num(opt['pgbench-tx'], 30_000));
+const PGBENCH_TX = Math.max(C, num(opt['pgbench-tx'], N));
+const PGBENCH_REPEAT = Math.max(1, num(opt['pgbench-repeat'], 3));
 const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 const pct = (sorted: readonly number[], p: number): number =>
@@ -301,7 +305,7 @@ async function main(): Promise<void> {
   }
   await setLatency(0);
 
-  // The limit, on the same database, with Settle still up (idle) as in the ingest runs.
+  // The limit, on the same database: Settle's SQL is captured first, then Settle and the emulator stop.
   let limits: LimitFigures | null = null;
   if (!opt['no-limit']) {
     console.log('\nThe limit: pgbench, same client count, same database');
@@ -315,14 +319,31 @@ async function main(): Promise<void> {
       slots,
       oneSlot: oneSlot ?? slots[0]!,
       transactions: PGBENCH_TX,
+      repeat: PGBENCH_REPEAT,
+      beforePgbench: async () => {
+        await settle.stop();
+        await emu.stop();
+      },
       capture:
         opt.capture && !opt['no-capture']
           ? {
+              // Five deliveries one at a time, 300 ms apart, so the queue worker's jobs of one confirmation are done
+              // before the next starts (its statements are told apart and left out of the capture).
               run: async () => {
                 const { bodies } = await prepare(slots, 5);
                 await setLatency(LATENCY);
-                await loadgen(sign(bodies, webhookSecret), 1, 0);
+                for (const d of sign(bodies, webhookSecret)) {
+                  const r = await fetch(`${e.settle}/webhooks/stripe`, {
+                    method: 'POST',
+                    headers: { 'content-type': 'application/json', 'stripe-signature': d.signature },
+                    body: d.body,
+                  });
+                  await r.text();
+                  await new Promise((res) => setTimeout(res, 300));
+                }
+                await setLatency(0);
               },
+              template: async () => (await paidOrders(e, slots, 1))[0]!.orderId,
             }
           : null,
     });
