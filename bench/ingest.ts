@@ -211,7 +211,9 @@ async function main(): Promise<void> {
     concurrency: number,
     rate: number,
   ): Promise<LoadResult> => {
-    const jobFile = join(dir, `job-${Date.now()}.json`);
+    const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const jobFile = join(dir, `job-${stamp}.json`);
+    const outFile = join(dir, `loadgen-${stamp}.out`);
     const job: LoadJob = {
       url: `${e.settle}/webhooks/stripe`,
       deliveries,
@@ -224,13 +226,14 @@ async function main(): Promise<void> {
       'loadgen',
       [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile],
       {},
-      join(dir, 'loadgen.out'),
+      outFile,
     );
     const code = await lg.exited;
     await lg.stop();
     const { readFileSync } = await import('node:fs');
-    const lines = readFileSync(join(dir, 'loadgen.out'), 'utf8').trim().split('\n');
-    if (code !== 0) throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n')}`);
+    const lines = readFileSync(outFile, 'utf8').trim().split('\n');
+    if (code !== 0)
+      throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
     return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
   };
 
