@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { ConfirmedVia, Order, OrderStatus, ProviderId } from '../db/schema.js';
-import { enqueue, type Executor } from '../queue/outbox.js';
+import { enqueueMany, type Executor } from '../queue/outbox.js';
 import { crashPoint } from './crash-points.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
@@ -241,15 +241,17 @@ async function queueEffects(
 ): Promise<void> {
   const effects =
     status === 'paid' ? FULFILMENT_EFFECTS : status === 'paid_oversold' ? OVERSOLD_EFFECTS : REVIEW_EFFECTS;
-  for (const kind of effects) {
-    await enqueue(trx, {
+  // One multi-row insert (one round trip); each job is still at most once per order, by its dedupe key.
+  await enqueueMany(
+    trx,
+    effects.map((kind) => ({
       kind,
       dedupeKey: `${kind}:${orderId}`,
       payload: reviewReason !== null ? { orderId, reason: reviewReason } : { orderId },
       // An owed refund is retried across provider outages of days, never dead-lettered after minutes.
       ...(kind === 'refund.oversold' ? { maxAttempts: OWED_REFUND_MAX_ATTEMPTS } : {}),
-    });
-  }
+    })),
+  );
 }
 
 /** With the queue's backoff capped at 15 minutes this keeps retrying an owed refund for about ten days. */

@@ -47,6 +47,31 @@ export async function enqueue(trx: Executor, job: EnqueueInput): Promise<boolean
   return Number(res.numInsertedOrUpdatedRows ?? 0n) > 0;
 }
 
+/**
+ * Queues several jobs inside the caller's transaction in one statement (one multi-row INSERT … ON CONFLICT
+ * (dedupe_key) DO NOTHING): the same rows as one enqueue() per job, in one round trip. A job whose key already exists
+ * is left as it is (a key repeated within the batch is inserted once, the first time). Returns how many were inserted.
+ */
+export async function enqueueMany(trx: Executor, jobs: readonly EnqueueInput[]): Promise<number> {
+  if (jobs.length === 0) return 0;
+  const now = new Date();
+  const res = await trx
+    .insertInto('jobs')
+    .values(
+      jobs.map((job) => ({
+        kind: job.kind,
+        dedupe_key: job.dedupeKey,
+        payload: JSON.stringify(job.payload),
+        run_at: job.runAt ?? now,
+        // The column's default where a job does not set it (a multi-row VALUES writes DEFAULT there).
+        max_attempts: job.maxAttempts ?? sql<number>`default`,
+      })),
+    )
+    .onConflict((oc) => oc.column('dedupe_key').doNothing())
+    .executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0n);
+}
+
 export interface JobContext {
   /**
    * For transactional handlers: the transaction that also marks the job done, so database-only effects commit
