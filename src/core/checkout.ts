@@ -156,30 +156,53 @@ export async function startCheckout(
   }
 }
 
+/** Why a provider's checkout state may not move this order, or null when it may. */
+function checkoutMismatch(
+  order: Pick<Order, 'provider' | 'provider_session_id' | 'provider_account_id'>,
+  state: CheckoutState,
+): 'session' | 'account' | null {
+  // A session that is not the order's own (another provider's, or another session): it never moves this order.
+  if (
+    state.provider !== order.provider ||
+    (order.provider_session_id !== null && order.provider_session_id !== state.sessionId)
+  )
+    return 'session';
+  // Paid to another account than the seller's (a payee the order does not name): never confirmed as this order.
+  if (state.accountId !== null && state.accountId !== order.provider_account_id) return 'account';
+  return null;
+}
+
+function logForeignAccount(ctx: AppContext, orderId: string, state: CheckoutState): void {
+  ctx.logger.error(
+    { orderId, provider: state.provider, account: state.accountId },
+    "checkout paid to an account that is not the order's seller; not applied",
+  );
+}
+
 /**
  * Applies what the provider says about a checkout. The one place that turns a CheckoutState into order changes,
  * shared by webhooks, the frontend verify call and reconciliation; payment always goes through confirmPayment().
+ *
+ * `known` is the order row the caller already read (the webhook path reads it before re-reading the checkout from
+ * the provider). It only saves the re-read here for a payment, where the session and account checks are made again
+ * by confirmPayment() on the row it reads and locks in its transaction; every other outcome, and a known row that
+ * does not match, is decided on a fresh read as before.
  */
 export async function applyCheckoutState(
   ctx: AppContext,
   orderId: string,
   state: CheckoutState,
   via: 'webhook' | 'frontend' | 'reconcile',
+  known?: Order,
 ): Promise<ConfirmResult | { orderId: string; status: Order['status'] }> {
-  const order = await getOrder(ctx.db, orderId);
-  if (
-    state.provider !== order.provider ||
-    (order.provider_session_id !== null && order.provider_session_id !== state.sessionId)
-  ) {
-    // A session that is not the order's own (another provider's, or another session): it never moves this order.
-    return { orderId, status: order.status };
-  }
-  if (state.accountId !== null && state.accountId !== order.provider_account_id) {
-    // Paid to another account than the seller's (a payee the order does not name): never confirmed as this order.
-    ctx.logger.error(
-      { orderId, provider: state.provider, account: state.accountId },
-      "checkout paid to an account that is not the order's seller; not applied",
-    );
+  const paying = state.outcome === 'succeeded' || state.outcome === 'zero_amount';
+  const order =
+    known !== undefined && known.id === orderId && paying && checkoutMismatch(known, state) === null
+      ? known
+      : await getOrder(ctx.db, orderId);
+  const mismatch = checkoutMismatch(order, state);
+  if (mismatch !== null) {
+    if (mismatch === 'account') logForeignAccount(ctx, orderId, state);
     return { orderId, status: order.status };
   }
   switch (state.outcome) {
@@ -198,7 +221,15 @@ export async function applyCheckoutState(
           promotionCode: state.promotionCode,
           applicationFee: state.applicationFee,
         },
-        { now: ctx.now() },
+        {
+          now: ctx.now(),
+          // The same checks on the row confirmPayment() reads and locks: nothing can change it in between.
+          applies: (current) => {
+            const m = checkoutMismatch(current, state);
+            if (m === 'account') logForeignAccount(ctx, orderId, state);
+            return m === null;
+          },
+        },
       ).then((r) => {
         ctx.queue.nudge();
         return r;

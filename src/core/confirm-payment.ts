@@ -37,7 +37,9 @@ export type ConfirmOutcome =
   /** Evidence did not match the order: order needs_review, nothing fulfilled. */
   | 'review'
   /** The order had already left the confirmable states: nothing was done. */
-  | 'already_handled';
+  | 'already_handled'
+  /** The caller's `applies` guard refused the order row read in the transaction: nothing was done. */
+  | 'not_applicable';
 
 export interface ConfirmResult {
   orderId: string;
@@ -98,6 +100,8 @@ async function expectedFor(trx: Executor, order: Order, ev: PaymentEvidence): Pr
  * The one confirmation path. Every confirmation source (platform webhook, Connect webhook, frontend verify,
  * reconciliation; later PayPal and Square) calls this. In one transaction:
  *
+ * 0. The order row is read once, locked (FOR NO KEY UPDATE), so what is decided from it (the caller's `applies`
+ *    guard, the expected amount, the status it leaves) is what the update below changes.
  * 1. `UPDATE orders SET status=… WHERE id=$1 AND status IN (confirmable)`. Zero rows: someone already
  *    handled it; return the current state and run no side effect.
  * 2. Evidence must match the order (amount and currency after discount), else `needs_review`.
@@ -109,13 +113,31 @@ export async function confirmPayment(
   db: Db,
   orderId: string,
   evidence: PaymentEvidence,
-  options: { now?: Date; probe?: ConfirmProbe } = {},
+  options: {
+    now?: Date;
+    probe?: ConfirmProbe;
+    /**
+     * Whether the evidence may move this order at all (applyCheckoutState: the order's own checkout session and
+     * seller account), decided on the row read and locked in the transaction. False: nothing is done.
+     */
+    applies?: (order: Order) => boolean;
+  } = {},
 ): Promise<ConfirmResult> {
   const now = options.now ?? new Date();
   const probe = options.probe;
   const result = await db.transaction().execute(async (trx): Promise<ConfirmResult> => {
-    const order = await trx.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
+    // Locked for the rest of the transaction: a concurrent confirmation waits here and then finds the order paid.
+    // This is the lock the status update below takes anyway, taken a few statements earlier (lock order unchanged:
+    // the order row, then the slot in takeInventory).
+    const order = await trx
+      .selectFrom('orders')
+      .selectAll()
+      .where('id', '=', orderId)
+      .forNoKeyUpdate()
+      .executeTakeFirst();
     if (order === undefined) throw new Error(`confirmPayment: order ${orderId} does not exist`);
+    if (options.applies !== undefined && !options.applies(order))
+      return { orderId, outcome: 'not_applicable', status: order.status };
     if (!CONFIRMABLE.includes(order.status))
       return { orderId, outcome: 'already_handled', status: order.status };
 

@@ -35,9 +35,10 @@ export async function applyEvent(
     case 'checkout.expired': {
       const orderId = e.checkout.orderId;
       if (orderId === null) return 'ignored';
+      // The whole row: applyCheckoutState() uses it for a payment instead of reading the order again.
       const order = await ctx.db
         .selectFrom('orders')
-        .select(['id', 'provider', 'provider_account_id', 'charge_type', 'provider_session_id'])
+        .selectAll()
         .where('id', '=', orderId)
         .executeTakeFirst();
       if (order === undefined) return 'ignored'; // not one of ours (another integration on the same account)
@@ -69,7 +70,7 @@ export async function applyEvent(
           : e.kind === 'checkout.expired'
             ? e.checkout
             : await ctx.providers.get(order.provider).retrieveCheckout(sessionId, accountOf(order));
-      await applyCheckoutState(ctx, orderId, state, via);
+      await applyCheckoutState(ctx, orderId, state, via, order);
       return 'processed';
     }
     case 'refund.updated':
