@@ -157,20 +157,35 @@ export async function takeInventory(
   trx: Executor,
   input: { slotId: string; orderId: string; quantity: number; now: Date },
 ): Promise<boolean> {
+  // The lock is its own statement, taken before anything is read: in READ COMMITTED the statement below then reads
+  // the holds as of after every earlier change to this slot's inventory committed. (Folded into one statement, the
+  // holds would be read from a snapshot taken before waiting for the lock.)
   const slot = await lockSlot(trx, input.slotId);
   if (slot === undefined) return false;
-  const own = await trx
-    .selectFrom('holds')
-    .select('created_at')
-    .where('order_id', '=', input.orderId)
-    .executeTakeFirst();
-  const heldByOthers = await heldQuantity(trx, input.slotId, input.now, input.orderId, own?.created_at);
-  if (slot.sold + input.quantity + heldByOthers > slot.capacity) return false;
+  // One statement for what used to be three (the order's own hold, the sum of the others' earlier holds, the update),
+  // with the same decision: sold + quantity + held by others ≤ capacity, where "held by others" is the active holds
+  // of other orders on the slot placed before this order's own hold (all of them when it has none). The own hold's
+  // created_at is compared at millisecond precision, as before: the earlier code read it into a JavaScript Date
+  // (milliseconds) and passed it back, so a hold placed in the same millisecond never counted as earlier.
+  // sold + quantity ≤ capacity stays as the last guard (sold ≤ capacity even if everything above were wrong).
   const res = await trx
     .updateTable('slots')
     .set((eb) => ({ sold: eb('sold', '+', input.quantity) }))
     .where('id', '=', input.slotId)
     .where(sql<boolean>`sold + ${input.quantity} <= capacity`)
+    .where(
+      sql<boolean>`sold::bigint + ${input.quantity}::bigint + (
+        select coalesce(sum(h.quantity), 0)::int
+        from holds h
+        left join (select date_trunc('milliseconds', created_at) as created_at from holds where order_id = ${input.orderId}) own
+          on true
+        where h.released_at is null
+          and h.expires_at > ${input.now}
+          and h.slot_id = ${input.slotId}
+          and h.order_id <> ${input.orderId}
+          and (own.created_at is null or h.created_at < own.created_at)
+      ) <= capacity`,
+    )
     .executeTakeFirst();
   return Number(res.numUpdatedRows) === 1;
 }
