@@ -4,7 +4,8 @@ import { sql, type Kysely } from 'kysely';
  * Subscriptions (issue 13): sellers' plans and their immutable prices, the provider's copy of each price per account,
  * one subscription record per buyer and plan, one period per paid invoice (with the period's booking allowance), and
  * bookings made with a membership. Refunds gain `period_id`: an invoice is refunded through the same refund path as an
- * order, and a refund belongs to exactly one of the two.
+ * order, and a refund belongs to exactly one of the two. Also an index the hold lookups by order lacked (every
+ * confirmation's own-hold lookup and every releaseHold scanned the whole holds table).
  */
 const DDL = `
     CREATE TABLE plans (
@@ -121,7 +122,8 @@ const DDL = `
     ALTER TABLE refunds ALTER COLUMN order_id DROP NOT NULL;
     ALTER TABLE refunds ADD COLUMN period_id text REFERENCES subscription_periods(id);
     ALTER TABLE refunds ADD CONSTRAINT refunds_one_owner CHECK ((order_id IS NULL) <> (period_id IS NULL));
-    CREATE INDEX refunds_period_idx ON refunds (period_id) WHERE period_id IS NOT NULL
+    CREATE INDEX refunds_period_idx ON refunds (period_id) WHERE period_id IS NOT NULL;
+    CREATE INDEX holds_order_idx ON holds (order_id)
 `;
 
 export async function up(db: Kysely<unknown>): Promise<void> {
