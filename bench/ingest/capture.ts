@@ -146,8 +146,19 @@ function oneConfirmation(entries: Entry[], start: number): Entry[] {
   // Units: a transaction (begin … commit on one backend) or one autocommit statement.
   const units: Entry[][] = [];
   const open = new Map<string, Entry[]>();
+  // Backends already inside a transaction at the inbox insert (a worker job begun earlier): not this confirmation's.
+  const openBefore = new Set<string>();
+  for (let i = 0; i < start; i++) {
+    const e = entries[i]!;
+    if (/^begin/i.test(e.sql)) openBefore.add(e.pid);
+    else if (/^(commit|rollback)$/i.test(e.sql)) openBefore.delete(e.pid);
+  }
   for (let i = start; i <= end; i++) {
     const e = entries[i]!;
+    if (openBefore.has(e.pid)) {
+      if (/^(commit|rollback)$/i.test(e.sql)) openBefore.delete(e.pid);
+      continue;
+    }
     const tx = open.get(e.pid);
     if (tx) {
       tx.push(e);
