@@ -160,6 +160,14 @@ describe.each(BACKENDS)('subscriptions end to end (%s PostgreSQL)', (backend) =>
     expect(sub.periods).toHaveLength(1);
     expect(sub.periods[0]).toMatchObject({ amountPaid: 0, applicationFee: 0, paymentId: null });
     expect(sub.entitlement).toMatchObject({ access: true, reason: 'trialing', bookingsLeft: 2 });
+    // A time the clock has already passed is refused with a reason, nothing moves.
+    const past = await h.admin<{ error: { code: string } }>(
+      'POST',
+      `/api/admin/subscriptions/${s.subscriptionId}/advance-clock`,
+      { to: new Date(Date.now() - 86_400_000).toISOString() },
+    );
+    expect(past.status).toBe(400);
+    expect(past.body.error.code).toBe('validation_failed');
     sub = await advanceDays(h, s.subscriptionId, 8);
     expect(sub.status).toBe('active');
     expect(sub.periods).toHaveLength(2);

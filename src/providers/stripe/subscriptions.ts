@@ -306,6 +306,15 @@ export class StripeSubscriptions implements SubscriptionBilling {
     );
     const clockId = idOf(sub.test_clock);
     if (clockId === null) throw new SettleError('validation_failed', 'subscription has no test clock');
+    // A time the clock has already passed is the caller's mistake (400), not a provider failure.
+    const before = await stripeCall('testHelpers.testClocks.retrieve', () =>
+      this.stripe.testHelpers.testClocks.retrieve(clockId, {}, opts),
+    );
+    if (seconds(to) <= before.frozen_time)
+      throw new SettleError(
+        'validation_failed',
+        `The test clock is already at ${new Date(before.frozen_time * 1000).toISOString()}; choose a later time.`,
+      );
     await stripeCall('testHelpers.testClocks.advance', () =>
       this.stripe.testHelpers.testClocks.advance(clockId, { frozen_time: seconds(to) }, opts),
     );
