@@ -19,6 +19,8 @@ const { values: opt } = parseArgs({
     pool: { type: 'string' },
     'log-level': { type: 'string', default: 'info' },
     tsx: { type: 'boolean', default: false },
+    'peer-first': { type: 'boolean', default: false },
+    'peer-revalidate': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -29,8 +31,10 @@ if (opt.help) {
   --slots S         slots the orders are spread over (20)
   --concurrency C   requests in flight, closed loop, for both sides (16)
   --pool P          each server's database pool (default C)
-  --log-level L     Settle's LOG_LEVEL (info, as in production)
+  --log-level L     Settle's LOG_LEVEL and the peer engine's logger level (info)
   --tsx             run Settle and the emulator through tsx even when dist/ exists
+  --peer-first      the peer ingests first (default: Settle first)
+  --peer-revalidate the peer re-reads each session from the emulator, as Settle does
   --json            also print the figures as one JSON line
 `);
   process.exit(0);
@@ -48,6 +52,8 @@ try {
     pool: num(opt.pool),
     logLevel: opt['log-level'],
     tsx: opt.tsx,
+    order: opt['peer-first'] ? 'peer-first' : 'settle-first',
+    peerRevalidate: opt['peer-revalidate'],
     log: (line) => console.log(line),
   });
   console.log('');

@@ -3,12 +3,15 @@
  * (POST /webhooks/stripe) and by `@supabase/stripe-sync-engine` (bench/peer/server.ts), into the same PostgreSQL
  * database, with the same load generator and concurrency. `runPeer()` returns the figures; `formatPeer()` prints them.
  *
- * Order of a run: a fresh database; the standalone emulator and a configured Settle server (as bench/ingest.ts starts
- * them); the market and N paid orders through Settle's API; the events read from the emulator's Events API; the
- * peer's migrations (schema `stripe`, same database; not timed). Then Settle's phase (closed loop, C in flight), its
- * due jobs drained, Settle stopped; then the peer's phase against its own process, the peer stopped. Each phase's
- * database work is read from pg_stat_database (transactions and rows written per event) after its server has
- * exited, so that every backend has flushed its counters.
+ * A run: a fresh database; the standalone emulator for the whole run; a first Settle server, configured as
+ * bench/ingest.ts configures it, for the market and N paid orders through Settle's API, then stopped; the events read
+ * from the emulator's Events API; the peer's migrations (schema `stripe`, same database). None of that is timed.
+ * Then the two phases, Settle's first unless `order` says otherwise. Each starts its server fresh with nothing else
+ * connected to the database, sends the N events (closed loop, C in flight) and stops the server; Settle's phase
+ * waits for its due jobs before stopping it. The database work of a phase (transactions and rows written per
+ * event) is the difference of pg_stat_database's counters, read with no backend connected before the server starts
+ * and after it has stopped, less the benchmark's own statements (it includes the server's start-up and, for both,
+ * any autovacuum in that window).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -49,12 +52,19 @@ export interface PeerOptions {
   concurrency?: number;
   /** Database pool of each server: Settle's DATABASE_POOL_MAX and the peer's pg pool max (default: concurrency). */
   pool?: number;
-  /** Settle's LOG_LEVEL (info). */
+  /** Settle's LOG_LEVEL and the peer engine's logger level (info). */
   logLevel?: string;
   /** Run Settle and the emulator through tsx even when dist/ exists. */
   tsx?: boolean;
   /** The PostgreSQL server (a fresh database is made on it and dropped). */
   databaseUrl?: string;
+  /** Which side ingests first (settle-first). The first side's server is stopped before the second's phase. */
+  order?: 'settle-first' | 'peer-first';
+  /**
+   * Have the peer re-read each session from the emulator (revalidateObjectsViaStripeApi: ['checkout.session'], a
+   * value its 0.48.5 type does not list but its code honours), as Settle does (false).
+   */
+  peerRevalidate?: boolean;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -87,7 +97,8 @@ export interface PeerFigures {
   slots: number;
   concurrency: number;
   pool: number;
-  settle: PhaseFigures & { paid: number; jobsDrainedMs: number };
+  /** `jobs`: rows added to Settle's jobs table during its phase. */
+  settle: PhaseFigures & { paid: number; jobs: number; jobsDrainedMs: number };
   peer: PhaseFigures & {
     version: string;
     checkoutSessions: number;
@@ -98,11 +109,14 @@ export interface PeerFigures {
      * upsertPrices), because the emulator answered 404 to GET /v1/prices/:id for the sessions' inline prices.
      */
     pricesSeeded: boolean;
+    /** The peer re-read each session from the emulator (revalidateObjectsViaStripeApi). */
+    revalidate: boolean;
     /** Stripe API requests the peer made during its phase, `METHOD /path status` → count. */
     apiCalls: Record<string, number>;
   };
   /** Settle rate ÷ peer rate. */
   ratio: number;
+  order: 'settle-first' | 'peer-first';
   logDir: string;
 }
 
@@ -227,6 +241,49 @@ async function seedPricesIfMissing(
   }
 }
 
+/** A connection for the benchmark's own reads during a phase, counting its statements (each one transaction). */
+async function openCounted(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  c.on('error', () => {});
+  await c.connect();
+  let n = 0;
+  return {
+    query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]) {
+      n++;
+      return c.query<R>(sql, params);
+    },
+    get statements() {
+      return n;
+    },
+    end: () => c.end(),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * pg_stat_database's counters once no backend is connected to the database and they have stopped moving: a backend
+ * flushes its counters when it exits (and otherwise only now and then), and leaves pg_stat_activity just before.
+ */
+async function settledCounters(admin: pg.Client, dbName: string): Promise<DbWork> {
+  for (let i = 0; i < 200; i++) {
+    const r = await admin.query<{ n: number }>(
+      `select count(*)::int as n from pg_stat_activity where datname = $1`,
+      [dbName],
+    );
+    if ((r.rows[0]?.n ?? 0) === 0) break;
+    await sleep(50);
+  }
+  let prev = await dbCounters(admin, dbName);
+  for (let i = 0; i < 20; i++) {
+    await sleep(200);
+    const cur = await dbCounters(admin, dbName);
+    if (cur.xacts === prev.xacts && cur.rowsWritten === prev.rowsWritten) return cur;
+    prev = cur;
+  }
+  return prev;
+}
+
 export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
   const N = Math.max(1, Math.floor(opts.orders ?? 1000));
   const S = Math.max(1, Math.floor(opts.slots ?? 20));
@@ -235,6 +292,7 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
   const databaseUrl =
     opts.databaseUrl ?? process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const log = opts.log ?? (() => {});
+  const order = opts.order ?? 'settle-first';
   const dir = mkdtempSync(join(tmpdir(), 'settle-peer-'));
 
   // Everything made here is undone in `finally`, last first (and at exit or Ctrl-C through procs.ts).
@@ -259,7 +317,7 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
     const settleArgs = nodeArgs('src/main.ts', !opts.tsx);
     const emuArgs = nodeArgs('src/cli/emulator.ts', !opts.tsx);
 
-    // The emulator and Settle, each in its own process, configured as bench/ingest.ts configures them.
+    // The emulator, in its own process for the whole run, as bench/ingest.ts starts it.
     const emuPort = await freePort();
     const emuLog = join(dir, 'emulator.log');
     const emu = startProc(
@@ -274,6 +332,7 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
 
     const settleSecret = `whsec_${randomBytes(24).toString('base64url')}`;
     const peerSecret = `whsec_${randomBytes(24).toString('base64url')}`;
+    const connectSecret = `whsec_${randomBytes(24).toString('base64url')}`;
     const e: Endpoints = {
       settle: '',
       emulator: emulatorUrl,
@@ -281,117 +340,156 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
     };
     const settlePort = await freePort();
-    const settleLog = join(dir, 'settle.log');
-    const settle = startProc(
-      'settle',
-      settleArgs.args,
-      {
-        NODE_ENV: 'production',
-        PORT: String(settlePort),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: opts.logLevel ?? 'info',
-        DATABASE_URL: dbUrl.toString(),
-        DATABASE_POOL_MAX: String(POOL),
-        STRIPE_SECRET_KEY: e.stripeKey,
-        STRIPE_API_BASE: emulatorUrl,
-        STRIPE_WEBHOOK_SECRET: settleSecret,
-        STRIPE_CONNECT_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('base64url')}`,
-        SETTLE_ADMIN_TOKEN: e.adminToken,
-        SETTLE_RATE_LIMIT_PER_MINUTE: '0',
-        // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
-        SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-      },
-      settleLog,
-    );
-    procs.push(settle);
     e.settle = `http://127.0.0.1:${settlePort}`;
-    await waitReady(settle, `${e.settle}/healthz`, settleLog);
 
-    const db = new pg.Client({ connectionString: dbUrl.toString() });
-    await db.connect();
-    undo.push(onCleanup('peer benchmark db connection', () => db.end()));
+    /** A Settle server on the run's database, configured as bench/ingest.ts configures it; ready when returned. */
+    const startSettle = async (label: string): Promise<Proc> => {
+      const settleLog = join(dir, `settle-${label}.log`);
+      const proc = startProc(
+        'settle',
+        settleArgs.args,
+        {
+          NODE_ENV: 'production',
+          PORT: String(settlePort),
+          HOST: '127.0.0.1',
+          LOG_LEVEL: opts.logLevel ?? 'info',
+          DATABASE_URL: dbUrl.toString(),
+          DATABASE_POOL_MAX: String(POOL),
+          STRIPE_SECRET_KEY: e.stripeKey,
+          STRIPE_API_BASE: emulatorUrl,
+          STRIPE_WEBHOOK_SECRET: settleSecret,
+          STRIPE_CONNECT_WEBHOOK_SECRET: connectSecret,
+          SETTLE_ADMIN_TOKEN: e.adminToken,
+          SETTLE_RATE_LIMIT_PER_MINUTE: '0',
+          // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
+          SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
+        },
+        settleLog,
+      );
+      procs.push(proc);
+      await waitReady(proc, `${e.settle}/healthz`, settleLog);
+      return proc;
+    };
 
-    // The market and the events (not timed).
+    // The market and the events, through a first Settle process (not timed).
     const t0 = Date.now();
+    const marketSettle = await startSettle('market');
     const listings = await createListings(e, 4);
     const slots = await createSlots(e, listings, S, Math.ceil(N / S) + 10);
     const orders = await paidOrders(e, slots, N);
     const bodies = await completedEvents(e, orders);
+    await marketSettle.stop();
     log(
       `market: ${N} paid orders over ${S} slots in ${((Date.now() - t0) / 1000).toFixed(0)} s; logs in ${dir}`,
     );
+    const sessionIds = orders.map((o) => o.sessionId);
 
     // The peer's schema, in the same database (not timed). runMigrations logs and swallows its errors: check.
     await runMigrations({ databaseUrl: dbUrl.toString(), schema: 'stripe' });
-    const migrated = await db.query<{ t: string | null }>(
-      `select to_regclass('stripe.checkout_sessions')::text as t`,
-    );
-    if (!migrated.rows[0]?.t) throw new Error('the peer migrations did not create stripe.checkout_sessions');
+    {
+      const own = await openCounted(dbUrl.toString());
+      const migrated = await own.query<{ t: string | null }>(
+        `select to_regclass('stripe.checkout_sessions')::text as t`,
+      );
+      await own.end();
+      if (!migrated.rows[0]?.t)
+        throw new Error('the peer migrations did not create stripe.checkout_sessions');
+    }
 
     // Each session's line item has an inline price (price_data); the peer reads it with GET /v1/prices/:id unless it
     // is already in stripe.prices. Stripe serves inline prices by id; where the emulator does not, they are put in
     // stripe.prices beforehand, through the engine's own upsertPrices (not timed), so the peer's phase succeeds.
-    const pricesSeeded = await seedPricesIfMissing(
-      dbUrl.toString(),
-      e,
-      orders.map((o) => o.sessionId),
-    );
+    const pricesSeeded = await seedPricesIfMissing(dbUrl.toString(), e, sessionIds);
     if (pricesSeeded)
       log('peer: the emulator does not serve inline prices by id; stripe.prices seeded beforehand');
 
+    // Each phase starts its server fresh, with nothing else connected to the database, and stops it at the end;
+    // the database counters are read before the start and after the stop, less the benchmark's own statements.
+
     // Settle: verify → inbox → the session re-read from the emulator → confirmPayment() → jobs → 200.
-    let before = await dbCounters(adminPg, dbName);
-    const settleResult = await loadgen(dir, `${e.settle}/webhooks/stripe`, sign(bodies, settleSecret), C);
-    const paid =
-      (
-        await db.query<{ n: number }>(
-          `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
-          [orders.map((o) => o.orderId)],
-        )
-      ).rows[0]?.n ?? 0;
-    // Settle's jobs of these confirmations run after the 200; they are its work too: wait for the due ones.
-    const drainStart = Date.now();
-    while (Date.now() - drainStart < 30_000) {
-      const q = await db.query<{ n: number }>(
-        `select count(*)::int as n from jobs where status in ('queued','running') and run_at <= now()`,
-      );
-      if ((q.rows[0]?.n ?? 0) === 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    const jobsDrainedMs = Date.now() - drainStart;
-    await settle.stop();
-    const settleDb = minus(await dbCounters(adminPg, dbName), before);
-    const settleFig = { ...phaseOf(N, settleResult, settleDb), paid, jobsDrainedMs };
-    log(`settle: ${settleFig.rate.toFixed(0)}/s, paid ${paid}/${N}`);
+    const settlePhase = async () => {
+      const before = await settledCounters(adminPg, dbName);
+      const settle = await startSettle('phase');
+      const own = await openCounted(dbUrl.toString());
+      const jobCount = async () =>
+        (await own.query<{ n: number }>(`select count(*)::int as n from jobs`)).rows[0]?.n ?? 0;
+      const jobsBefore = await jobCount();
+      await sleep(1000);
+      const result = await loadgen(dir, `${e.settle}/webhooks/stripe`, sign(bodies, settleSecret), C);
+      const paid =
+        (
+          await own.query<{ n: number }>(
+            `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
+            [orders.map((o) => o.orderId)],
+          )
+        ).rows[0]?.n ?? 0;
+      // Settle's jobs of these confirmations run after the 200; they are its work too: wait for the due ones.
+      const drainStart = Date.now();
+      while (Date.now() - drainStart < 30_000) {
+        const q = await own.query<{ n: number }>(
+          `select count(*)::int as n from jobs where status in ('queued','running') and run_at <= now()`,
+        );
+        if ((q.rows[0]?.n ?? 0) === 0) break;
+        await sleep(100);
+      }
+      const jobsDrainedMs = Date.now() - drainStart;
+      const jobs = (await jobCount()) - jobsBefore;
+      await own.end();
+      await settle.stop();
+      const after = await settledCounters(adminPg, dbName);
+      const work = minus(after, before);
+      work.xacts -= own.statements;
+      const fig = { ...phaseOf(N, result, work), paid, jobs, jobsDrainedMs };
+      log(`settle: ${fig.rate.toFixed(0)}/s, paid ${paid}/${N}`);
+      return fig;
+    };
 
     // The peer, in its own process, the same events signed with its own secret.
-    const peerPort = await freePort();
-    const peerLog = join(dir, 'peer.log');
-    const peer = startProc(
-      'peer',
-      [...nodeArgs('bench/peer/server.ts', false).args],
-      {
-        NODE_ENV: 'production',
-        PORT: String(peerPort),
-        DATABASE_URL: dbUrl.toString(),
-        PEER_POOL_MAX: String(POOL),
-        STRIPE_SECRET_KEY: e.stripeKey,
-        STRIPE_WEBHOOK_SECRET: peerSecret,
-        STRIPE_API_BASE: emulatorUrl,
-      },
-      peerLog,
-    );
-    procs.push(peer);
-    const peerUrl = `http://127.0.0.1:${peerPort}`;
-    await waitReady(peer, `${peerUrl}/healthz`, peerLog);
-    before = await dbCounters(adminPg, dbName);
-    const peerResult = await loadgen(dir, `${peerUrl}/webhooks/stripe`, sign(bodies, peerSecret), C);
-    const stats = (await (await fetch(`${peerUrl}/stats`)).json()) as { apiCalls: Record<string, number> };
-    await peer.stop();
-    const peerDb = minus(await dbCounters(adminPg, dbName), before);
-    const sessionIds = orders.map((o) => o.sessionId);
+    const peerPhase = async () => {
+      const before = await settledCounters(adminPg, dbName);
+      const peerPort = await freePort();
+      const peerLog = join(dir, 'peer.log');
+      const peer = startProc(
+        'peer',
+        [...nodeArgs('bench/peer/server.ts', false).args],
+        {
+          NODE_ENV: 'production',
+          PORT: String(peerPort),
+          DATABASE_URL: dbUrl.toString(),
+          PEER_POOL_MAX: String(POOL),
+          STRIPE_SECRET_KEY: e.stripeKey,
+          STRIPE_WEBHOOK_SECRET: peerSecret,
+          STRIPE_API_BASE: emulatorUrl,
+          PEER_REVALIDATE: opts.peerRevalidate ? 'checkout.session' : '',
+          LOG_LEVEL: opts.logLevel ?? 'info',
+        },
+        peerLog,
+      );
+      procs.push(peer);
+      const peerUrl = `http://127.0.0.1:${peerPort}`;
+      await waitReady(peer, `${peerUrl}/healthz`, peerLog);
+      await sleep(1000);
+      const result = await loadgen(dir, `${peerUrl}/webhooks/stripe`, sign(bodies, peerSecret), C);
+      const stats = (await (await fetch(`${peerUrl}/stats`)).json()) as { apiCalls: Record<string, number> };
+      await peer.stop();
+      const after = await settledCounters(adminPg, dbName);
+      log(`peer: ${phaseOf(N, result, after).rate.toFixed(0)}/s`);
+      return { result, db: minus(after, before), apiCalls: stats.apiCalls };
+    };
+
+    let settleFig: Awaited<ReturnType<typeof settlePhase>>;
+    let peerRun: Awaited<ReturnType<typeof peerPhase>>;
+    if (order === 'peer-first') {
+      peerRun = await peerPhase();
+      settleFig = await settlePhase();
+    } else {
+      settleFig = await settlePhase();
+      peerRun = await peerPhase();
+    }
+
+    const own = await openCounted(dbUrl.toString());
     const count = async (sql: string, params: unknown[] = [sessionIds]): Promise<number> =>
-      (await db.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0;
+      (await own.query<{ n: number }>(sql, params)).rows[0]?.n ?? 0;
     const checkoutSessions = await count(
       `select count(*)::int as n from stripe.checkout_sessions where id = any($1)`,
     );
@@ -399,16 +497,17 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       `select count(*)::int as n from stripe.checkout_session_line_items where checkout_session = any($1)`,
     );
     const prices = await count(`select count(*)::int as n from stripe.prices`, []);
+    await own.end();
     const peerFig = {
-      ...phaseOf(N, peerResult, peerDb),
+      ...phaseOf(N, peerRun.result, peerRun.db),
       version: peerVersion(),
       checkoutSessions,
       lineItems,
       prices,
       pricesSeeded,
-      apiCalls: stats.apiCalls,
+      apiCalls: peerRun.apiCalls,
+      revalidate: opts.peerRevalidate ?? false,
     };
-    log(`peer: ${peerFig.rate.toFixed(0)}/s, checkout_sessions ${checkoutSessions}/${N}`);
 
     return {
       startedAt: new Date(t0).toISOString(),
@@ -427,6 +526,7 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       settle: settleFig,
       peer: peerFig,
       ratio: peerFig.rate > 0 ? settleFig.rate / peerFig.rate : Number.NaN,
+      order,
       logDir: dir,
     };
   } finally {
@@ -458,10 +558,15 @@ export function formatPeer(f: PeerFigures): string[] {
     `machine: ${f.machine.cores} cores (${f.machine.cpuModel}), ${f0(f.machine.memGiB)} GiB, node ${f.machine.node}`,
     `postgres: ${f.machine.postgres}`,
     `settle: ${f.settleMode}; peer: @supabase/stripe-sync-engine ${f.peer.version} (tsx bench/peer/server.ts)`,
-    `${f.orders} distinct checkout.session.completed events (orders over ${f.slots} slots), closed loop, concurrency ${f.concurrency}, pool ${f.pool} each; one database; logs in ${f.logDir}`,
+    `${f.orders} distinct checkout.session.completed events (orders over ${f.slots} slots), closed loop, concurrency ${f.concurrency}, pool ${f.pool} each; one database; ${f.order}; logs in ${f.logDir}`,
     '',
     row('', 'Settle', 'stripe-sync-engine'),
     row('rate (2xx/s)', f0(f.settle.rate), f0(f.peer.rate)),
+    row(
+      'incl. deferred jobs (/s)',
+      f0((f.settle.events / (f.settle.wallMs + f.settle.jobsDrainedMs)) * 1000),
+      `${f0(f.peer.rate)} (none)`,
+    ),
     row('p50 ms', f1(f.settle.p50), f1(f.peer.p50)),
     row('p99 ms', f1(f.settle.p99), f1(f.peer.p99)),
     row('max ms', f1(f.settle.max), f1(f.peer.max)),
@@ -473,9 +578,9 @@ export function formatPeer(f: PeerFigures): string[] {
     `Settle ÷ peer: ${f2(f.ratio)}× (${f0(f.settle.rate)}/s ÷ ${f0(f.peer.rate)}/s)`,
     '',
     `Settle per event: verify the signature, inbox insert (webhook_events), re-read the session from the emulator`,
-    `  (GET /v1/checkout/sessions/:id), confirmPayment() with the slot's inventory, 3 jobs queued and then run by its`,
-    `  worker (counted above: due jobs drained ${f.settle.jobsDrainedMs} ms after the last answer, before Settle stopped).`,
-    `Peer per event: verify the signature (constructEventAsync), upsert the session from the event's own data`,
+    `  (GET /v1/checkout/sessions/:id), confirmPayment() with the slot's inventory, jobs queued (${perEvent(f.settle.jobs)}/event)`,
+    `  and run by its worker; counted above: the due jobs were drained ${f.settle.jobsDrainedMs} ms after the last answer.`,
+    `Peer per event: verify the signature (constructEventAsync), ${f.peer.revalidate ? 're-read the session from the emulator (revalidation on), upsert it' : "upsert the session from the event's own copy"}`,
     `  (stripe.checkout_sessions, timestamp-protected ON CONFLICT), list its line items from the emulator, look up`,
     `  their prices (select in stripe.prices; each missing price fetched and upserted), upsert the line items;`,
     `  autocommit statements, no transaction. Rows: line items ${f.peer.lineItems}, prices ${f.peer.prices}.`,

@@ -3,7 +3,9 @@
  * process, as a deployment of it would run. Run by bench/peer.ts: `node --import tsx bench/peer/server.ts`.
  *
  * Environment: PORT, DATABASE_URL (its tables are in the `stripe` schema, migrated beforehand), PEER_POOL_MAX,
- * STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE (the emulator).
+ * STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE (the emulator), PEER_REVALIDATE (optional, comma-separated
+ * object types the engine re-reads from the API instead of using the event's copy, e.g. `checkout.session`), LOG_LEVEL
+ * (the engine's pino logger, info). This server itself logs no request lines.
  *
  * - POST (any path): the raw body and the `stripe-signature` header go to processWebhook(); 200 `{"received":true}`
  *   when it resolves, 400 on a signature error, 500 on anything else (the first errors are logged).
@@ -15,7 +17,8 @@
  * the emulator (host/port/protocol, as Settle's createStripeClient does), with telemetry off as Settle has it.
  */
 import http from 'node:http';
-import { StripeSync } from '@supabase/stripe-sync-engine';
+import { StripeSync, type RevalidateEntity } from '@supabase/stripe-sync-engine';
+import pino from 'pino';
 import Stripe from 'stripe';
 import { apiBaseOptions } from '../../src/providers/stripe/client.js';
 
@@ -32,6 +35,13 @@ const sync = new StripeSync({
   schema: 'stripe',
   stripeSecretKey: secretKey,
   stripeWebhookSecret: env('STRIPE_WEBHOOK_SECRET'),
+  // The engine logs one info line per event ("Received webhook …"), to stdout as Settle's pino does.
+  logger: pino({ level: process.env['LOG_LEVEL'] ?? 'info' }),
+  // `checkout.session` is not in the 0.48.5 RevalidateEntity type, but shouldRefetchEntity() compares the event
+  // object's `object` field with this list, so it makes the engine re-read the session.
+  revalidateObjectsViaStripeApi: (process.env['PEER_REVALIDATE'] ?? '')
+    .split(',')
+    .filter((x) => x !== '') as RevalidateEntity[],
 });
 sync.stripe = new Stripe(secretKey, {
   ...apiBaseOptions(env('STRIPE_API_BASE')),
