@@ -48,6 +48,7 @@ const { values: opt } = parseArgs({
     'no-capture': { type: 'boolean', default: false },
     'no-limit': { type: 'boolean', default: false },
     tsx: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -68,6 +69,7 @@ if (opt.help) {
   --no-capture       do not capture Settle's SQL from the server log (hand-written baseline only)
   --no-limit         skip pgbench
   --tsx              run Settle and the emulator through tsx even when dist/ exists
+  --cpu-prof         write a V8 CPU profile of the Settle server to the run's directory (node --cpu-prof)
 `);
   process.exit(0);
 }
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
   const settleLog = join(dir, 'settle.log');
   const settle = startProc(
     'settle',
-    settleArgs.args,
+    [...(opt['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...settleArgs.args],
     {
       NODE_ENV: 'production',
       PORT: String(settlePort),

@@ -1,6 +1,6 @@
 import type { AppContext } from './context.js';
 import type { Order, ProviderId } from '../db/schema.js';
-import { confirmPayment, type ConfirmResult } from './confirm-payment.js';
+import { confirmPayment, type AlsoWrite, type ConfirmResult } from './confirm-payment.js';
 import { SettleError } from './errors.js';
 import { CONFIRMABLE } from './order-status.js';
 import { transitionOrder } from './order-transitions.js';
@@ -194,6 +194,8 @@ export async function applyCheckoutState(
   state: CheckoutState,
   via: 'webhook' | 'frontend' | 'reconcile',
   known?: Order,
+  /** For a payment: made in the confirmation's transaction (the inbox marks its row processed there). */
+  alsoWrite?: AlsoWrite,
 ): Promise<ConfirmResult | { orderId: string; status: Order['status'] }> {
   const paying = state.outcome === 'succeeded' || state.outcome === 'zero_amount';
   const order =
@@ -223,6 +225,7 @@ export async function applyCheckoutState(
         },
         {
           now: ctx.now(),
+          ...(alsoWrite !== undefined ? { alsoWrite } : {}),
           // The same checks on the row confirmPayment() reads and locks: nothing can change it in between.
           applies: (current) => {
             const m = checkoutMismatch(current, state);

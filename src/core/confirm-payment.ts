@@ -1,11 +1,12 @@
-import { sql } from 'kysely';
+import { sql, type OperationNodeSource } from 'kysely';
 import type { Db } from '../db/connect.js';
+import { writeTogether } from '../db/write-together.js';
 import type { ConfirmedVia, Order, OrderStatus, ProviderId } from '../db/schema.js';
-import { enqueueMany, type Executor } from '../queue/outbox.js';
+import { enqueueMany, enqueueManyQuery, type EnqueueInput, type Executor } from '../queue/outbox.js';
 import { crashPoint } from './crash-points.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
-import { releaseHold, takeInventory } from './inventory.js';
+import { releaseHoldQuery, takeInventory } from './inventory.js';
 import { currency, type Money } from './money.js';
 import { CONFIRMABLE } from './order-status.js';
 import { discountFor, findPromotionCode } from './promotions.js';
@@ -46,6 +47,9 @@ export interface ConfirmResult {
   outcome: ConfirmOutcome;
   status: OrderStatus;
 }
+
+/** A write made in another step's transaction (built on that transaction, executed with it). */
+export type AlsoWrite = (trx: Executor) => OperationNodeSource & { execute(): Promise<unknown> };
 
 /** Test and chaos-harness seam: called at named steps inside the transaction. Throwing rolls it all back. */
 export type ConfirmProbe = (
@@ -121,11 +125,22 @@ export async function confirmPayment(
      * seller account), decided on the row read and locked in the transaction. False: nothing is done.
      */
     applies?: (order: Order) => boolean;
+    /**
+     * A write that belongs with this confirmation whatever its outcome, made in its transaction: the webhook inbox
+     * marks its row processed here, so an event costs one commit instead of two (src/core/inbox.ts).
+     */
+    alsoWrite?: AlsoWrite;
   } = {},
 ): Promise<ConfirmResult> {
   const now = options.now ?? new Date();
   const probe = options.probe;
+  const alsoWrite = options.alsoWrite;
   const result = await db.transaction().execute(async (trx): Promise<ConfirmResult> => {
+    // An outcome that changes nothing still records alsoWrite.
+    const unchanged = async (r: ConfirmResult): Promise<ConfirmResult> => {
+      if (alsoWrite !== undefined) await alsoWrite(trx).execute();
+      return r;
+    };
     // Locked for the rest of the transaction: a concurrent confirmation waits here and then finds the order paid.
     // This is the lock the status update below takes anyway, taken a few statements earlier (lock order unchanged:
     // the order row, then the slot in takeInventory).
@@ -137,9 +152,9 @@ export async function confirmPayment(
       .executeTakeFirst();
     if (order === undefined) throw new Error(`confirmPayment: order ${orderId} does not exist`);
     if (options.applies !== undefined && !options.applies(order))
-      return { orderId, outcome: 'not_applicable', status: order.status };
+      return unchanged({ orderId, outcome: 'not_applicable', status: order.status });
     if (!CONFIRMABLE.includes(order.status))
-      return { orderId, outcome: 'already_handled', status: order.status };
+      return unchanged({ orderId, outcome: 'already_handled', status: order.status });
 
     const expected = await expectedFor(trx, order, evidence);
     const currencyMatches = evidence.currency.toLowerCase() === order.currency;
@@ -185,7 +200,7 @@ export async function confirmPayment(
         .select('status')
         .where('id', '=', orderId)
         .executeTakeFirstOrThrow();
-      return { orderId, outcome: 'already_handled', status: current.status };
+      return unchanged({ orderId, outcome: 'already_handled', status: current.status });
     }
     await probe?.('status_updated');
     crashPoint('confirm.status_updated');
@@ -198,34 +213,33 @@ export async function confirmPayment(
       await probe?.('inventory_taken');
       crashPoint('confirm.inventory_taken');
     }
-    await releaseHold(trx, orderId, status === 'paid' ? 'consumed' : status, now);
-
-    await trx
-      .insertInto('payments')
-      .values({
-        id: newId('pay'),
-        order_id: orderId,
-        provider: evidence.provider,
-        provider_payment_id: evidence.paymentId,
-        amount: evidence.amount,
-        currency: evidence.currency.toLowerCase(),
-        application_fee: fee,
-        status: evidence.amount === 0 ? 'no_payment_required' : 'succeeded',
-      })
-      .onConflict((oc) => oc.column('order_id').doNothing())
-      .execute();
-
-    await trx
-      .insertInto('order_events')
-      .values({
+    // The hold's release, the payment, the order's history, the effects (and alsoWrite): writes that read nothing
+    // from each other, made in one statement (one round trip) with the same result as one statement each.
+    await writeTogether(trx, [
+      releaseHoldQuery(trx, orderId, status === 'paid' ? 'consumed' : status, now),
+      trx
+        .insertInto('payments')
+        .values({
+          id: newId('pay'),
+          order_id: orderId,
+          provider: evidence.provider,
+          provider_payment_id: evidence.paymentId,
+          amount: evidence.amount,
+          currency: evidence.currency.toLowerCase(),
+          application_fee: fee,
+          status: evidence.amount === 0 ? 'no_payment_required' : 'succeeded',
+        })
+        .onConflict((oc) => oc.column('order_id').doNothing()),
+      trx.insertInto('order_events').values({
         order_id: orderId,
         from_status: order.status,
         to_status: status,
         note: reviewReason,
         via: evidence.via,
-      })
-      .execute();
-    await queueEffects(trx, orderId, status, reviewReason);
+      }),
+      enqueueManyQuery(trx, effectJobs(orderId, status, reviewReason)),
+      ...(alsoWrite !== undefined ? [alsoWrite(trx)] : []),
+    ]);
     await probe?.('effects_queued');
     crashPoint('confirm.effects_queued');
     return { orderId, outcome, status };
@@ -254,26 +268,21 @@ async function fulfilOrTakeBack(trx: Executor, order: Order, now: Date): Promise
   return 'paid_oversold';
 }
 
-/** Queues the side effects of a confirmation outcome (each at most once per order, by its dedupe key). */
-async function queueEffects(
-  trx: Executor,
+/** The side effects of a confirmation outcome, as jobs (each at most once per order, by its dedupe key). */
+function effectJobs(
   orderId: string,
   status: OrderStatus,
   reviewReason: string | null = null,
-): Promise<void> {
+): EnqueueInput[] {
   const effects =
     status === 'paid' ? FULFILMENT_EFFECTS : status === 'paid_oversold' ? OVERSOLD_EFFECTS : REVIEW_EFFECTS;
-  // One multi-row insert (one round trip); each job is still at most once per order, by its dedupe key.
-  await enqueueMany(
-    trx,
-    effects.map((kind) => ({
-      kind,
-      dedupeKey: `${kind}:${orderId}`,
-      payload: reviewReason !== null ? { orderId, reason: reviewReason } : { orderId },
-      // An owed refund is retried across provider outages of days, never dead-lettered after minutes.
-      ...(kind === 'refund.oversold' ? { maxAttempts: OWED_REFUND_MAX_ATTEMPTS } : {}),
-    })),
-  );
+  return effects.map((kind) => ({
+    kind,
+    dedupeKey: `${kind}:${orderId}`,
+    payload: reviewReason !== null ? { orderId, reason: reviewReason } : { orderId },
+    // An owed refund is retried across provider outages of days, never dead-lettered after minutes.
+    ...(kind === 'refund.oversold' ? { maxAttempts: OWED_REFUND_MAX_ATTEMPTS } : {}),
+  }));
 }
 
 /** With the queue's backoff capped at 15 minutes this keeps retrying an owed refund for about ten days. */
@@ -349,7 +358,7 @@ export async function decideReview(
         via: 'operator',
       })
       .execute();
-    if (status !== 'canceled') await queueEffects(trx, orderId, status);
+    if (status !== 'canceled') await enqueueMany(trx, effectJobs(orderId, status));
     return { orderId, status };
   });
 }

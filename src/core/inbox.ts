@@ -1,3 +1,5 @@
+import type { Executor } from '../queue/outbox.js';
+import type { AlsoWrite } from './confirm-payment.js';
 import type { AppContext } from './context.js';
 import { SettleError } from './errors.js';
 import { applyEvent } from './payment-events.js';
@@ -91,8 +93,15 @@ export async function processInboxRow(
   via: 'webhook' | 'reconcile',
 ): Promise<'processed' | 'ignored'> {
   let result: 'processed' | 'ignored';
+  // A payment's confirmation records 'processed' in its own transaction (one commit per event instead of two);
+  // when it did, the transaction committed, since applyEvent returned.
+  let recordedWithEvent = false;
+  const recordInbox: AlsoWrite = (trx) => {
+    recordedWithEvent = true;
+    return outcomeQuery(trx, id, 'processed', null, ctx.now());
+  };
   try {
-    result = await applyEvent(ctx, ev, via);
+    result = await applyEvent(ctx, ev, via, recordInbox);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     ctx.logger.error(
@@ -107,8 +116,28 @@ export async function processInboxRow(
     );
     throw err;
   }
-  await recordOutcome(ctx, id, result, null);
+  if (!(recordedWithEvent && result === 'processed')) await recordOutcome(ctx, id, result, null);
   return result;
+}
+
+/** The update that records an inbox row's outcome and releases its lease. */
+function outcomeQuery(
+  db: Executor,
+  id: number,
+  status: 'processed' | 'ignored' | 'failed',
+  error: string | null,
+  now: Date,
+) {
+  return db
+    .updateTable('webhook_events')
+    .set((eb) => ({
+      status,
+      ...(status === 'failed' ? {} : { processed_at: now }),
+      attempts: eb('attempts', '+', 1),
+      last_error: error === null ? null : error.slice(0, 2000),
+      claimed_until: null,
+    }))
+    .where('id', '=', id);
 }
 
 const RECORD_RETRY_MS = [100, 300, 1000];
@@ -126,17 +155,7 @@ async function recordOutcome(
 ): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await ctx.db
-        .updateTable('webhook_events')
-        .set((eb) => ({
-          status,
-          ...(status === 'failed' ? {} : { processed_at: ctx.now() }),
-          attempts: eb('attempts', '+', 1),
-          last_error: error === null ? null : error.slice(0, 2000),
-          claimed_until: null,
-        }))
-        .where('id', '=', id)
-        .execute();
+      await outcomeQuery(ctx.db, id, status, error, ctx.now()).execute();
       return;
     } catch (err) {
       const wait = RECORD_RETRY_MS[attempt];

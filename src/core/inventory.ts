@@ -133,13 +133,17 @@ export async function releaseHold(
   reason: string,
   now: Date,
 ): Promise<boolean> {
-  const res = await trx
+  const res = await releaseHoldQuery(trx, orderId, reason, now).executeTakeFirst();
+  return Number(res.numUpdatedRows) > 0;
+}
+
+/** The statement releaseHold() runs, for a caller that writes it together with others (confirmPayment). */
+export function releaseHoldQuery(db: Executor, orderId: string, reason: string, now: Date) {
+  return db
     .updateTable('holds')
     .set({ released_at: now, release_reason: reason })
     .where('order_id', '=', orderId)
-    .where('released_at', 'is', null)
-    .executeTakeFirst();
-  return Number(res.numUpdatedRows) > 0;
+    .where('released_at', 'is', null);
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { AppContext } from './context.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
+import type { AlsoWrite } from './confirm-payment.js';
 import { SettleError } from './errors.js';
 import { owningAccount } from './event-account.js';
 import { newId } from './ids.js';
@@ -26,6 +27,11 @@ export async function applyEvent(
   ctx: AppContext,
   ev: VerifiedEvent,
   via: 'webhook' | 'reconcile',
+  /**
+   * The inbox's record of the outcome, for a step that can make it in its own transaction (a payment's
+   * confirmation); the inbox records it separately otherwise (src/core/inbox.ts).
+   */
+  recordInbox?: AlsoWrite,
 ): Promise<EventResult> {
   const e = ev.event;
   switch (e.kind) {
@@ -70,7 +76,7 @@ export async function applyEvent(
           : e.kind === 'checkout.expired'
             ? e.checkout
             : await ctx.providers.get(order.provider).retrieveCheckout(sessionId, accountOf(order));
-      await applyCheckoutState(ctx, orderId, state, via, order);
+      await applyCheckoutState(ctx, orderId, state, via, order, recordInbox);
       return 'processed';
     }
     case 'refund.updated':

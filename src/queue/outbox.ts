@@ -54,8 +54,14 @@ export async function enqueue(trx: Executor, job: EnqueueInput): Promise<boolean
  */
 export async function enqueueMany(trx: Executor, jobs: readonly EnqueueInput[]): Promise<number> {
   if (jobs.length === 0) return 0;
+  const res = await enqueueManyQuery(trx, jobs).executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0n);
+}
+
+/** The statement enqueueMany() runs (non-empty `jobs`), for a caller that writes it together with others. */
+export function enqueueManyQuery(db: Executor, jobs: readonly EnqueueInput[]) {
   const now = new Date();
-  const res = await trx
+  return db
     .insertInto('jobs')
     .values(
       jobs.map((job) => ({
@@ -67,9 +73,7 @@ export async function enqueueMany(trx: Executor, jobs: readonly EnqueueInput[]):
         max_attempts: job.maxAttempts ?? sql<number>`default`,
       })),
     )
-    .onConflict((oc) => oc.column('dedupe_key').doNothing())
-    .executeTakeFirst();
-  return Number(res.numInsertedOrUpdatedRows ?? 0n);
+    .onConflict((oc) => oc.column('dedupe_key').doNothing());
 }
 
 export interface JobContext {
@@ -242,18 +246,66 @@ export class QueueWorker {
     return released;
   }
 
-  /** Claims and runs one batch; after stop() it runs no further job of the batch and releases the rest. */
+  /**
+   * Claims and runs one batch; after stop() it runs no further job of the batch and releases the rest.
+   * The batch's database-only (transactional) jobs run together in one transaction, one commit for all of them;
+   * if any of them fails, that transaction is rolled back and each runs again in its own, so only the failing one
+   * is retried. Jobs that call a provider then run one at a time, outside any transaction.
+   */
   async runOnce(): Promise<RunStats> {
     const jobs = await this.claim();
     const stats: RunStats = { claimed: jobs.length, succeeded: 0, failed: 0, dead: 0 };
-    for (const [i, job] of jobs.entries()) {
+    const together = jobs.filter((j) => this.handlers.get(j.kind)?.transactional === true);
+    const alone = jobs.filter((j) => !together.includes(j));
+    if (this.stopping) {
+      await this.release(jobs);
+      return stats;
+    }
+    if (together.length > 1 && (await this.runTogether(together))) stats.succeeded += together.length;
+    else alone.unshift(...together);
+    for (const [i, job] of alone.entries()) {
       if (this.stopping) {
-        await this.release(jobs.slice(i));
+        await this.release(alone.slice(i));
         break;
       }
       stats[await this.runJob(job)] += 1;
     }
     return stats;
+  }
+
+  /**
+   * Runs transactional jobs in one transaction: each is marked done (if this worker still owns it) and its handler
+   * runs, as runJob() does for one job. Returns false, with nothing committed, when any of them failed.
+   */
+  private async runTogether(jobs: readonly Job[]): Promise<boolean> {
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        const owned = await trx
+          .updateTable('jobs')
+          .set({ status: 'done', finished_at: this.now(), locked_until: null, last_error: null })
+          .where('status', '=', 'running')
+          .where((eb) =>
+            eb.or(jobs.map((j) => eb.and([eb('id', '=', j.id), eb('attempts', '=', j.attempts)]))),
+          )
+          .returning('id')
+          .execute();
+        const mine = new Set(owned.map((r) => r.id));
+        for (const job of jobs) {
+          if (!mine.has(job.id)) continue;
+          const entry = this.handlers.get(job.kind);
+          if (entry === undefined) throw new Error(`no handler registered for job kind '${job.kind}'`);
+          const logger = this.logger.child({ job: job.id, kind: job.kind });
+          await entry.handler({ trx, job, payload: job.payload, logger });
+        }
+      });
+      return true;
+    } catch (err) {
+      this.logger.debug(
+        { jobs: jobs.length, err: err instanceof Error ? err.message : String(err) },
+        'a job of the batch failed; running each on its own',
+      );
+      return false;
+    }
   }
 
   /** Runs batches until nothing is due (tests and the reconcile CLI use this). */
