@@ -95,6 +95,10 @@ export interface ProviderFigures {
   storm: StormFigures | null;
   /** Requests the emulator answered during the closed-loop run, per delivery, by method and route. */
   apiCallsPerEvent: Record<string, number>;
+  /** Requests the emulator answered during the storm, per copy, by method and route. */
+  apiCallsPerStormCopy: Record<string, number>;
+  /** Table reads (sequential + index scans) and row writes in the database during the closed-loop run, per delivery. */
+  tablesPerEvent: { table: string; scans: number; writes: number }[];
   logDir: string;
 }
 
@@ -116,6 +120,33 @@ function route(path: string): string {
     .map((s) => (s.length >= 10 && !/^[a-z-]+$/.test(s) ? ':id' : s))
     .join('/');
 }
+
+interface TableStat {
+  table: string;
+  scans: number;
+  writes: number;
+}
+
+/** Scans and row writes per table since the server started (the statistics collector's counters). */
+async function tableStats(db: pg.Pool): Promise<Map<string, TableStat>> {
+  const client = await db.connect();
+  try {
+    await client.query('select pg_stat_clear_snapshot()');
+    const r = await client.query<{ t: string; scans: string; writes: string }>(
+      `select relname as t, (seq_scan + coalesce(idx_scan, 0))::text as scans,
+              (n_tup_ins + n_tup_upd + n_tup_del)::text as writes
+         from pg_stat_user_tables`,
+    );
+    return new Map(
+      r.rows.map((x) => [x.t, { table: x.t, scans: Number(x.scans), writes: Number(x.writes) }]),
+    );
+  } finally {
+    client.release();
+  }
+}
+
+/** Backends report their counters when idle for a moment (PostgreSQL 15: at most once a second). */
+const statsSettle = (): Promise<void> => new Promise((r) => setTimeout(r, 1500));
 
 interface RequestRecord {
   method: string;
@@ -332,6 +363,7 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
     };
 
     let apiCallsPerEvent: Record<string, number> = {};
+    let tablesPerEvent: TableStat[] = [];
     const phase = async (
       label: string,
       n: number,
@@ -339,9 +371,25 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       countCalls: boolean,
     ): Promise<PhaseFigures> => {
       const { orders, deliveries } = await prepare(n);
+      if (countCalls) await statsSettle();
       const before = countCalls ? (await requests()).length : 0;
+      const statsBefore = countCalls ? await tableStats(db) : null;
       const result = await loadgen(deliveries, C, rate);
       if (countCalls) apiCallsPerEvent = callsPerEvent((await requests()).slice(before), n);
+      if (statsBefore !== null) {
+        await statsSettle();
+        tablesPerEvent = [...(await tableStats(db)).values()]
+          .map((t) => {
+            const b = statsBefore.get(t.table);
+            return {
+              table: t.table,
+              scans: (t.scans - (b?.scans ?? 0)) / n,
+              writes: (t.writes - (b?.writes ?? 0)) / n,
+            };
+          })
+          .filter((t) => t.scans > 0 || t.writes > 0)
+          .sort((a, b) => b.scans + b.writes - (a.scans + a.writes));
+      }
       const f: PhaseFigures = {
         label,
         events: n,
@@ -368,14 +416,17 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
     }
 
     let storm: StormFigures | null = null;
+    let apiCallsPerStormCopy: Record<string, number> = {};
     if (STORM > 0) {
       const { orders, deliveries } = await prepare(1);
       const one = deliveries[0]!;
+      const before = (await requests()).length;
       const result = await loadgen(
         Array.from({ length: STORM }, () => one),
         STORM,
         0,
       );
+      apiCallsPerStormCopy = callsPerEvent((await requests()).slice(before), STORM);
       const f = await db.query<{ n: number }>(
         `select count(*)::int as n from order_events where order_id = $1 and to_status = 'paid'`,
         [orders[0]!.orderId],
@@ -405,6 +456,8 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       open,
       storm,
       apiCallsPerEvent,
+      apiCallsPerStormCopy,
+      tablesPerEvent,
       logDir: dir,
     };
   } finally {
@@ -442,10 +495,18 @@ export function providerTable(f: ProviderFigures): string[] {
     lines.push(
       `  ${'duplicate storm'.padEnd(32)} ${String(f.storm.copies).padStart(5)} copies of one event at once: all answered in ${f0(f.storm.wallMs)} ms (p50 ${f1(f.storm.p50)} ms, p99 ${f1(f.storm.p99)} ms), ${codes(f.storm.status)}${f.storm.errors ? `, errors ${f.storm.errors}` : ''}; fulfilments ${f.storm.fulfilments} (goal 1)`,
     );
-  const calls = Object.entries(f.apiCallsPerEvent)
-    .sort((a, b) => b[1] - a[1])
-    .map(([k, v]) => `${k} ×${v.toFixed(2)}`)
-    .join(', ');
-  lines.push(`  emulator requests per event in the max run: ${calls || '(none)'}`);
+  const calls = (m: Record<string, number>): string =>
+    Object.entries(m)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ×${v.toFixed(2)}`)
+      .join(', ') || '(none)';
+  lines.push(`  provider API calls per event (max run): ${calls(f.apiCallsPerEvent)}`);
+  if (f.storm) lines.push(`  provider API calls per storm copy: ${calls(f.apiCallsPerStormCopy)}`);
+  lines.push(
+    `  database per event (max run; scans = seq + index scans, writes = rows inserted/updated/deleted): ${f.tablesPerEvent
+      .slice(0, 10)
+      .map((t) => `${t.table} ${t.scans.toFixed(1)}r/${t.writes.toFixed(1)}w`)
+      .join(', ')}`,
+  );
   return lines;
 }
