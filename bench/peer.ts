@@ -3,7 +3,7 @@
  * `checkout.session.completed` events into the same PostgreSQL database (issue 14). Prints both rates; asserts
  * nothing. Run: `npx tsx bench/peer.ts` (DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/postgres).
  *
- *   npx tsx bench/peer.ts --orders 1000 --slots 20 --concurrency 16
+ *   npx tsx bench/peer.ts --orders 1000 --slots 20 --concurrency 16 [--rounds 3] [--peer-first] [--peer-revalidate]
  *
  * See bench/peer/run.ts for what a run does and bench/peer/server.ts for how the peer is served.
  */
@@ -17,6 +17,7 @@ const { values: opt } = parseArgs({
     slots: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '16' },
     pool: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
     'log-level': { type: 'string', default: 'info' },
     tsx: { type: 'boolean', default: false },
     'peer-first': { type: 'boolean', default: false },
@@ -31,6 +32,7 @@ if (opt.help) {
   --slots S         slots the orders are spread over (20)
   --concurrency C   requests in flight, closed loop, for both sides (16)
   --pool P          each server's database pool (default C)
+  --rounds R        R rounds of N new orders each, the order alternating; medians reported (1)
   --log-level L     Settle's LOG_LEVEL and the peer engine's logger level (info)
   --tsx             run Settle and the emulator through tsx even when dist/ exists
   --peer-first      the peer ingests first (default: Settle first)
@@ -50,6 +52,7 @@ try {
     slots: num(opt.slots),
     concurrency: num(opt.concurrency),
     pool: num(opt.pool),
+    rounds: num(opt.rounds),
     logLevel: opt['log-level'],
     tsx: opt.tsx,
     order: opt['peer-first'] ? 'peer-first' : 'settle-first',

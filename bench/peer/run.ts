@@ -11,7 +11,7 @@
  * waits for its due jobs before stopping it. The database work of a phase (transactions and rows written per
  * event) is the difference of pg_stat_database's counters, read with no backend connected before the server starts
  * and after it has stopped, less the benchmark's own statements (it includes the server's start-up and, for both,
- * any autovacuum in that window).
+ * any autovacuum in that window). With `rounds` > 1 every round has its own N orders and the order alternates.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -65,6 +65,11 @@ export interface PeerOptions {
    * value its 0.48.5 type does not list but its code honours), as Settle does (false).
    */
   peerRevalidate?: boolean;
+  /**
+   * Rounds (1): each round ingests its own N orders on both sides, the order alternating from round to round; the
+   * figures reported are each side's median-rate round (on a shared machine, drift hits both sides alike).
+   */
+  rounds?: number;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -89,6 +94,18 @@ export interface PhaseFigures {
   db: DbWork;
 }
 
+/** `jobs`: rows added to Settle's jobs table during its phase; `jobsDrainedMs`: from its last answer until none due. */
+export interface SettlePhase extends PhaseFigures {
+  paid: number;
+  jobs: number;
+  jobsDrainedMs: number;
+}
+
+export interface PeerPhase extends PhaseFigures {
+  /** Stripe API requests the peer made during its phase, `METHOD /path status` → count. */
+  apiCalls: Record<string, number>;
+}
+
 export interface PeerFigures {
   startedAt: string;
   machine: { cores: number; cpuModel: string; memGiB: number; node: string; postgres: string };
@@ -97,9 +114,10 @@ export interface PeerFigures {
   slots: number;
   concurrency: number;
   pool: number;
-  /** `jobs`: rows added to Settle's jobs table during its phase. */
-  settle: PhaseFigures & { paid: number; jobs: number; jobsDrainedMs: number };
-  peer: PhaseFigures & {
+  /** Settle's median-rate round (the only one when rounds = 1). */
+  settle: SettlePhase;
+  /** The peer's median-rate round, and what it wrote over all rounds. */
+  peer: PeerPhase & {
     version: string;
     checkoutSessions: number;
     lineItems: number;
@@ -111,11 +129,10 @@ export interface PeerFigures {
     pricesSeeded: boolean;
     /** The peer re-read each session from the emulator (revalidateObjectsViaStripeApi). */
     revalidate: boolean;
-    /** Stripe API requests the peer made during its phase, `METHOD /path status` → count. */
-    apiCalls: Record<string, number>;
   };
-  /** Settle rate ÷ peer rate. */
+  /** Settle's median rate ÷ the peer's median rate. */
   ratio: number;
+  rounds: { first: 'settle' | 'peer'; settle: SettlePhase; peer: PeerPhase }[];
   order: 'settle-first' | 'peer-first';
   logDir: string;
 }
@@ -293,6 +310,7 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
     opts.databaseUrl ?? process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
   const log = opts.log ?? (() => {});
   const order = opts.order ?? 'settle-first';
+  const R = Math.max(1, Math.floor(opts.rounds ?? 1));
   const dir = mkdtempSync(join(tmpdir(), 'settle-peer-'));
 
   // Everything made here is undone in `finally`, last first (and at exit or Ctrl-C through procs.ts).
@@ -375,12 +393,12 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
     const t0 = Date.now();
     const marketSettle = await startSettle('market');
     const listings = await createListings(e, 4);
-    const slots = await createSlots(e, listings, S, Math.ceil(N / S) + 10);
-    const orders = await paidOrders(e, slots, N);
+    const slots = await createSlots(e, listings, S, Math.ceil((N * R) / S) + 10);
+    const orders = await paidOrders(e, slots, N * R);
     const bodies = await completedEvents(e, orders);
     await marketSettle.stop();
     log(
-      `market: ${N} paid orders over ${S} slots in ${((Date.now() - t0) / 1000).toFixed(0)} s; logs in ${dir}`,
+      `market: ${N * R} paid orders over ${S} slots in ${((Date.now() - t0) / 1000).toFixed(0)} s; logs in ${dir}`,
     );
     const sessionIds = orders.map((o) => o.sessionId);
 
@@ -407,20 +425,22 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
     // the database counters are read before the start and after the stop, less the benchmark's own statements.
 
     // Settle: verify → inbox → the session re-read from the emulator → confirmPayment() → jobs → 200.
-    const settlePhase = async () => {
+    const settlePhase = async (round: number): Promise<SettlePhase> => {
+      const roundOrders = orders.slice(round * N, (round + 1) * N);
+      const roundBodies = bodies.slice(round * N, (round + 1) * N);
       const before = await settledCounters(adminPg, dbName);
-      const settle = await startSettle('phase');
+      const settle = await startSettle(`round${round + 1}`);
       const own = await openCounted(dbUrl.toString());
       const jobCount = async () =>
         (await own.query<{ n: number }>(`select count(*)::int as n from jobs`)).rows[0]?.n ?? 0;
       const jobsBefore = await jobCount();
       await sleep(1000);
-      const result = await loadgen(dir, `${e.settle}/webhooks/stripe`, sign(bodies, settleSecret), C);
+      const result = await loadgen(dir, `${e.settle}/webhooks/stripe`, sign(roundBodies, settleSecret), C);
       const paid =
         (
           await own.query<{ n: number }>(
             `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
-            [orders.map((o) => o.orderId)],
+            [roundOrders.map((o) => o.orderId)],
           )
         ).rows[0]?.n ?? 0;
       // Settle's jobs of these confirmations run after the 200; they are its work too: wait for the due ones.
@@ -440,15 +460,16 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       const work = minus(after, before);
       work.xacts -= own.statements;
       const fig = { ...phaseOf(N, result, work), paid, jobs, jobsDrainedMs };
-      log(`settle: ${fig.rate.toFixed(0)}/s, paid ${paid}/${N}`);
+      log(`round ${round + 1}, settle: ${fig.rate.toFixed(0)}/s, paid ${paid}/${N}`);
       return fig;
     };
 
     // The peer, in its own process, the same events signed with its own secret.
-    const peerPhase = async () => {
+    const peerPhase = async (round: number): Promise<PeerPhase> => {
+      const roundBodies = bodies.slice(round * N, (round + 1) * N);
       const before = await settledCounters(adminPg, dbName);
       const peerPort = await freePort();
-      const peerLog = join(dir, 'peer.log');
+      const peerLog = join(dir, `peer-round${round + 1}.log`);
       const peer = startProc(
         'peer',
         [...nodeArgs('bench/peer/server.ts', false).args],
@@ -469,23 +490,30 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       const peerUrl = `http://127.0.0.1:${peerPort}`;
       await waitReady(peer, `${peerUrl}/healthz`, peerLog);
       await sleep(1000);
-      const result = await loadgen(dir, `${peerUrl}/webhooks/stripe`, sign(bodies, peerSecret), C);
+      const result = await loadgen(dir, `${peerUrl}/webhooks/stripe`, sign(roundBodies, peerSecret), C);
       const stats = (await (await fetch(`${peerUrl}/stats`)).json()) as { apiCalls: Record<string, number> };
       await peer.stop();
       const after = await settledCounters(adminPg, dbName);
-      log(`peer: ${phaseOf(N, result, after).rate.toFixed(0)}/s`);
-      return { result, db: minus(after, before), apiCalls: stats.apiCalls };
+      const fig = { ...phaseOf(N, result, minus(after, before)), apiCalls: stats.apiCalls };
+      log(`round ${round + 1}, peer: ${fig.rate.toFixed(0)}/s`);
+      return fig;
     };
 
-    let settleFig: Awaited<ReturnType<typeof settlePhase>>;
-    let peerRun: Awaited<ReturnType<typeof peerPhase>>;
-    if (order === 'peer-first') {
-      peerRun = await peerPhase();
-      settleFig = await settlePhase();
-    } else {
-      settleFig = await settlePhase();
-      peerRun = await peerPhase();
+    const rounds: PeerFigures['rounds'] = [];
+    for (let r = 0; r < R; r++) {
+      const first = (order === 'peer-first') === (r % 2 === 0) ? 'peer' : 'settle';
+      if (first === 'peer') {
+        const peer = await peerPhase(r);
+        rounds.push({ first, peer, settle: await settlePhase(r) });
+      } else {
+        const settle = await settlePhase(r);
+        rounds.push({ first, settle, peer: await peerPhase(r) });
+      }
     }
+    const median = <T extends PhaseFigures>(xs: T[]): T =>
+      [...xs].sort((a, b) => a.rate - b.rate)[Math.floor((xs.length - 1) / 2)]!;
+    const settleFig = median(rounds.map((x) => x.settle));
+    const peerRun = median(rounds.map((x) => x.peer));
 
     const own = await openCounted(dbUrl.toString());
     const count = async (sql: string, params: unknown[] = [sessionIds]): Promise<number> =>
@@ -499,13 +527,12 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
     const prices = await count(`select count(*)::int as n from stripe.prices`, []);
     await own.end();
     const peerFig = {
-      ...phaseOf(N, peerRun.result, peerRun.db),
+      ...peerRun,
       version: peerVersion(),
       checkoutSessions,
       lineItems,
       prices,
       pricesSeeded,
-      apiCalls: peerRun.apiCalls,
       revalidate: opts.peerRevalidate ?? false,
     };
 
@@ -527,6 +554,7 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       peer: peerFig,
       ratio: peerFig.rate > 0 ? settleFig.rate / peerFig.rate : Number.NaN,
       order,
+      rounds,
       logDir: dir,
     };
   } finally {
@@ -558,7 +586,7 @@ export function formatPeer(f: PeerFigures): string[] {
     `machine: ${f.machine.cores} cores (${f.machine.cpuModel}), ${f0(f.machine.memGiB)} GiB, node ${f.machine.node}`,
     `postgres: ${f.machine.postgres}`,
     `settle: ${f.settleMode}; peer: @supabase/stripe-sync-engine ${f.peer.version} (tsx bench/peer/server.ts)`,
-    `${f.orders} distinct checkout.session.completed events (orders over ${f.slots} slots), closed loop, concurrency ${f.concurrency}, pool ${f.pool} each; one database; ${f.order}; logs in ${f.logDir}`,
+    `${f.orders} distinct checkout.session.completed events (orders over ${f.slots} slots), closed loop, concurrency ${f.concurrency}, pool ${f.pool} each; one database; ${f.rounds.length > 1 ? `${f.rounds.length} rounds of ${f.orders} each, alternating, ${f.order.replace('-first', '')} first in round 1` : f.order}; logs in ${f.logDir}`,
     '',
     row('', 'Settle', 'stripe-sync-engine'),
     row('rate (2xx/s)', f0(f.settle.rate), f0(f.peer.rate)),
@@ -571,11 +599,21 @@ export function formatPeer(f: PeerFigures): string[] {
     row('p99 ms', f1(f.settle.p99), f1(f.peer.p99)),
     row('max ms', f1(f.settle.max), f1(f.peer.max)),
     row('answers', codes(f.settle.status, f.settle.errors), codes(f.peer.status, f.peer.errors)),
-    row('outcome', `paid ${f.settle.paid}/${f.orders}`, `sessions ${f.peer.checkoutSessions}/${f.orders}`),
+    row(
+      'outcome',
+      `paid ${f.settle.paid}/${f.orders}`,
+      `sessions ${f.peer.checkoutSessions}/${f.orders * f.rounds.length}`,
+    ),
     row('transactions / event', perEvent(f.settle.db.xacts), perEvent(f.peer.db.xacts)),
     row('rows written / event', perEvent(f.settle.db.rowsWritten), perEvent(f.peer.db.rowsWritten)),
     '',
-    `Settle ÷ peer: ${f2(f.ratio)}× (${f0(f.settle.rate)}/s ÷ ${f0(f.peer.rate)}/s)`,
+    `Settle ÷ peer: ${f2(f.ratio)}× (${f0(f.settle.rate)}/s ÷ ${f0(f.peer.rate)}/s)${f.rounds.length > 1 ? ', medians of the rounds' : ''}`,
+    ...(f.rounds.length > 1
+      ? f.rounds.map(
+          (r, i) =>
+            `  round ${i + 1} (${r.first} first): Settle ${f0(r.settle.rate)}/s (p99 ${f1(r.settle.p99)} ms), peer ${f0(r.peer.rate)}/s (p99 ${f1(r.peer.p99)} ms), ÷ ${f2(r.peer.rate > 0 ? r.settle.rate / r.peer.rate : Number.NaN)}`,
+        )
+      : []),
     '',
     `Settle per event: verify the signature, inbox insert (webhook_events), re-read the session from the emulator`,
     `  (GET /v1/checkout/sessions/:id), confirmPayment() with the slot's inventory, jobs queued (${perEvent(f.settle.jobs)}/event)`,

@@ -1,6 +1,6 @@
 /**
  * The peer of the ingest benchmark behind HTTP: `@supabase/stripe-sync-engine` (StripeSync.processWebhook) in its own
- * process, as a deployment of it would run. Run by bench/peer.ts: `node --import tsx bench/peer/server.ts`.
+ * process, as a deployment of it would run. Started by bench/peer/run.ts: `node --import tsx bench/peer/server.ts`.
  *
  * Environment: PORT, DATABASE_URL (its tables are in the `stripe` schema, migrated beforehand), PEER_POOL_MAX,
  * STRIPE_SECRET_KEY, STRIPE_WEBHOOK_SECRET, STRIPE_API_BASE (the emulator), PEER_REVALIDATE (optional, comma-separated
