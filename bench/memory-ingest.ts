@@ -5,7 +5,7 @@
  * database is made per run and dropped at the end.
  *
  *   npx tsx bench/memory-ingest.ts [--seconds 45] [--rate R] [--kinds server,embedded]
- *                                  [--node-flags "--max-semi-space-size=2"]
+ *                                  [--node-flags="--max-semi-space-size=2"]
  *
  * How it runs and what is sampled: bench/memory/run.ts. `runMemory()` is exported for other scripts.
  */
@@ -22,7 +22,6 @@ import {
   type Kind,
   type MemoryOptions,
   type MemoryReport,
-  type RunFigures,
   type RunSpec,
 } from './memory/run.js';
 
@@ -36,10 +35,10 @@ const USAGE = `Usage: npx tsx bench/memory-ingest.ts [options]
   --rate R           offered deliveries/s (default: --fraction of a short closed loop, per database kind)
   --fraction F       share of the closed-loop rate offered (0.7)
   --kinds K          server,embedded (default both; server needs the PostgreSQL server)
-  --node-flags "F"   one more PostgreSQL-server run with these node flags (e.g. "--max-semi-space-size=2");
+  --node-flags="F"   one more PostgreSQL-server run with these node flags (e.g. "--max-semi-space-size=2");
                      repeat the option for more rows; it reuses the plain run's offered rate
-  --idle S           idle window after ready (5), --after S window after ingest (10)
-  --concurrency C    closed-loop concurrency of the calibration (16), --calibration N its deliveries (600)
+  --idle S           idle window after ready (8), --after S window after ingest (10)
+  --concurrency C    closed-loop concurrency of the calibration (16), --calibration N its deliveries (400)
   --pool P           Settle's DATABASE_POOL_MAX (Settle's default: 10)
   --log-level L      Settle's LOG_LEVEL (info, as in production)
   --no-trace-gc      do not run the server with --trace-gc (no V8 heap figures)
@@ -55,13 +54,14 @@ const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '–');
 
 export function printReport(rep: MemoryReport, seconds: number, afterSeconds: number): void {
   const out = (s: string): void => void process.stdout.write(`${s}\n`);
+  const W = Math.max(30, ...rep.runs.map((r) => r.label.length + 8));
   out('');
   out(
-    `${'run'.padEnd(44)} ${'start peak'.padStart(10)} ${'idle'.padStart(6)} ${'prepare'.padStart(8)} │ ${'ingest: peak'.padStart(12)} ${'HWM'.padStart(6)} ${'p95'.padStart(6)} ${'p50'.padStart(6)} │ ${`+${afterSeconds} s`.padStart(6)}  (MB)`,
+    `${'run'.padEnd(W)} ${'start peak'.padStart(10)} ${'idle'.padStart(6)} ${'prepare'.padStart(8)} │ ${'ingest: peak'.padStart(12)} ${'HWM'.padStart(6)} ${'p95'.padStart(6)} ${'p50'.padStart(6)} │ ${`+${afterSeconds} s`.padStart(6)}  (MB)`,
   );
   for (const r of rep.runs) {
     out(
-      `${r.label.padEnd(44)} ${f0(r.startPeakMb).padStart(10)} ${f0(r.idleMb).padStart(6)} ${f0(r.preparePeakMb).padStart(8)} │ ${f0(r.ingest.peakMb).padStart(12)} ${f0(r.ingest.hwmMb).padStart(6)} ${f0(r.ingest.p95Mb).padStart(6)} ${f0(r.ingest.p50Mb).padStart(6)} │ ${f0(r.afterMb).padStart(6)}`,
+      `${r.label.padEnd(W)} ${f0(r.startPeakMb).padStart(10)} ${f0(r.idleMb).padStart(6)} ${f0(r.preparePeakMb).padStart(8)} │ ${f0(r.ingest.peakMb).padStart(12)} ${f0(r.ingest.hwmMb).padStart(6)} ${f0(r.ingest.p95Mb).padStart(6)} ${f0(r.ingest.p50Mb).padStart(6)} │ ${f0(r.afterMb).padStart(6)}`,
     );
   }
   out('');
@@ -72,7 +72,7 @@ export function printReport(rep: MemoryReport, seconds: number, afterSeconds: nu
       .map(([k, v]) => `${k}×${v}`)
       .join(' ');
     out(
-      `${r.label.padEnd(44)} offered ${f0(l.offeredRate).padStart(4)}/s${l.calibratedRate !== null ? ` (${f0(l.calibratedRate)}/s closed loop)` : ''}  confirmed ${l.ok}/${l.deliveries} in ${f1(l.wallS)} s = ${f0(l.rate)}/s  p50 ${f1(l.p50Ms)} ms  p99 ${f1(l.p99Ms)} ms  max ${f0(l.maxMs)} ms${l.paid !== null ? `  paid in db ${l.paid}` : ''}${other ? `  other ${other}` : ''}${l.errors ? `  errors ${l.errors}` : ''}`,
+      `${r.label.padEnd(W)} offered ${f0(l.offeredRate).padStart(4)}/s${l.calibratedRate !== null ? ` (${f0(l.calibratedRate)}/s closed loop)` : ''}  confirmed ${l.ok}/${l.deliveries} in ${f1(l.wallS)} s = ${f0(l.rate)}/s  p50 ${f1(l.p50Ms)} ms  p99 ${f1(l.p99Ms)} ms  max ${f0(l.maxMs)} ms${l.paid !== null ? `  paid in db ${l.paid}` : ''}${other ? `  other ${other}` : ''}${l.errors ? `  errors ${l.errors}` : ''}`,
     );
   }
   out('');
@@ -81,26 +81,26 @@ export function printReport(rep: MemoryReport, seconds: number, afterSeconds: nu
     const i = r.ingest;
     const h = r.heap;
     out(
-      `${r.label.padEnd(44)} at the ingest peak: anon ${f0(i.peakAnonMb)} MB + file ${f0(i.peakFileMb)} MB; tree peak ${f0(i.treePeakMb)} MB (${i.processes} proc); end of ingest ${f0(i.endMb)} MB; lifetime VmHWM ${f0(r.lifetimeHwmMb)} MB; ${i.samples} samples`,
+      `${r.label.padEnd(W)} at the ingest peak: anon ${f0(i.peakAnonMb)} MB + file ${f0(i.peakFileMb)} MB; tree peak ${f0(i.treePeakMb)} MB (${i.processes} proc); end of ingest ${f0(i.endMb)} MB; lifetime VmHWM ${f0(r.lifetimeHwmMb)} MB; ${i.samples} samples`,
     );
     if (h !== null)
       out(
-        `${''.padEnd(44)} V8 heap (--trace-gc) during ingest: used ≤ ${f1(h.ingestUsedMax)} MB after GC, committed ≤ ${f1(h.ingestCommittedMax)} MB; ${h.ingestScavenges} scavenges, ${h.ingestFull} full GCs; used ${f1(h.afterUsed)} MB at the last GC`,
+        `${''.padEnd(W)} V8 heap (--trace-gc) during ingest: used ≤ ${f1(h.ingestUsedMax)} MB after a GC, committed ≤ ${f1(h.ingestCommittedMax)} MB; ${h.ingestScavenges} scavenges, ${h.ingestFull} full GCs; used ${f1(h.afterUsed)} MB at the last GC`,
       );
-    out(`${''.padEnd(44)} logs: ${r.logDir}`);
+    out(`${''.padEnd(W)} logs: ${r.logDir}`);
   }
   out('');
   for (const r of rep.runs) {
     if (r.kind !== 'server') continue;
     const worst = Math.max(r.ingest.peakMb, Number.isFinite(r.ingest.hwmMb) ? r.ingest.hwmMb : 0);
     out(
-      `${`goal: ${r.label}`.padEnd(44)} peak RSS during ${seconds} s of ingest ${f0(worst)} MB, p95 ${f0(r.ingest.p95Mb)} MB  (goal ≤ ${GOAL_MB} MB: ${worst <= GOAL_MB ? 'met' : 'NOT met'})`,
+      `${`goal: ${r.label}`.padEnd(W)} peak RSS during ${seconds} s of ingest ${f0(worst)} MB, p95 ${f0(r.ingest.p95Mb)} MB  (goal ≤ ${GOAL_MB} MB: ${worst <= GOAL_MB ? 'met' : 'NOT met'})`,
     );
   }
   for (const r of rep.runs) {
     if (r.kind !== 'embedded') continue;
     out(
-      `${`embedded: ${r.label}`.padEnd(44)} no numeric goal; start-up peak ${f0(r.startPeakMb)} MB (initdb in a second PGlite instance), ingest peak ${f0(Math.max(r.ingest.peakMb, Number.isFinite(r.ingest.hwmMb) ? r.ingest.hwmMb : 0))} MB`,
+      `${`no goal: ${r.label}`.padEnd(W)} start-up peak ${f0(r.startPeakMb)} MB (initdb in a second PGlite instance), ingest peak ${f0(Math.max(r.ingest.peakMb, Number.isFinite(r.ingest.hwmMb) ? r.ingest.hwmMb : 0))} MB`,
     );
   }
 }
@@ -113,10 +113,10 @@ async function main(): Promise<void> {
       fraction: { type: 'string', default: '0.7' },
       kinds: { type: 'string', default: 'server,embedded' },
       'node-flags': { type: 'string', multiple: true, default: [] },
-      idle: { type: 'string', default: '5' },
+      idle: { type: 'string', default: '8' },
       after: { type: 'string', default: '10' },
       concurrency: { type: 'string', default: '16' },
-      calibration: { type: 'string', default: '600' },
+      calibration: { type: 'string', default: '400' },
       pool: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'no-trace-gc': { type: 'boolean', default: false },
@@ -151,8 +151,8 @@ async function main(): Promise<void> {
     rate: num(opt.rate, 0),
     fraction: Math.min(1, Math.max(0.05, num(opt.fraction, 0.7))),
     concurrency: Math.max(1, num(opt.concurrency, 16)),
-    calibrationOrders: Math.max(50, num(opt.calibration, 600)),
-    idleSeconds: num(opt.idle, 5),
+    calibrationOrders: Math.max(50, num(opt.calibration, 400)),
+    idleSeconds: num(opt.idle, 8),
     afterSeconds,
     sampleMs: 250,
     poolMax: opt.pool !== undefined ? Math.max(1, num(opt.pool, 10)) : undefined,

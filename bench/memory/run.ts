@@ -28,7 +28,7 @@ import {
 } from '../ingest/market.js';
 import { freePort, nodeArgs, onCleanup, startProc, waitReady, type Proc } from '../ingest/procs.js';
 import { gcEvents, type GcEvent } from './gc.js';
-import { percentile, resetHwm, Sampler, status, type Sample } from './rss.js';
+import { percentile, resetHwm, Sampler, type Sample } from './rss.js';
 
 export type Kind = 'server' | 'embedded';
 
@@ -367,6 +367,7 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
 
     // Sustained ingest: batches of at most 120 s (a signature is valid for 300 s), each signed just before.
     const batch = Math.max(1, Math.round(rate * 120));
+    const beforeReset = sampler.take();
     const hwmReset = resetHwm(pid);
     sampler.phase('ingest');
     const results: LoadResult[] = [];
@@ -417,7 +418,7 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
         samples: ing.length,
       },
       afterMb: mb(after.rss),
-      lifetimeHwmMb: mb(after.hwm),
+      lifetimeHwmMb: mb(Math.max(beforeReset.hwm, after.hwm)),
       heap,
       load: {
         calibratedRate,
