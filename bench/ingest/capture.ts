@@ -135,14 +135,21 @@ function parseLog(text: string, dbName: string): Entry[] {
 }
 
 const isWorker = (sql: string) =>
-  (/"jobs"/.test(sql) && !/^insert into "jobs"/i.test(sql)) || /"leases"/.test(sql);
+  /"jobs"/.test(sql.replace(/insert into "jobs"/gi, '')) || /"leases"/.test(sql);
 
 /** Statements of the confirmation whose inbox insert is entries[start], worker units left out. */
 function oneConfirmation(entries: Entry[], start: number): Entry[] {
-  const end = entries.findIndex(
-    (e, i) => i > start && /^update "webhook_events" set "status"/i.test(e.sql) && e.kind === 'execute',
+  // The inbox mark: its own statement, or (since the confirmation records it in its transaction) one of the writes
+  // of the confirmation's combined statement, whose commit then ends the confirmation.
+  const mark = entries.findIndex(
+    (e, i) => i > start && /update "webhook_events" set "status"/i.test(e.sql) && e.kind === 'execute',
   );
-  if (end < 0) throw new Error('the inbox mark of the captured confirmation is not in the log');
+  if (mark < 0) throw new Error('the inbox mark of the captured confirmation is not in the log');
+  const markPid = entries[mark]!.pid;
+  const end = /^update "webhook_events"/i.test(entries[mark]!.sql)
+    ? mark
+    : entries.findIndex((e, i) => i > mark && e.pid === markPid && /^(commit|rollback)$/i.test(e.sql));
+  if (end < 0) throw new Error('the commit of the captured confirmation is not in the log');
   // Units: a transaction (begin … commit on one backend) or one autocommit statement.
   const units: Entry[][] = [];
   const open = new Map<string, Entry[]>();
@@ -212,7 +219,7 @@ function toScript(stmts: Entry[]): CapturedScript {
   for (const e of stmts) {
     let sql = e.sql;
     if (e.kind === 'execute') {
-      const inboxId = /"webhook_events"/.test(sql) ? /"id" = \$(\d+)/.exec(sql)?.[1] : undefined;
+      const inboxId = /update "webhook_events" set .*? where "id" = \$(\d+)/i.exec(sql)?.[1];
       sql = sql.replace(/\$(\d+)/g, (_m, d: string) =>
         d === inboxId ? ':id' : expr(e.params[Number(d) - 1] ?? null),
       );
@@ -223,9 +230,11 @@ function toScript(stmts: Entry[]): CapturedScript {
     names.push(
       /^(begin|commit)/i.test(e.sql)
         ? e.sql.toLowerCase()
-        : m
-          ? `${m[1]!.split(' ')[0]!.toLowerCase()} ${/^select/i.test(e.sql) ? (/ from "(\w+)"/.exec(e.sql)?.[1] ?? '?') : m[2]}${/for no key update|for update/i.test(e.sql) ? ' (lock)' : ''}`
-          : e.sql.slice(0, 20),
+        : /^with /i.test(e.sql)
+          ? `with: ${[...e.sql.matchAll(/ as \((update|insert into) "(\w+)"/gi)].map((x) => `${x[1]!.split(' ')[0]!.toLowerCase()} ${x[2]}`).join(', ')}`
+          : m
+            ? `${m[1]!.split(' ')[0]!.toLowerCase()} ${/^select/i.test(e.sql) ? (/ from "(\w+)"/.exec(e.sql)?.[1] ?? '?') : m[2]}${/for no key update|for update/i.test(e.sql) ? ' (lock)' : ''}`
+            : e.sql.slice(0, 20),
     );
   }
   return { text: `${out.join('\n')}\n`, statements: names, slotId };
@@ -263,4 +272,35 @@ export async function captureIngestSql(o: {
   // A warm confirmation from the middle of the run.
   const start = inserts[Math.min(2, inserts.length - 1)]!;
   return toScript(oneConfirmation(entries, start));
+}
+
+/** A statement a backend of the captured database ran, as logged (extended-protocol `execute` with its parameters). */
+export type LoggedStatement = Entry;
+
+/**
+ * Every statement the backends of `dbName` ran while `run` ran, in log order, from the server's statement log
+ * (`log_min_duration_statement = 0` around `run`, reset afterwards as in captureIngestSql()).
+ */
+export async function captureStatements(o: {
+  adminPg: pg.Client;
+  dbName: string;
+  run: () => Promise<void>;
+}): Promise<LoggedStatement[]> {
+  const path = await logFile(o.adminPg);
+  const offset = statSync(path).size;
+  const reset = onCleanup('log_min_duration_statement', async () => {
+    await o.adminPg.query('ALTER SYSTEM RESET log_min_duration_statement');
+    await o.adminPg.query('SELECT pg_reload_conf()');
+  });
+  try {
+    await o.adminPg.query('ALTER SYSTEM SET log_min_duration_statement = 0');
+    await o.adminPg.query('SELECT pg_reload_conf()');
+    await new Promise((r) => setTimeout(r, 300));
+    await o.run();
+    await new Promise((r) => setTimeout(r, 300));
+  } finally {
+    await reset();
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  return parseLog(readFrom(path, offset), o.dbName);
 }
