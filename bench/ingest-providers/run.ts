@@ -97,8 +97,11 @@ export interface ProviderFigures {
   apiCallsPerEvent: Record<string, number>;
   /** Requests the emulator answered during the storm, per copy, by method and route. */
   apiCallsPerStormCopy: Record<string, number>;
-  /** Table reads (sequential + index scans) and row writes in the database during the closed-loop run, per delivery. */
-  tablesPerEvent: { table: string; scans: number; writes: number }[];
+  /**
+   * Per table, during the closed-loop run, per delivery: scans started (sequential + index, a nested loop's rescans
+   * included), rows read (seq_tup_read + idx_tup_fetch) and rows written (inserted + updated + deleted).
+   */
+  tablesPerEvent: TableStat[];
   logDir: string;
 }
 
@@ -121,9 +124,10 @@ function route(path: string): string {
     .join('/');
 }
 
-interface TableStat {
+export interface TableStat {
   table: string;
   scans: number;
+  rows: number;
   writes: number;
 }
 
@@ -132,13 +136,17 @@ async function tableStats(db: pg.Pool): Promise<Map<string, TableStat>> {
   const client = await db.connect();
   try {
     await client.query('select pg_stat_clear_snapshot()');
-    const r = await client.query<{ t: string; scans: string; writes: string }>(
+    const r = await client.query<{ t: string; scans: string; rows: string; writes: string }>(
       `select relname as t, (seq_scan + coalesce(idx_scan, 0))::text as scans,
+              (seq_tup_read + coalesce(idx_tup_fetch, 0))::text as rows,
               (n_tup_ins + n_tup_upd + n_tup_del)::text as writes
          from pg_stat_user_tables`,
     );
     return new Map(
-      r.rows.map((x) => [x.t, { table: x.t, scans: Number(x.scans), writes: Number(x.writes) }]),
+      r.rows.map((x) => [
+        x.t,
+        { table: x.t, scans: Number(x.scans), rows: Number(x.rows), writes: Number(x.writes) },
+      ]),
     );
   } finally {
     client.release();
@@ -384,11 +392,12 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
             return {
               table: t.table,
               scans: (t.scans - (b?.scans ?? 0)) / n,
+              rows: (t.rows - (b?.rows ?? 0)) / n,
               writes: (t.writes - (b?.writes ?? 0)) / n,
             };
           })
           .filter((t) => t.scans > 0 || t.writes > 0)
-          .sort((a, b) => b.scans + b.writes - (a.scans + a.writes));
+          .sort((a, b) => b.rows + b.writes - (a.rows + a.writes));
       }
       const f: PhaseFigures = {
         label,
@@ -503,9 +512,9 @@ export function providerTable(f: ProviderFigures): string[] {
   lines.push(`  provider API calls per event (max run): ${calls(f.apiCallsPerEvent)}`);
   if (f.storm) lines.push(`  provider API calls per storm copy: ${calls(f.apiCallsPerStormCopy)}`);
   lines.push(
-    `  database per event (max run; scans = seq + index scans, writes = rows inserted/updated/deleted): ${f.tablesPerEvent
+    `  database per event (max run; table scans/rows read/rows written): ${f.tablesPerEvent
       .slice(0, 10)
-      .map((t) => `${t.table} ${t.scans.toFixed(1)}r/${t.writes.toFixed(1)}w`)
+      .map((t) => `${t.table} ${t.scans.toFixed(1)}/${t.rows.toFixed(1)}/${t.writes.toFixed(1)}`)
       .join(', ')}`,
   );
   return lines;
