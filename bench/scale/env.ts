@@ -1,0 +1,159 @@
+/**
+ * One environment of the scale benchmark: a fresh database (random name, dropped at exit), the standalone Stripe
+ * emulator and a Settle server on that database (Settle migrates it at start), configured as in bench/ingest.ts,
+ * plus a client on the database and the closed-loop load generator (bench/ingest/loadgen.ts, its own process).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
+import { createListings, createSlots, paidOrders, type Delivery, type Endpoints } from '../ingest/market.js';
+import { freePort, nodeArgs, onCleanup, startProc, waitReady, type Proc } from '../ingest/procs.js';
+
+export interface EnvOptions {
+  /** Label in names and logs ("empty", "seeded"). */
+  label: string;
+  adminPg: pg.Client;
+  /** Server URL (any database on it); the environment's database replaces the path. */
+  baseUrl: string;
+  /** Directory for logs and load-generator files. */
+  dir: string;
+  pool: number;
+  logLevel: string;
+  /** Run Settle and the emulator through tsx even when dist/ exists. */
+  tsx: boolean;
+}
+
+export interface Env {
+  label: string;
+  dbName: string;
+  dbUrl: string;
+  /** A client on the environment's database. */
+  db: pg.Client;
+  e: Endpoints;
+  webhookSecret: string;
+  settle: Proc;
+  emu: Proc;
+  compiled: boolean;
+  /** Stops Settle and the emulator now (the database stays until exit). */
+  stop(): Promise<void>;
+}
+
+export async function startEnv(o: EnvOptions): Promise<Env> {
+  const dbName = `settle_scale_${o.label}_${randomBytes(4).toString('hex')}`;
+  await o.adminPg.query(`CREATE DATABASE ${dbName}`);
+  onCleanup(`database ${dbName}`, async () => {
+    await o.adminPg.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  });
+  const u = new URL(o.baseUrl);
+  u.pathname = `/${dbName}`;
+  const dbUrl = u.toString();
+
+  const settleArgs = nodeArgs('src/main.ts', !o.tsx);
+  const emuArgs = nodeArgs('src/cli/emulator.ts', !o.tsx);
+  const emuPort = await freePort();
+  const emuLog = join(o.dir, `${o.label}-emulator.log`);
+  const emu = startProc(
+    `emulator (${o.label})`,
+    [...emuArgs.args, '--port', String(emuPort), '--time-scale', '1'],
+    { LOG_LEVEL: 'warn' },
+    emuLog,
+  );
+  const emulatorUrl = `http://127.0.0.1:${emuPort}`;
+  await waitReady(emu, `${emulatorUrl}/_emulator/clock`, emuLog);
+
+  const webhookSecret = `whsec_${randomBytes(24).toString('base64url')}`;
+  const e: Endpoints = {
+    settle: '',
+    emulator: emulatorUrl,
+    adminToken: randomBytes(24).toString('hex'),
+    stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
+  };
+  const settlePort = await freePort();
+  const settleLog = join(o.dir, `${o.label}-settle.log`);
+  const settle = startProc(
+    `settle (${o.label})`,
+    settleArgs.args,
+    {
+      NODE_ENV: 'production',
+      PORT: String(settlePort),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: o.logLevel,
+      DATABASE_URL: dbUrl,
+      DATABASE_POOL_MAX: String(o.pool),
+      STRIPE_SECRET_KEY: e.stripeKey,
+      STRIPE_API_BASE: emulatorUrl,
+      STRIPE_WEBHOOK_SECRET: webhookSecret,
+      STRIPE_CONNECT_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('base64url')}`,
+      SETTLE_ADMIN_TOKEN: e.adminToken,
+      SETTLE_RATE_LIMIT_PER_MINUTE: '0',
+      // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
+      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
+    },
+    settleLog,
+  );
+  e.settle = `http://127.0.0.1:${settlePort}`;
+  await waitReady(settle, `${e.settle}/healthz`, settleLog);
+  const db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+  onCleanup(`db connection ${dbName}`, () => db.end());
+  return {
+    label: o.label,
+    dbName,
+    dbUrl,
+    db,
+    e,
+    webhookSecret,
+    settle,
+    emu,
+    compiled: settleArgs.compiled,
+    stop: async () => {
+      await settle.stop();
+      await emu.stop();
+    },
+  };
+}
+
+/** The measured market: 4 sellers with a listing each and `slots` slots of `capacity` places. */
+export async function createMarket(env: Env, slots: number, capacity: number): Promise<string[]> {
+  const listings = await createListings(env.e, 4);
+  return createSlots(env.e, listings, slots, capacity);
+}
+
+export { paidOrders };
+
+/** Runs the load generator (its own process) on `deliveries` to /webhooks/stripe, closed loop. */
+export async function loadgen(
+  env: Env,
+  dir: string,
+  deliveries: readonly Delivery[],
+  concurrency: number,
+): Promise<LoadResult> {
+  const stamp = `${env.label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  const jobFile = join(dir, `job-${stamp}.json`);
+  const outFile = join(dir, `loadgen-${stamp}.out`);
+  const job: LoadJob = {
+    url: `${env.e.settle}/webhooks/stripe`,
+    deliveries: [...deliveries],
+    concurrency,
+    rate: 0,
+    timeoutMs: 60_000,
+  };
+  writeFileSync(jobFile, JSON.stringify(job));
+  const lg = startProc('loadgen', [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile], {}, outFile);
+  const code = await lg.exited;
+  await lg.stop();
+  const lines = readFileSync(outFile, 'utf8').trim().split('\n');
+  if (code !== 0)
+    throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
+  return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+}
+
+export async function paidCount(env: Env, orderIds: readonly string[]): Promise<number> {
+  const r = await env.db.query<{ n: number }>(
+    `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
+    [orderIds],
+  );
+  return r.rows[0]?.n ?? 0;
+}
