@@ -161,6 +161,24 @@ export async function takeInventory(
   trx: Executor,
   input: { slotId: string; orderId: string; quantity: number; now: Date },
 ): Promise<boolean> {
+  // Fast path, one statement: `held` (every unreleased hold of the slot, expired or not; migration 0008) is never less
+  // than what the check below sums, so when sold + quantity + held − this order's own unreleased hold fits, the exact
+  // check would pass too, and the same `sold` results. Only the slot row's columns decide it: when the UPDATE waits
+  // for the slot's lock, PostgreSQL re-checks them on the row as committed by the other transaction. The own hold
+  // cannot change meanwhile: it is released only under the order's row lock, which the caller holds.
+  const fast = await trx
+    .updateTable('slots')
+    .set((eb) => ({ sold: eb('sold', '+', input.quantity) }))
+    .where('id', '=', input.slotId)
+    .where(sql<boolean>`sold + ${input.quantity} <= capacity`)
+    .where(
+      sql<boolean>`sold::bigint + ${input.quantity}::bigint + held - (
+        select coalesce(sum(quantity), 0)::int from holds
+        where order_id = ${input.orderId} and slot_id = ${input.slotId} and released_at is null
+      ) <= capacity`,
+    )
+    .executeTakeFirst();
+  if (Number(fast.numUpdatedRows) === 1) return true;
   // The lock is its own statement, taken before anything is read: in READ COMMITTED the statement below then reads
   // the holds as of after every earlier change to this slot's inventory committed. (Folded into one statement, the
   // holds would be read from a snapshot taken before waiting for the lock.)

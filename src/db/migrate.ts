@@ -7,6 +7,7 @@ import * as m0004 from './migrations/0004-leases.js';
 import * as m0005 from './migrations/0005-seller-accounts.js';
 import * as m0006 from './migrations/0006-seller-credentials.js';
 import * as m0007 from './migrations/0007-subscriptions.js';
+import * as m0008 from './migrations/0008-slot-held.js';
 
 /** Versioned migrations, applied in name order. Add new files here; never edit an applied one. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0005-seller-accounts': m0005,
   '0006-seller-credentials': m0006,
   '0007-subscriptions': m0007,
+  '0008-slot-held': m0008,
 };
 
 class StaticProvider implements MigrationProvider {

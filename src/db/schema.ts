@@ -98,6 +98,8 @@ export interface SlotsTable {
   starts_at: Timestamp;
   capacity: number;
   sold: Generated<number>;
+  /** Quantity of the slot's unreleased holds, kept by a trigger on holds (migration 0008); read-only for Settle. */
+  held: Generated<number>;
   created_at: CreatedAt;
 }
 

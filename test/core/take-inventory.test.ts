@@ -87,7 +87,7 @@ describe.each(BACKENDS)('takeInventory on %s PostgreSQL', (backend) => {
     const random = rng(14);
     const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)] as T;
 
-    const outcomes = { took: 0, refused: 0, ownless: 0 };
+    const outcomes = { took: 0, refused: 0, ownless: 0, fast: 0, tookBySum: 0 };
     const cases = backend === 'embedded' ? 400 : 250;
     for (let c = 0; c < cases; c++) {
       const capacity = 1 + Math.floor(random() * 6);
@@ -123,6 +123,7 @@ describe.each(BACKENDS)('takeInventory on %s PostgreSQL', (backend) => {
           await setCreatedAt(trx, h.orderId, new Date(base).toISOString(), h.createdMicros);
         }
       };
+      let fastPath = false;
       const run = async (fn: typeof takeInventory) => {
         let took = false;
         let soldAfter = -1;
@@ -130,6 +131,22 @@ describe.each(BACKENDS)('takeInventory on %s PostgreSQL', (backend) => {
           .transaction()
           .execute(async (trx) => {
             await setUp(trx);
+            // slots.held (migration 0008's trigger) is the quantity of the slot's unreleased holds, whatever wrote them.
+            const counted = await trx
+              .selectFrom('slots')
+              .select([
+                'held',
+                sql<number>`(select coalesce(sum(quantity), 0)::int from holds where slot_id = slots.id and released_at is null)`.as(
+                  'unreleased',
+                ),
+                sql<number>`(select coalesce(sum(quantity), 0)::int from holds where order_id = ${ours} and released_at is null)`.as(
+                  'own',
+                ),
+              ])
+              .where('id', '=', slot.id)
+              .executeTakeFirstOrThrow();
+            expect(counted.held).toBe(counted.unreleased);
+            fastPath = sold + quantity + counted.held - counted.own <= capacity;
             took = await fn(trx, { slotId: slot.id, orderId: ours, quantity, now });
             soldAfter = (
               await trx.selectFrom('slots').select('sold').where('id', '=', slot.id).executeTakeFirstOrThrow()
@@ -152,12 +169,19 @@ describe.each(BACKENDS)('takeInventory on %s PostgreSQL', (backend) => {
         ...before,
       });
       outcomes[before.took ? 'took' : 'refused'] += 1;
+      // The bound from `held` alone decides; otherwise the holds are summed (expired unreleased holds, a full slot).
+      if (fastPath) outcomes.fast += 1;
+      else if (before.took) outcomes.tookBySum += 1;
       if (!holds[0]?.present) outcomes.ownless += 1;
     }
     // The generated cases exercise both decisions and the order without a hold.
     expect(outcomes.took).toBeGreaterThan(cases / 10);
     expect(outcomes.refused).toBeGreaterThan(cases / 10);
     expect(outcomes.ownless).toBeGreaterThan(cases / 20);
+    // Both of takeInventory's paths: decided by the held bound alone, and taken only after summing the holds.
+    // (Most generated slots are nearly full of holds, so the bound alone decides only a few of them.)
+    expect(outcomes.fast).toBeGreaterThan(0);
+    expect(outcomes.tookBySum).toBeGreaterThan(cases / 50);
   });
 
   it('a hold placed in the same millisecond as the paying order’s own, but earlier, does not count as earlier', async () => {
