@@ -35,8 +35,8 @@ const USAGE = `Usage: npx tsx bench/memory-ingest.ts [options]
   --rate R           offered deliveries/s (default: --fraction of a short closed loop, per database kind)
   --fraction F       share of the closed-loop rate offered (0.7)
   --kinds K          server,embedded (default both; server needs the PostgreSQL server)
-  --node-flags="F"   one more PostgreSQL-server run with these node flags (e.g. "--max-semi-space-size=2");
-                     repeat the option for more rows; it reuses the plain run's offered rate
+  --node-flags="F"   one more run per database kind with these node flags for the server (e.g.
+                     "--max-semi-space-size=4"); repeat for more rows; each reuses its kind's offered rate
   --idle S           idle window after ready (8), --after S window after ingest (10)
   --concurrency C    closed-loop concurrency of the calibration (16), --calibration N its deliveries (400)
   --pool P           Settle's DATABASE_POOL_MAX (Settle's default: 10)
@@ -74,6 +74,10 @@ export function printReport(rep: MemoryReport, seconds: number, afterSeconds: nu
     out(
       `${r.label.padEnd(W)} offered ${f0(l.offeredRate).padStart(4)}/s${l.calibratedRate !== null ? ` (${f0(l.calibratedRate)}/s closed loop)` : ''}  confirmed ${l.ok}/${l.deliveries} in ${f1(l.wallS)} s = ${f0(l.rate)}/s  p50 ${f1(l.p50Ms)} ms  p99 ${f1(l.p99Ms)} ms  max ${f0(l.maxMs)} ms${l.paid !== null ? `  paid in db ${l.paid}` : ''}${other ? `  other ${other}` : ''}${l.errors ? `  errors ${l.errors}` : ''}`,
     );
+    if (l.rate < 0.9 * l.offeredRate)
+      out(
+        `${''.padEnd(W)} OVERLOADED: the server fell behind the offered rate (requests queued; the ingest RSS includes that backlog). Rerun with a lower --rate or --fraction.`,
+      );
   }
   out('');
   out('Detail:');
@@ -135,9 +139,8 @@ async function main(): Promise<void> {
   const runs: RunSpec[] = [];
   for (const kind of kinds) {
     runs.push({ kind, nodeFlags: [] });
-    if (kind === 'server')
-      for (const f of opt['node-flags'] ?? [])
-        runs.push({ kind, nodeFlags: f.split(/\s+/).filter((x) => x !== '') });
+    for (const f of opt['node-flags'] ?? [])
+      runs.push({ kind, nodeFlags: f.split(/\s+/).filter((x) => x !== '') });
   }
   if (opt.build || !existsSync(resolve('dist/src/main.js'))) {
     process.stdout.write('npm run build …\n');

@@ -442,7 +442,7 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
   }
 }
 
-/** Runs every spec in turn; a server run with node flags reuses the offered rate of the plain server run. */
+/** Runs every spec in turn; a run with node flags reuses the offered rate of its kind's first run. */
 export async function runMemory(o: MemoryOptions): Promise<MemoryReport> {
   const m = await machine(o.databaseUrl);
   const main = nodeArgs('src/main.ts', true);
