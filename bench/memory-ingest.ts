@@ -33,7 +33,9 @@ export const GOAL_MB = 200;
 const USAGE = `Usage: npx tsx bench/memory-ingest.ts [options]
   --seconds S        sustained ingest per run (45)
   --rate R           offered deliveries/s (default: --fraction of a short closed loop, per database kind)
-  --fraction F       share of the closed-loop rate offered (0.7)
+  --fraction F       share of the closed-loop rate offered, PostgreSQL server (0.7)
+  --embedded-fraction F   the same on the embedded database (0.5: its one connection also runs the queue's jobs,
+                     which a short closed loop leaves for later)
   --kinds K          server,embedded (default both; server needs the PostgreSQL server)
   --node-flags="F"   one more run per database kind with these node flags for the server (e.g.
                      "--max-semi-space-size=4"); repeat for more rows; each reuses its kind's offered rate
@@ -115,6 +117,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string', default: '45' },
       rate: { type: 'string' },
       fraction: { type: 'string', default: '0.7' },
+      'embedded-fraction': { type: 'string', default: '0.5' },
       kinds: { type: 'string', default: 'server,embedded' },
       'node-flags': { type: 'string', multiple: true, default: [] },
       idle: { type: 'string', default: '8' },
@@ -152,7 +155,10 @@ async function main(): Promise<void> {
     runs,
     seconds,
     rate: num(opt.rate, 0),
-    fraction: Math.min(1, Math.max(0.05, num(opt.fraction, 0.7))),
+    fraction: {
+      server: Math.min(1, Math.max(0.05, num(opt.fraction, 0.7))),
+      embedded: Math.min(1, Math.max(0.05, num(opt['embedded-fraction'], 0.5))),
+    },
     concurrency: Math.max(1, num(opt.concurrency, 16)),
     calibrationOrders: Math.max(50, num(opt.calibration, 400)),
     idleSeconds: num(opt.idle, 8),
@@ -171,7 +177,7 @@ async function main(): Promise<void> {
     `machine: ${m.cores} cores (${m.cpu}), ${m.memGiB.toFixed(0)} GiB, load average ${m.load}; node ${m.node}; PostgreSQL ${m.postgres}\n`,
   );
   process.stdout.write(
-    `settle: node dist/src/main.js${o.traceGc ? ' --trace-gc' : ''}, LOG_LEVEL ${o.logLevel}, DATABASE_POOL_MAX ${o.poolMax ?? 'default'}; ingest ${seconds} s per run at ${o.rate > 0 ? `${o.rate}/s` : `${Math.round(o.fraction * 100)} % of a closed loop (c=${o.concurrency})`}; RSS of /proc/<pid>/status every ${o.sampleMs} ms\n`,
+    `settle: node dist/src/main.js${o.traceGc ? ' --trace-gc' : ''}, LOG_LEVEL ${o.logLevel}, DATABASE_POOL_MAX ${o.poolMax ?? 'default'}; ingest ${seconds} s per run at ${o.rate > 0 ? `${o.rate}/s` : `${Math.round(o.fraction.server * 100)} % (PostgreSQL server) / ${Math.round(o.fraction.embedded * 100)} % (embedded) of a closed loop (c=${o.concurrency}, ${o.calibrationOrders} deliveries)`}; RSS of /proc/<pid>/status every ${o.sampleMs} ms\n`,
   );
   process.stdout.write(`runs: ${runs.map(runLabel).join('; ')}\n\n`);
   const rep = await runMemory(o);

@@ -44,7 +44,12 @@ export interface MemoryOptions {
   seconds: number;
   /** Offered rate (deliveries/s); 0: `fraction` of a short closed loop's rate, measured per database kind. */
   rate: number;
-  fraction: number;
+  /**
+   * Share of the closed-loop rate offered, per database kind. A short closed loop overstates what is sustained: the
+   * queue worker's jobs of each confirmation run later, and on the embedded database (one connection) they compete
+   * with the ingest for it.
+   */
+  fraction: Record<Kind, number>;
   /** Closed-loop concurrency of the calibration. */
   concurrency: number;
   /** Deliveries of the calibration. */
@@ -351,7 +356,7 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
       const r = await loadgen(dir, url, sign(cal.bodies, webhookSecret), o.concurrency, 0);
       sampler.phase('prepare');
       calibratedRate = ((r.status['200'] ?? 0) / r.wallMs) * 1000;
-      rate = Math.max(1, Math.round(calibratedRate * o.fraction));
+      rate = Math.max(1, Math.round(calibratedRate * o.fraction[spec.kind]));
       log(
         `  ${label}: closed loop c=${o.concurrency}: ${calibratedRate.toFixed(0)}/s (${r.status['200'] ?? 0}/${r.sent} 200) → offered rate ${rate}/s`,
       );
