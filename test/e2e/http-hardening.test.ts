@@ -363,7 +363,8 @@ describe.each(BACKENDS)('HTTP hardening (%s PostgreSQL)', (backend) => {
     expect(failed.body).not.toContain(BUYER_EMAIL);
 
     const log = lines.join('');
-    expect(lines.length).toBeGreaterThanOrEqual(8);
+    // One line per request (written when it is answered), and the database error's.
+    expect(lines.length).toBeGreaterThanOrEqual(5);
     expect(log).toContain('/api/admin/orders/ord_[redacted]?token=[redacted]');
     expect(log).toContain('/api/orders/ord_[redacted]?order=[redacted]');
     expect(log).not.toContain(secret);
