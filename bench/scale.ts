@@ -110,6 +110,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
   const C = Math.max(1, opts.concurrency);
   const rounds = Math.max(1, opts.rounds);
   const baseUrl = opts.databaseUrl ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+  const started = Date.now();
   const dir = mkdtempSync(join(tmpdir(), 'settle-scale-'));
   const adminPg = new pg.Client({ connectionString: baseUrl });
   await adminPg.connect();
@@ -273,6 +274,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
           .join('; ')}`,
       );
   }
+  log(`\ntotal ${f0((Date.now() - started) / 1000)} s`);
   return { machine, seed, runs, empty: e, seeded: s, ratio, explain, seqScansOfBigTables: seqBig };
 }
 
@@ -284,7 +286,7 @@ function printExplain(xs: readonly ExplainedStatement[], log: (line: string) => 
     if (x.note) log(`    (${x.note.slice(0, 200)})`);
   }
   log('');
-  const head = `${'phase'.padEnd(8)} ${'statement'.padEnd(64)} ${'plan node'.padEnd(16)} ${'index'.padEnd(32)} ${'rows'.padStart(5)} ${'ms'.padStart(7)}  verdict`;
+  const head = `${'phase'.padEnd(8)} ${'statement'.padEnd(64)} ${'plan node'.padEnd(16)} ${'index'.padEnd(40)} ${'rows'.padStart(5)} ${'ms'.padStart(7)}  verdict`;
   log(head);
   log('-'.repeat(head.length + 4));
   for (const x of xs) {
@@ -297,7 +299,7 @@ function printExplain(xs: readonly ExplainedStatement[], log: (line: string) => 
         .join(', ') ||
       (main ? `(seq: ${main.relation})` : x.plan[0]?.includes('arbiter') ? '(arbiter index only)' : '—');
     log(
-      `${x.phase.padEnd(8)} ${shorten(x.sql, 64).padEnd(64)} ${node.padEnd(16)} ${idx.slice(0, 32).padEnd(32)} ${(x.rows === null ? '—' : String(x.rows)).padStart(5)} ${(x.ms === null ? '—' : x.ms.toFixed(3)).padStart(7)}  ${x.verdict}`,
+      `${x.phase.padEnd(8)} ${shorten(x.sql, 64).padEnd(64)} ${node.padEnd(16)} ${idx.slice(0, 40).padEnd(40)} ${(x.rows === null ? '—' : String(x.rows)).padStart(5)} ${(x.ms === null ? '—' : x.ms.toFixed(3)).padStart(7)}  ${x.verdict}`,
     );
   }
 }
