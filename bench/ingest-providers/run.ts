@@ -67,6 +67,8 @@ export interface PhaseFigures {
   paid: number;
   status: Record<string, number>;
   errors: number;
+  /** Jobs queued or running (not yet done) when the load generator finished: the queue worker's backlog. */
+  jobsBacklog: number;
 }
 
 export interface StormFigures {
@@ -153,8 +155,11 @@ async function tableStats(db: pg.Pool): Promise<Map<string, TableStat>> {
   }
 }
 
-/** Backends report their counters when idle for a moment (PostgreSQL 15: at most once a second). */
-const statsSettle = (): Promise<void> => new Promise((r) => setTimeout(r, 1500));
+/**
+ * PostgreSQL 15 backends report their table counters at most once a second while busy and within 10 s of going idle
+ * (PGSTAT_IDLE_INTERVAL): wait that long around the measured run so its counters are complete.
+ */
+const statsSettle = (): Promise<void> => new Promise((r) => setTimeout(r, 11_000));
 
 interface RequestRecord {
   method: string;
@@ -383,6 +388,9 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       const before = countCalls ? (await requests()).length : 0;
       const statsBefore = countCalls ? await tableStats(db) : null;
       const result = await loadgen(deliveries, C, rate);
+      const backlog = await db.query<{ n: number }>(
+        `select count(*)::int as n from jobs where status in ('queued', 'running')`,
+      );
       if (countCalls) apiCallsPerEvent = callsPerEvent((await requests()).slice(before), n);
       if (statsBefore !== null) {
         await statsSettle();
@@ -410,6 +418,7 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
         paid: await paidCount(orders),
         status: result.status,
         errors: result.errors,
+        jobsBacklog: backlog.rows[0]?.n ?? 0,
       };
       print(`${opts.provider}: ${phaseLine(f)}`);
       return f;
@@ -489,7 +498,7 @@ const codes = (s: Record<string, number>): string =>
 
 export function phaseLine(p: PhaseFigures): string {
   const other = Object.entries(p.status).filter(([k]) => !k.startsWith('2'));
-  return `${p.label.padEnd(32)} ${String(p.events).padStart(5)} ev  ${p.offered !== null ? `offered ${f0(p.offered).padStart(4)}/s` : 'max rate      '}  ${f0(p.rate).padStart(5)}/s  p50 ${f1(p.p50).padStart(6)} ms  p99 ${f1(p.p99).padStart(6)} ms  max ${f1(p.maxMs).padStart(6)} ms  paid ${p.paid}/${p.events}${other.length > 0 ? `  other: ${other.map(([k, v]) => `${k}×${v}`).join(' ')}` : ''}${p.errors ? `  errors ${p.errors}` : ''}`;
+  return `${p.label.padEnd(32)} ${String(p.events).padStart(5)} ev  ${p.offered !== null ? `offered ${f0(p.offered).padStart(4)}/s` : 'max rate      '}  ${f0(p.rate).padStart(5)}/s  p50 ${f1(p.p50).padStart(6)} ms  p99 ${f1(p.p99).padStart(6)} ms  max ${f1(p.maxMs).padStart(6)} ms  paid ${p.paid}/${p.events}  jobs backlog ${p.jobsBacklog}${other.length > 0 ? `  other: ${other.map(([k, v]) => `${k}×${v}`).join(' ')}` : ''}${p.errors ? `  errors ${p.errors}` : ''}`;
 }
 
 /** The table of one provider's run. */
