@@ -2,6 +2,7 @@ import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import rateLimit from '@fastify/rate-limit';
 import Fastify, {
+  LogController,
   type FastifyBaseLogger,
   type FastifyInstance,
   type FastifyReply,
@@ -171,6 +172,28 @@ export function serializeRequest(req: FastifyRequest): Record<string, unknown> {
   };
 }
 
+/**
+ * One log line per request, written when it is answered and carrying the request, instead of Fastify's two
+ * ("incoming request", "request completed"): under webhook load the request log is a measurable share of the work.
+ */
+class OneLineRequestLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): void {
+    if (this.isLogDisabled(request)) return;
+    if (error)
+      reply.log.error(
+        { req: request, res: reply, err: error, responseTime: reply.elapsedTime },
+        'request errored',
+      );
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 /** Creates the Fastify instance with error mapping, security headers and redacted request logging. */
 export function createHttp(opts: HttpOptions): FastifyInstance {
   // Same redaction and error scrubbing as the application log; URLs lose credentials and order ids.
@@ -185,8 +208,7 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
     loggerInstance,
     bodyLimit: opts.bodyLimit ?? 256 * 1024,
     genReqId: () => `req_${randomUUID()}`,
-    // One line per request, written when it is answered (below), instead of Fastify's two (incoming, completed).
-    disableRequestLogging: true,
+    logController: new OneLineRequestLog(),
     trustProxy: opts.trustProxy ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     ...(bound
@@ -197,12 +219,6 @@ export function createHttp(opts: HttpOptions): FastifyInstance {
           },
         }
       : {}),
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    req.log.info(
-      { req, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
-      'request completed',
-    );
   });
   // On a pre-bound server the application starts answering once every route is registered (`ready()`).
   if (bound) {

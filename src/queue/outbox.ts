@@ -160,6 +160,11 @@ export class QueueWorker {
         this.db
           .selectFrom('jobs')
           .select('id')
+          // jobs_due_idx's own predicate and a range on its key: the scan walks the index in run_at order and stops at
+          // the batch size, however long the queue is (a claimed job's run_at is never in the future, so a running job
+          // whose lease lapsed is in the range too).
+          .where('status', 'in', ['queued', 'running'])
+          .where('run_at', '<=', now)
           .where((eb) =>
             eb.or([
               eb.and([eb('status', '=', 'queued'), eb('run_at', '<=', now)]),
