@@ -42,6 +42,8 @@ export interface ScaleOptions {
   /** Skip the EXPLAIN part. */
   noExplain?: boolean;
   databaseUrl?: string;
+  /** SQL run on both databases once Settle has migrated them (to try an index before it is in a migration). */
+  extraSql?: string;
   log?: (line: string) => void;
 }
 
@@ -75,6 +77,8 @@ export interface ScaleFigures {
   /** seeded ÷ empty of the median rates. */
   ratio: number;
   explain: ExplainedStatement[];
+  /** The same statements' plans on the empty database. */
+  explainEmpty: ExplainedStatement[];
   /** Hot statements that sequentially scan a table of more than BIG_TABLE_ROWS rows. */
   seqScansOfBigTables: ExplainedStatement[];
 }
@@ -144,8 +148,13 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
     `measured: ${N} orders over ${S} slots, concurrency ${C}, ${rounds} run(s) per database; history: ${opts.seedOrders} orders, ${opts.seedEvents} inbox events; logs in ${dir}\n`,
   );
 
+  if (opts.extraSql) {
+    for (const env of [empty, seeded]) await env.db.query(opts.extraSql);
+    log(`extra SQL on both databases: ${opts.extraSql}`);
+  }
+
   // The measured market in each: S slots with room for every run's orders and the capture's.
-  const capacity = Math.ceil((N * rounds + 20) / S) + 10;
+  const capacity = Math.ceil((N * rounds + Math.min(500, Math.ceil(N / 2)) + 20) / S) + 10;
   const slotsOf = new Map<Env, string[]>();
   for (const env of [empty, seeded]) slotsOf.set(env, await createMarket(env, S, capacity));
 
@@ -229,13 +238,26 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
 
   // EXPLAIN of the hot statements on the seeded database.
   let explain: ExplainedStatement[] = [];
+  let explainEmpty: ExplainedStatement[] = [];
+  const pending = Math.min(500, Math.ceil(N / 2));
   if (!opts.noExplain) {
     log(
-      `\nHot statements on the seeded database: captured from the statement log (3 checkouts, their 3 deliveries one at a time, the queue's jobs), each run again under EXPLAIN (ANALYZE, BUFFERS) in a rolled-back transaction`,
+      `\nHot statements on the seeded database: captured from the statement log (3 checkouts, their 3 deliveries one at a time, the queue's jobs) with ${pending} other checkouts pending (active holds, as mid-run), each run again under EXPLAIN (ANALYZE, BUFFERS) in a rolled-back transaction`,
     );
-    const captured = await captureHot({ adminPg, env: seeded, slots: slotsOf.get(seeded)!, deliveries: 3 });
+    const captured = await captureHot({
+      adminPg,
+      env: seeded,
+      slots: slotsOf.get(seeded)!,
+      deliveries: 3,
+      pending,
+    });
     explain = await explainAll(seeded.db, captured);
-    printExplain(explain, log);
+    // The same on the empty database, to tell which plans the history changed.
+    explainEmpty = await explainAll(
+      empty.db,
+      await captureHot({ adminPg, env: empty, slots: slotsOf.get(empty)!, deliveries: 3, pending }),
+    );
+    printExplain(explain, explainEmpty, log);
   }
   await empty.stop();
   await seeded.stop();
@@ -275,10 +297,31 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
       );
   }
   log(`\ntotal ${f0((Date.now() - started) / 1000)} s`);
-  return { machine, seed, runs, empty: e, seeded: s, ratio, explain, seqScansOfBigTables: seqBig };
+  return {
+    machine,
+    seed,
+    runs,
+    empty: e,
+    seeded: s,
+    ratio,
+    explain,
+    explainEmpty,
+    seqScansOfBigTables: seqBig,
+  };
 }
 
-function printExplain(xs: readonly ExplainedStatement[], log: (line: string) => void): void {
+const scanKey = (x: ExplainedStatement): string =>
+  x.scans
+    .map((s) => (s.index ? `${s.index}${s.cond === null ? ' (whole)' : ''}` : `seq ${s.relation}`))
+    .join(', ') || '—';
+
+function printExplain(
+  xs: readonly ExplainedStatement[],
+  onEmpty: readonly ExplainedStatement[],
+  log: (line: string) => void,
+): void {
+  const norm = (sql: string) => sql.replace(/\s+/g, ' ');
+  const emptyBySql = new Map(onEmpty.map((x) => [norm(x.sql), x]));
   for (const x of xs) {
     log(`\n[${x.phase}] ×${x.count}  ${x.sql.replace(/\s+/g, ' ').slice(0, 300)}`);
     for (const l of x.plan.slice(0, 8)) log(`    ${l}`);
@@ -286,9 +329,16 @@ function printExplain(xs: readonly ExplainedStatement[], log: (line: string) => 
     if (x.note) log(`    (${x.note.slice(0, 200)})`);
   }
   log('');
-  const head = `${'phase'.padEnd(8)} ${'statement'.padEnd(64)} ${'plan node'.padEnd(16)} ${'index'.padEnd(40)} ${'rows'.padStart(5)} ${'ms'.padStart(7)}  verdict`;
+  const head = `${'phase'.padEnd(8)} ${'statement'.padEnd(64)} ${'plan node'.padEnd(16)} ${'index'.padEnd(40)} ${'rows'.padStart(5)} ${'ms'.padStart(7)}  ${'verdict'.padEnd(13)} empty db`;
   log(head);
   log('-'.repeat(head.length + 4));
+  const emptyPlan = (x: ExplainedStatement): string => {
+    const e = emptyBySql.get(norm(x.sql));
+    if (e === undefined) return '(not captured)';
+    return scanKey(e) === scanKey(x)
+      ? 'same plan'
+      : `${scanKey(e)} (${e.ms === null ? '—' : e.ms.toFixed(3)} ms)`;
+  };
   for (const x of xs) {
     const main = x.scans.find((s) => s.node === 'Seq Scan') ?? x.scans[0];
     const node = main?.node ?? (x.plan[0]?.replace(/ on .*$| \(.*$/, '').trim() || '—');
@@ -299,7 +349,7 @@ function printExplain(xs: readonly ExplainedStatement[], log: (line: string) => 
         .join(', ') ||
       (main ? `(seq: ${main.relation})` : x.plan[0]?.includes('arbiter') ? '(arbiter index only)' : '—');
     log(
-      `${x.phase.padEnd(8)} ${shorten(x.sql, 64).padEnd(64)} ${node.padEnd(16)} ${idx.slice(0, 40).padEnd(40)} ${(x.rows === null ? '—' : String(x.rows)).padStart(5)} ${(x.ms === null ? '—' : x.ms.toFixed(3)).padStart(7)}  ${x.verdict}`,
+      `${x.phase.padEnd(8)} ${shorten(x.sql, 64).padEnd(64)} ${node.padEnd(16)} ${idx.slice(0, 40).padEnd(40)} ${(x.rows === null ? '—' : String(x.rows)).padStart(5)} ${(x.ms === null ? '—' : x.ms.toFixed(3)).padStart(7)}  ${x.verdict.padEnd(13)} ${emptyPlan(x)}`,
     );
   }
 }
@@ -316,6 +366,7 @@ async function main(): Promise<void> {
       pool: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'no-explain': { type: 'boolean', default: false },
+      'extra-sql': { type: 'string' },
       tsx: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -331,6 +382,7 @@ async function main(): Promise<void> {
   --pool P            Settle's DATABASE_POOL_MAX (default C)
   --log-level L       Settle's LOG_LEVEL (info)
   --no-explain        skip the capture and EXPLAIN of the hot statements
+  --extra-sql SQL     run SQL on both databases after Settle's migrations (to try an index not yet in a migration)
   --tsx               run Settle and the emulator through tsx even when dist/ exists
 `);
     return;
@@ -350,6 +402,7 @@ async function main(): Promise<void> {
     logLevel: opt['log-level'] ?? 'info',
     tsx: opt.tsx,
     noExplain: opt['no-explain'],
+    ...(opt['extra-sql'] ? { extraSql: opt['extra-sql'] } : {}),
     ...(process.env['DATABASE_URL'] ? { databaseUrl: process.env['DATABASE_URL'] } : {}),
   });
 }

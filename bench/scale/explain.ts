@@ -59,8 +59,11 @@ export async function captureHot(o: {
   env: Env;
   slots: readonly string[];
   deliveries: number;
+  /** Checkouts made (paid, not delivered) before the capture: active holds, as in the middle of a measured run. */
+  pending: number;
 }): Promise<{ phase: Phase; s: LoggedStatement }[]> {
   const { env } = o;
+  if (o.pending > 0) await paidOrders(env.e, o.slots, o.pending);
   const mark = (p: string) => env.db.query(`SELECT '${MARK}${p}'`);
   let orders: PaidOrder[] = [];
   const logged = await captureStatements({
@@ -124,6 +127,9 @@ interface PlanNode {
   'Actual Total Time'?: number;
   'Index Cond'?: string;
   Filter?: string;
+  'Rows Removed by Filter'?: number;
+  'Shared Hit Blocks'?: number;
+  'Shared Read Blocks'?: number;
   'Conflict Arbiter Indexes'?: string[];
   Plans?: PlanNode[];
 }
@@ -147,6 +153,9 @@ function walk(n: PlanNode, depth: number, lines: string[], scans: ScanInfo[]): v
       ? `(rows ${n['Actual Rows']}${(n['Actual Loops'] ?? 1) > 1 ? ` ×${n['Actual Loops']} loops` : ''}, est ${n['Plan Rows'] ?? '?'})`
       : `(est rows ${n['Plan Rows'] ?? '?'})`,
   );
+  if (n['Rows Removed by Filter']) parts.push(`removed by filter ${n['Rows Removed by Filter']}`);
+  if (n['Shared Hit Blocks'] || n['Shared Read Blocks'])
+    parts.push(`buffers hit ${n['Shared Hit Blocks'] ?? 0} read ${n['Shared Read Blocks'] ?? 0}`);
   if (n['Index Cond']) parts.push(`cond ${n['Index Cond']}`);
   else if (n.Filter && n['Node Type'] === 'Seq Scan') parts.push(`filter ${n.Filter}`);
   lines.push(parts.join(' ').slice(0, 200));
