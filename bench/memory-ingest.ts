@@ -44,6 +44,7 @@ const USAGE = `Usage: npx tsx bench/memory-ingest.ts [options]
   --pool P           Settle's DATABASE_POOL_MAX (Settle's default: 10)
   --log-level L      Settle's LOG_LEVEL (info, as in production)
   --no-trace-gc      do not run the server with --trace-gc (no V8 heap figures)
+  --main FILE        measure this compiled entry point instead of dist/src/main.js (an experimental build)
   --build            npm run build first (also done when dist/ is missing)
 `;
 
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
       'log-level': { type: 'string', default: 'info' },
       'no-trace-gc': { type: 'boolean', default: false },
       build: { type: 'boolean', default: false },
+      main: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -170,6 +172,7 @@ async function main(): Promise<void> {
     traceGc: !opt['no-trace-gc'],
     databaseUrl: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
     log: (s) => void process.stdout.write(`${s}\n`),
+    ...(opt.main !== undefined ? { mainJs: opt.main } : {}),
   };
   const m = await machine(o.databaseUrl);
   process.stdout.write(`Settle memory under sustained ingest — ${new Date().toISOString()}\n`);
@@ -177,7 +180,7 @@ async function main(): Promise<void> {
     `machine: ${m.cores} cores (${m.cpu}), ${m.memGiB.toFixed(0)} GiB, load average ${m.load}; node ${m.node}; PostgreSQL ${m.postgres}\n`,
   );
   process.stdout.write(
-    `settle: node dist/src/main.js${o.traceGc ? ' --trace-gc' : ''}, LOG_LEVEL ${o.logLevel}, DATABASE_POOL_MAX ${o.poolMax ?? 'default'}; ingest ${seconds} s per run at ${o.rate > 0 ? `${o.rate}/s` : `${Math.round(o.fraction.server * 100)} % (PostgreSQL server) / ${Math.round(o.fraction.embedded * 100)} % (embedded) of a closed loop (c=${o.concurrency}, ${o.calibrationOrders} deliveries)`}; RSS of /proc/<pid>/status every ${o.sampleMs} ms\n`,
+    `settle: node ${o.mainJs ?? 'dist/src/main.js'}${o.traceGc ? ' --trace-gc' : ''}, LOG_LEVEL ${o.logLevel}, DATABASE_POOL_MAX ${o.poolMax ?? 'default'}; ingest ${seconds} s per run at ${o.rate > 0 ? `${o.rate}/s` : `${Math.round(o.fraction.server * 100)} % (PostgreSQL server) / ${Math.round(o.fraction.embedded * 100)} % (embedded) of a closed loop (c=${o.concurrency}, ${o.calibrationOrders} deliveries)`}; RSS of /proc/<pid>/status every ${o.sampleMs} ms\n`,
   );
   process.stdout.write(`runs: ${runs.map(runLabel).join('; ')}\n\n`);
   const rep = await runMemory(o);

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
 import {
@@ -63,6 +63,8 @@ export interface MemoryOptions {
   logLevel: string;
   slots: number;
   traceGc: boolean;
+  /** Another compiled entry point to measure instead of dist/src/main.js (e.g. an experimental build). */
+  mainJs?: string;
   /** The PostgreSQL server's maintenance database (a fresh database is made next to it per run). */
   databaseUrl: string;
   log: (line: string) => void;
@@ -290,7 +292,8 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
     };
     const settlePort = await freePort();
     const settleLog = join(dir, 'settle.log');
-    const main = nodeArgs('src/main.ts', true);
+    const main =
+      o.mainJs !== undefined ? { args: [resolve(o.mainJs)], compiled: true } : nodeArgs('src/main.ts', true);
     if (!main.compiled) throw new Error('dist/src/main.js is missing: run `npm run build` first');
     const settle: Proc = startProc(
       'settle',
@@ -464,7 +467,12 @@ export async function runMemory(o: MemoryOptions): Promise<MemoryReport> {
   }
   return {
     machine: m,
-    settle: main.compiled ? 'node dist/src/main.js' : 'tsx src/main.ts',
+    settle:
+      o.mainJs !== undefined
+        ? `node ${o.mainJs}`
+        : main.compiled
+          ? 'node dist/src/main.js'
+          : 'tsx src/main.ts',
     runs,
   };
 }
