@@ -269,7 +269,16 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
   log(
     `seeded  median ${f0(s.rate).padStart(5)}/s  p50 ${f1(s.p50)} ms  p99 ${f1(s.p99)} ms  (runs: ${s.runs.map(f0).join(', ')}/s; paid ${s.paid}/${s.n})`,
   );
-  log(`seeded ÷ empty = ${ratio.toFixed(3)}×  (goal ≥ 0.9)`);
+  // Each round is one empty and one seeded run back to back: their ratio shows the machine's noise.
+  const perRound: number[] = [];
+  for (let i = 0; i + 1 < runs.length; i += 2) {
+    const em = runs.slice(i, i + 2).find((r) => r.env === 'empty');
+    const se = runs.slice(i, i + 2).find((r) => r.env === 'seeded');
+    if (em && se && em.rate > 0) perRound.push(se.rate / em.rate);
+  }
+  log(
+    `seeded ÷ empty = ${ratio.toFixed(3)}×  (goal ≥ 0.9; per round: ${perRound.map((r) => r.toFixed(2)).join(', ')})`,
+  );
   const seqBig = explain.filter((x) => x.verdict === 'seq-big');
   const full = explain.filter((x) => x.verdict === 'index-full');
   const partial = explain.filter((x) => x.verdict === 'index-partial');
@@ -362,7 +371,7 @@ async function main(): Promise<void> {
       concurrency: { type: 'string', default: '16' },
       'seed-events': { type: 'string', default: '1000000' },
       'seed-orders': { type: 'string', default: '1000000' },
-      rounds: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '3' },
       pool: { type: 'string' },
       'log-level': { type: 'string', default: 'info' },
       'no-explain': { type: 'boolean', default: false },
@@ -378,7 +387,7 @@ async function main(): Promise<void> {
   --concurrency C     requests in flight, closed loop (16)
   --seed-events E     inbox rows of the seeded history (1000000)
   --seed-orders O     orders of the seeded history, with their holds, payments, history and jobs (1000000)
-  --rounds R          measured runs per database, alternating (2; each figure is the median)
+  --rounds R          measured runs per database, alternating (3; each figure is the median)
   --pool P            Settle's DATABASE_POOL_MAX (default C)
   --log-level L       Settle's LOG_LEVEL (info)
   --no-explain        skip the capture and EXPLAIN of the hot statements
@@ -397,7 +406,7 @@ async function main(): Promise<void> {
     concurrency: num(opt.concurrency, 16),
     seedEvents: Math.max(1, num(opt['seed-events'], 1_000_000)),
     seedOrders: Math.max(1, num(opt['seed-orders'], 1_000_000)),
-    rounds: num(opt.rounds, 2),
+    rounds: num(opt.rounds, 3),
     ...(opt.pool !== undefined ? { pool: num(opt.pool, 16) } : {}),
     logLevel: opt['log-level'] ?? 'info',
     tsx: opt.tsx,
