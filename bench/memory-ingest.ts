@@ -15,6 +15,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { cleanupAll } from './ingest/procs.js';
+import { PRODUCTION_NODE_FLAGS } from './production-flags.js';
 import {
   machine,
   runLabel,
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
     `machine: ${m.cores} cores (${m.cpu}), ${m.memGiB.toFixed(0)} GiB, load average ${m.load}; node ${m.node}; PostgreSQL ${m.postgres}\n`,
   );
   process.stdout.write(
-    `settle: node ${o.mainJs ?? 'dist/src/main.js'}${o.traceGc ? ' --trace-gc' : ''}, LOG_LEVEL ${o.logLevel}, DATABASE_POOL_MAX ${o.poolMax ?? 'default'}; ingest ${seconds} s per run at ${o.rate > 0 ? `${o.rate}/s` : `${Math.round(o.fraction.server * 100)} % (PostgreSQL server) / ${Math.round(o.fraction.embedded * 100)} % (embedded) of a closed loop (c=${o.concurrency}, ${o.calibrationOrders} deliveries)`}; RSS of /proc/<pid>/status every ${o.sampleMs} ms\n`,
+    `settle: node ${o.mainJs ?? `${PRODUCTION_NODE_FLAGS.join(' ')} dist/src/main.js`}${o.traceGc ? ' --trace-gc' : ''}, LOG_LEVEL ${o.logLevel}, DATABASE_POOL_MAX ${o.poolMax ?? 'default'}; ingest ${seconds} s per run at ${o.rate > 0 ? `${o.rate}/s` : `${Math.round(o.fraction.server * 100)} % (PostgreSQL server) / ${Math.round(o.fraction.embedded * 100)} % (embedded) of a closed loop (c=${o.concurrency}, ${o.calibrationOrders} deliveries)`}; RSS of /proc/<pid>/status every ${o.sampleMs} ms\n`,
   );
   process.stdout.write(`runs: ${runs.map(runLabel).join('; ')}\n\n`);
   const rep = await runMemory(o);

@@ -21,6 +21,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { PRODUCTION_NODE_FLAGS } from './production-flags.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -269,7 +270,10 @@ console.log(
 
 const serverUrl = databaseUrl !== undefined && !pgVersion.startsWith('unreachable') ? databaseUrl : null;
 const commands: ReadonlyArray<[string, string[]]> = [
-  ['node dist/src/main.js', [NODE, 'dist/src/main.js']],
+  [
+    `node ${PRODUCTION_NODE_FLAGS.join(' ')} dist/src/main.js`,
+    [NODE, ...PRODUCTION_NODE_FLAGS, 'dist/src/main.js'],
+  ],
   ['npx tsx src/main.ts', [NPM, 'exec', '--', 'tsx', 'src/main.ts']],
 ];
 for (let run = 1; run <= RUNS; run++) {

@@ -8,7 +8,7 @@ import { createLogger } from './log/logger.js';
 const SHUTDOWN_DEADLINE_MS = 25_000;
 
 /**
- * Runs Settle (demo mode without STRIPE_SECRET_KEY). Production: `node dist/src/main.js` after `npm run build`;
+ * Runs Settle (demo mode without STRIPE_SECRET_KEY). Production: `node --max-semi-space-size=4 dist/src/main.js` after `npm run build`;
  * `npm start` builds, then runs the same; `npm run dev` runs this file from source with tsx.
  */
 let logger = createLogger('info');

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
+import { PRODUCTION_NODE_FLAGS } from '../production-flags.js';
 
 type Cleanup = { name: string; run: () => Promise<void> };
 const cleanups: Cleanup[] = [];
@@ -64,11 +65,13 @@ export async function freePort(): Promise<number> {
 
 /**
  * How to run one of the project's entry points with `node`: the compiled file under dist/ when a build exists (and
- * `preferDist`), else the TypeScript source through tsx's loader.
+ * `preferDist`), else the TypeScript source through tsx's loader. The compiled server runs as production does, with
+ * PRODUCTION_NODE_FLAGS.
  */
 export function nodeArgs(srcFile: string, preferDist: boolean): { args: string[]; compiled: boolean } {
   const dist = resolve('dist', srcFile.replace(/\.ts$/, '.js'));
-  if (preferDist && existsSync(dist)) return { args: [dist], compiled: true };
+  if (preferDist && existsSync(dist))
+    return { args: [...(srcFile === 'src/main.ts' ? PRODUCTION_NODE_FLAGS : []), dist], compiled: true };
   return { args: ['--import', 'tsx', resolve(srcFile)], compiled: false };
 }
 

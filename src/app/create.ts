@@ -18,11 +18,9 @@ import { reconcile } from '../core/reconcile.js';
 import { runRetentionSweep } from '../core/retention.js';
 import { openDatabase, type DatabaseTarget, type OpenedDb } from '../db/connect.js';
 import { migrateToLatest } from '../db/migrate.js';
-import {
-  startStripeEmulator,
-  type StripeEmulator,
-  type StripeEmulatorOptions,
-} from '../emulators/stripe/index.js';
+// The emulators and the PayPal and Square adapters (with their SDKs) are loaded only where they are used (demo mode, a
+// configured provider): a Stripe-only production server does not carry about 75 MB of modules it never runs.
+import type { StripeEmulator, StripeEmulatorOptions } from '../emulators/stripe/index.js';
 import { bindServer, createHttp } from '../http/app.js';
 import { openRedis } from '../http/rate-limit-store.js';
 import { adminRoutes } from '../http/routes/admin.js';
@@ -37,30 +35,8 @@ import {
   DEMO_SECRET_KEY,
   registerWebhookEndpoints,
 } from '../providers/stripe/index.js';
-import {
-  createPayPalApi,
-  createPayPalProvider,
-  PayPalRest,
-  registerWebhook,
-  WEBHOOK_PATH,
-} from '../providers/paypal/index.js';
-import {
-  startPayPalEmulator,
-  type PayPalEmulator,
-  type PayPalEmulatorOptions,
-} from '../emulators/paypal/index.js';
-import {
-  startSquareEmulator,
-  squareClientFor,
-  type SquareEmulator,
-  type SquareEmulatorOptions,
-} from '../emulators/square/index.js';
-import {
-  createSquareProvider,
-  enableSquareEvents,
-  registerSquareWebhook,
-  SQUARE_WEBHOOK_PATH,
-} from '../providers/square/index.js';
+import type { PayPalEmulator, PayPalEmulatorOptions } from '../emulators/paypal/index.js';
+import type { SquareEmulator, SquareEmulatorOptions } from '../emulators/square/index.js';
 import { randomSealingKeys } from '../core/sealed.js';
 import type { PaymentProvider } from '../core/provider.js';
 import { registerWeb } from '../web/routes.js';
@@ -158,6 +134,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     square: { ...base.square },
   };
   if (demo) {
+    const { startStripeEmulator } = await import('../emulators/stripe/index.js');
     emulator = await startStripeEmulator({
       port: base.emulatorPort,
       logger: logger.child({ component: 'emulator' }),
@@ -171,6 +148,7 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     demo && !paypalConfigured(base.paypal) && (opts.paypalEmulator ?? opts.emulator === undefined) !== false;
   if (paypalDemo) {
     try {
+      const { startPayPalEmulator } = await import('../emulators/paypal/index.js');
       paypalEmulator = await startPayPalEmulator({
         port: base.paypalEmulatorPort,
         logger: logger.child({ component: 'paypal-emulator' }),
@@ -197,7 +175,9 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
   const squareDemo =
     demo && !squareConfigured(base.square) && (opts.squareEmulator ?? opts.emulator === undefined) !== false;
   if (squareDemo) {
+    const { SQUARE_WEBHOOK_PATH } = await import('../providers/square/index.js');
     try {
+      const { startSquareEmulator } = await import('../emulators/square/index.js');
       squareEmulator = await startSquareEmulator({
         port: base.squareEmulatorPort,
         logger: logger.child({ component: 'square-emulator' }),
@@ -249,6 +229,8 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     });
     if (paypalEmulator !== null) {
       // Demo: subscribe this server's PayPal endpoint at the emulator; the webhook id is part of every signature.
+      const { createPayPalApi, PayPalRest, registerWebhook, WEBHOOK_PATH } =
+        await import('../providers/paypal/index.js');
       config.paypal.webhookId = await registerWebhook(
         new PayPalRest(createPayPalApi(config.paypal)),
         `${publicUrl}${WEBHOOK_PATH}`,
@@ -256,6 +238,9 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     }
     if (squareEmulator !== null) {
       // Demo: subscribe this server's Square endpoint (the signature key covers the URL) and turn events search on.
+      const { squareClientFor } = await import('../emulators/square/index.js');
+      const { enableSquareEvents, registerSquareWebhook, SQUARE_WEBHOOK_PATH } =
+        await import('../providers/square/index.js');
       const app = squareClientFor(squareEmulator, squareEmulator.personalAccessToken);
       const sub = await registerSquareWebhook(app, `${publicUrl}${SQUARE_WEBHOOK_PATH}`);
       config.square.webhookSignatureKey = sub.signatureKey;
@@ -264,14 +249,19 @@ export async function startSettle(opts: StartOptions = {}): Promise<SettleInstan
     // The platform's providers in order of preference: Stripe first, then PayPal and Square (configured, or the
     // demo's emulators).
     const providers: PaymentProvider[] = [provider];
-    if (paypalConfigured(config.paypal)) providers.push(createPayPalProvider(config, { logger }).provider);
-    if (squareConfigured(config.square))
+    if (paypalConfigured(config.paypal)) {
+      const { createPayPalProvider } = await import('../providers/paypal/index.js');
+      providers.push(createPayPalProvider(config, { logger }).provider);
+    }
+    if (squareConfigured(config.square)) {
+      const { createSquareProvider } = await import('../providers/square/index.js');
       providers.push(
         createSquareProvider(config, {
           grants: grantStore(opened.db, config.sealingKeys, 'square'),
           logger,
         }).provider,
       );
+    }
     const ctx = createContext({ config, opened, providers, logger });
     const queue = ctx.queue;
 
