@@ -172,9 +172,11 @@ export async function takeInventory(
     .where('id', '=', input.slotId)
     .where(sql<boolean>`sold + ${input.quantity} <= capacity`)
     .where(
+      // The own hold is found by its order alone (the unique index); released_at and slot_id are filters on that
+      // one row, so the planner cannot pick the slot's index of active holds and read all of them instead.
       sql<boolean>`sold::bigint + ${input.quantity}::bigint + held - (
-        select coalesce(sum(quantity), 0)::int from holds
-        where order_id = ${input.orderId} and slot_id = ${input.slotId} and released_at is null
+        select coalesce(sum(quantity) filter (where released_at is null and slot_id = ${input.slotId}), 0)::int
+        from holds where order_id = ${input.orderId}
       ) <= capacity`,
     )
     .executeTakeFirst();

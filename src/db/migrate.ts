@@ -8,6 +8,7 @@ import * as m0005 from './migrations/0005-seller-accounts.js';
 import * as m0006 from './migrations/0006-seller-credentials.js';
 import * as m0007 from './migrations/0007-subscriptions.js';
 import * as m0008 from './migrations/0008-slot-held.js';
+import * as m0009 from './migrations/0009-hot-table-statistics.js';
 
 /** Versioned migrations, applied in name order. Add new files here; never edit an applied one. */
 const MIGRATIONS: Record<string, Migration> = {
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '0006-seller-credentials': m0006,
   '0007-subscriptions': m0007,
   '0008-slot-held': m0008,
+  '0009-hot-table-statistics': m0009,
 };
 
 class StaticProvider implements MigrationProvider {

@@ -288,6 +288,12 @@ export class QueueWorker {
         const owned = await trx
           .updateTable('jobs')
           .set({ status: 'done', finished_at: this.now(), locked_until: null, last_error: null })
+          // By primary key (id in …), then the claim each job was run under (attempts) on those rows only.
+          .where(
+            'id',
+            'in',
+            jobs.map((j) => j.id),
+          )
           .where('status', '=', 'running')
           .where((eb) =>
             eb.or(jobs.map((j) => eb.and([eb('id', '=', j.id), eb('attempts', '=', j.attempts)]))),

@@ -150,7 +150,7 @@ describe('runDoctor', () => {
       name: 'database.migrated',
       ok: false,
       detail:
-        'pending migrations: 0001-initial, 0002-slot-start-index, 0003-hardening, 0004-leases, 0005-seller-accounts, 0006-seller-credentials, 0007-subscriptions, 0008-slot-held',
+        'pending migrations: 0001-initial, 0002-slot-start-index, 0003-hardening, 0004-leases, 0005-seller-accounts, 0006-seller-credentials, 0007-subscriptions, 0008-slot-held, 0009-hot-table-statistics',
       fix: 'Run `npm run migrate`.',
     });
   });
