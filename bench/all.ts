@@ -16,7 +16,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 const BENCHES: { name: string; file: string; args: string[]; what: string }[] = [
-  { name: 'startup', file: 'bench/startup-memory.ts', args: [], what: 'start-up time and idle memory' },
+  {
+    name: 'startup',
+    file: 'bench/startup-memory.ts',
+    args: ['--npm-start'],
+    what: 'start-up time and idle memory (and npm start)',
+  },
   {
     name: 'confirm',
     file: 'bench/confirm-payment.ts',
@@ -61,6 +66,8 @@ if (unknown.length > 0) {
 }
 const selected = BENCHES.filter((b) => only === undefined || only.includes(b.name));
 
+// Every benchmark that can use the PostgreSQL server gets the same one (bench/startup-memory.ts skips it unset).
+const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const dir = mkdtempSync(join(tmpdir(), 'settle-bench-'));
 const logPath = join(dir, 'bench.txt');
 const log = createWriteStream(logPath);
@@ -71,7 +78,10 @@ const out = (s: string): void => {
 
 function run(cmd: string, args: string[]): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, DATABASE_URL },
+    });
     child.stdout.on('data', (b: Buffer) => out(b.toString()));
     child.stderr.on('data', (b: Buffer) => out(b.toString()));
     child.once('exit', (code, signal) => resolve(code ?? (signal !== null ? 128 : 1)));
