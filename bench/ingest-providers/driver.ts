@@ -3,9 +3,14 @@
  * for it, how a seller connects, how the buyer pays, and the confirming events as the provider delivers them.
  */
 import type pg from 'pg';
-import type { HeaderDelivery } from './loadgen.js';
 
 export type ProviderName = 'paypal' | 'square';
+
+/** A delivery with the provider's own headers (lower-case names), sent verbatim by bench/ingest/loadgen.ts. */
+export interface HeaderDelivery {
+  body: string;
+  headers: Record<string, string>;
+}
 
 /** What the drivers may call: Settle (operator token), the emulator, the run's database. */
 export interface RunCtx {

@@ -28,7 +28,7 @@ import {
   type ProviderDriver,
   type RunCtx,
 } from './driver.js';
-import type { HeaderDelivery } from './loadgen.js';
+import type { HeaderDelivery } from './driver.js';
 import { startSink, type Sink } from './sink.js';
 
 const CLIENT_ID = 'settle-bench-client';

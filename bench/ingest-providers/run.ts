@@ -12,18 +12,18 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { LoadResult } from '../ingest/loadgen.js';
+import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
 import { pool } from '../ingest/market.js';
 import { freePort, nodeArgs, onCleanup, startProc, waitReady } from '../ingest/procs.js';
 import {
   adminCall,
   json,
+  type HeaderDelivery,
   type PaidOrder,
   type ProviderDriver,
   type ProviderName,
   type RunCtx,
 } from './driver.js';
-import type { HeaderDelivery, HeaderLoadJob } from './loadgen.js';
 import { paypalDriver } from './paypal.js';
 import { squareDriver } from './square.js';
 
@@ -331,7 +331,7 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
       const jobFile = join(dir, `job-${stamp}.json`);
       const outFile = join(dir, `loadgen-${stamp}.out`);
-      const job: HeaderLoadJob = {
+      const job: LoadJob = {
         url: `${settleUrl}/webhooks/${opts.provider}`,
         deliveries,
         concurrency,
@@ -341,7 +341,7 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       writeFileSync(jobFile, JSON.stringify(job));
       const lg = startProc(
         'loadgen',
-        [...nodeArgs('bench/ingest-providers/loadgen.ts', false).args, jobFile],
+        [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile],
         {},
         outFile,
       );

@@ -30,7 +30,7 @@ import {
   type ProviderDriver,
   type RunCtx,
 } from './driver.js';
-import type { HeaderDelivery } from './loadgen.js';
+import type { HeaderDelivery } from './driver.js';
 
 interface Envelope {
   type: string;

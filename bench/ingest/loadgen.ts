@@ -1,6 +1,8 @@
 /**
  * The load generator of the ingest benchmark, run in its own process: `node --import tsx bench/ingest/loadgen.ts
- * job.json`. It POSTs pre-signed webhook deliveries and prints one JSON line with the result.
+ * job.json`. It POSTs pre-signed webhook deliveries and prints one JSON line with the result. A Stripe delivery carries
+ * its `Stripe-Signature` (`signature`); another provider's carries its own headers, sent verbatim (`headers`: PayPal's
+ * PAYPAL-* headers, Square's x-square-hmacsha256-signature; bench/ingest-providers).
  *
  * - `rate` 0: closed loop, `concurrency` requests in flight (the maximum rate).
  * - `rate` > 0: open loop, request i is sent at t0 + i / rate whatever the server's answers; its latency counts from
@@ -10,9 +12,13 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 
+/** A Stripe delivery (`signature`), or any provider's with its own headers (lower-case names). */
+export type LoadDelivery =
+  { body: string; signature: string } | { body: string; headers: Record<string, string> };
+
 export interface LoadJob {
   url: string;
-  deliveries: { body: string; signature: string }[];
+  deliveries: LoadDelivery[];
   concurrency: number;
   rate: number;
   /** Requests not answered by then are abandoned and counted as errors. */
@@ -36,7 +42,7 @@ const agent = new http.Agent({
   maxSockets: job.rate > 0 ? 512 : Math.max(1, job.concurrency),
 });
 
-function post(d: { body: string; signature: string }): Promise<number> {
+function post(d: LoadDelivery): Promise<number> {
   return new Promise((res) => {
     const req = http.request(
       {
@@ -45,12 +51,15 @@ function post(d: { body: string; signature: string }): Promise<number> {
         port: target.port,
         path: target.pathname,
         method: 'POST',
-        headers: {
-          'content-type': 'application/json; charset=utf-8',
-          'content-length': Buffer.byteLength(d.body),
-          'stripe-signature': d.signature,
-          'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
-        },
+        headers:
+          'headers' in d
+            ? { ...d.headers, 'content-length': Buffer.byteLength(d.body) }
+            : {
+                'content-type': 'application/json; charset=utf-8',
+                'content-length': Buffer.byteLength(d.body),
+                'stripe-signature': d.signature,
+                'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+              },
         timeout: job.timeoutMs,
       },
       (r) => {
