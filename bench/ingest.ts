@@ -12,7 +12,7 @@
  * 200. The limit: pgbench, same client count, on the same database (bench/ingest/limit.ts). Options: see `--help`.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -28,7 +28,16 @@ import {
   type Endpoints,
   type PaidOrder,
 } from './ingest/market.js';
-import { cleanupAll, freePort, nodeArgs, onCleanup, startProc, waitReady } from './ingest/procs.js';
+import {
+  cleanupAll,
+  freePort,
+  nodeArgs,
+  onCleanup,
+  runLoadgen,
+  settleServerEnv,
+  startProc,
+  waitReady,
+} from './ingest/procs.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -156,22 +165,15 @@ async function main(): Promise<void> {
   const settle = startProc(
     'settle',
     [...(opt['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : []), ...settleArgs.args],
-    {
-      NODE_ENV: 'production',
-      PORT: String(settlePort),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: opt['log-level'] ?? 'info',
-      DATABASE_URL: dbUrl.toString(),
-      DATABASE_POOL_MAX: String(POOL),
-      STRIPE_SECRET_KEY: e.stripeKey,
-      STRIPE_API_BASE: emulatorUrl,
-      STRIPE_WEBHOOK_SECRET: webhookSecret,
-      STRIPE_CONNECT_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('base64url')}`,
-      SETTLE_ADMIN_TOKEN: e.adminToken,
-      SETTLE_RATE_LIMIT_PER_MINUTE: '0',
-      // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
-      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-    },
+    settleServerEnv({
+      port: settlePort,
+      logLevel: opt['log-level'] ?? 'info',
+      database: { DATABASE_URL: dbUrl.toString(), DATABASE_POOL_MAX: String(POOL) },
+      stripeKey: e.stripeKey,
+      stripeApiBase: emulatorUrl,
+      webhookSecret,
+      adminToken: e.adminToken,
+    }),
     settleLog,
   );
   e.settle = `http://127.0.0.1:${settlePort}`;
@@ -213,9 +215,6 @@ async function main(): Promise<void> {
     concurrency: number,
     rate: number,
   ): Promise<LoadResult> => {
-    const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-    const jobFile = join(dir, `job-${stamp}.json`);
-    const outFile = join(dir, `loadgen-${stamp}.out`);
     const job: LoadJob = {
       url: `${e.settle}/webhooks/stripe`,
       deliveries,
@@ -223,20 +222,7 @@ async function main(): Promise<void> {
       rate,
       timeoutMs: 60_000,
     };
-    writeFileSync(jobFile, JSON.stringify(job));
-    const lg = startProc(
-      'loadgen',
-      [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile],
-      {},
-      outFile,
-    );
-    const code = await lg.exited;
-    await lg.stop();
-    const { readFileSync } = await import('node:fs');
-    const lines = readFileSync(outFile, 'utf8').trim().split('\n');
-    if (code !== 0)
-      throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
-    return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+    return runLoadgen(dir, job);
   };
 
   const paidCount = async (orders: readonly PaidOrder[]): Promise<number> => {

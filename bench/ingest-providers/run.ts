@@ -8,13 +8,13 @@
  * that rate, and a duplicate storm. Everything it starts is stopped and the database dropped at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
 import { pool } from '../ingest/market.js';
-import { freePort, nodeArgs, onCleanup, startProc, waitReady } from '../ingest/procs.js';
+import { freePort, nodeArgs, onCleanup, runLoadgen, startProc, waitReady } from '../ingest/procs.js';
 import {
   adminCall,
   json,
@@ -328,9 +328,6 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       concurrency: number,
       rate: number,
     ): Promise<LoadResult> => {
-      const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-      const jobFile = join(dir, `job-${stamp}.json`);
-      const outFile = join(dir, `loadgen-${stamp}.out`);
       const job: LoadJob = {
         url: `${settleUrl}/webhooks/${opts.provider}`,
         deliveries,
@@ -338,19 +335,7 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
         rate,
         timeoutMs: 60_000,
       };
-      writeFileSync(jobFile, JSON.stringify(job));
-      const lg = startProc(
-        'loadgen',
-        [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile],
-        {},
-        outFile,
-      );
-      const code = await lg.exited;
-      await lg.stop();
-      const lines = readFileSync(outFile, 'utf8').trim().split('\n');
-      if (code !== 0)
-        throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
-      return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+      return runLoadgen(dir, job);
     };
 
     const paidCount = async (orders: readonly PaidOrder[]): Promise<number> => {

@@ -3,9 +3,11 @@
  * removed on exit, on an error and on Ctrl-C (SIGINT/SIGTERM).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { LoadJob, LoadResult } from './loadgen.js';
 import { PRODUCTION_NODE_FLAGS } from '../production-flags.js';
 
 type Cleanup = { name: string; run: () => Promise<void> };
@@ -118,4 +120,58 @@ export async function waitReady(proc: Proc, url: string, logFile: string, timeou
       throw new Error(`${proc.name} not ready after ${timeoutMs} ms; see ${logFile}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The environment of a configured Settle server in the benchmarks: production mode, Stripe at the emulator, the
+ * given database (`DATABASE_URL` and `DATABASE_POOL_MAX`, or `SETTLE_DATA_DIR`), rate limit off, and reconciliation
+ * off (it would read the emulator's undelivered events and confirm the orders itself). `extra` adds to or overrides
+ * it (another provider's configuration).
+ */
+export function settleServerEnv(o: {
+  port: number;
+  logLevel: string;
+  database: Record<string, string>;
+  stripeKey: string;
+  stripeApiBase: string;
+  webhookSecret: string;
+  connectSecret?: string;
+  adminToken: string;
+  extra?: Record<string, string>;
+}): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: String(o.port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: o.logLevel,
+    ...o.database,
+    STRIPE_SECRET_KEY: o.stripeKey,
+    STRIPE_API_BASE: o.stripeApiBase,
+    STRIPE_WEBHOOK_SECRET: o.webhookSecret,
+    STRIPE_CONNECT_WEBHOOK_SECRET: o.connectSecret ?? `whsec_${randomBytes(24).toString('base64url')}`,
+    SETTLE_ADMIN_TOKEN: o.adminToken,
+    SETTLE_RATE_LIMIT_PER_MINUTE: '0',
+    SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
+    ...o.extra,
+  };
+}
+
+/**
+ * Runs the load generator (bench/ingest/loadgen.ts) in its own process on `job`, its job and output files in `dir`,
+ * and returns its result.
+ */
+export async function runLoadgen(dir: string, job: LoadJob): Promise<LoadResult> {
+  const stamp = `${Date.now()}-${randomBytes(3).toString('hex')}`;
+  const jobFile = join(dir, `job-${stamp}.json`);
+  const outFile = join(dir, `loadgen-${stamp}.out`);
+  writeFileSync(jobFile, JSON.stringify(job));
+  const lg = startProc('loadgen', [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile], {}, outFile);
+  const code = await lg.exited;
+  await lg.stop();
+  // The job file holds signed deliveries: not left behind.
+  rmSync(jobFile, { force: true });
+  const lines = readFileSync(outFile, 'utf8').trim().split('\n');
+  if (code !== 0)
+    throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
+  return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
 }

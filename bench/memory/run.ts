@@ -12,11 +12,11 @@
  * sampled one. The server runs with `node --trace-gc` (its code untouched), from whose lines the V8 heap is read.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
+import type { LoadResult } from '../ingest/loadgen.js';
 import {
   completedEvents,
   createListings,
@@ -26,7 +26,16 @@ import {
   type Endpoints,
   type PaidOrder,
 } from '../ingest/market.js';
-import { freePort, nodeArgs, onCleanup, startProc, waitReady, type Proc } from '../ingest/procs.js';
+import {
+  freePort,
+  nodeArgs,
+  onCleanup,
+  runLoadgen,
+  settleServerEnv,
+  startProc,
+  waitReady,
+  type Proc,
+} from '../ingest/procs.js';
 import { gcEvents, type GcEvent } from './gc.js';
 import { percentile, resetHwm, Sampler, type Sample } from './rss.js';
 
@@ -189,19 +198,7 @@ async function loadgen(
   concurrency: number,
   rate: number,
 ): Promise<LoadResult> {
-  const stamp = `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const jobFile = join(dir, `job-${stamp}.json`);
-  const outFile = join(dir, `loadgen-${stamp}.out`);
-  const job: LoadJob = { url, deliveries, concurrency, rate, timeoutMs: 60_000 };
-  writeFileSync(jobFile, JSON.stringify(job));
-  const lg = startProc('loadgen', [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile], {}, outFile);
-  const code = await lg.exited;
-  await lg.stop();
-  rmSync(jobFile, { force: true });
-  const lines = readFileSync(outFile, 'utf8').trim().split('\n');
-  if (code !== 0)
-    throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
-  return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+  return runLoadgen(dir, { url, deliveries, concurrency, rate, timeoutMs: 60_000 });
 }
 
 /** Several load generator results as one (latencies merged, wall times added). */
@@ -298,21 +295,15 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
     const settle: Proc = startProc(
       'settle',
       [...(o.traceGc ? ['--trace-gc'] : []), ...spec.nodeFlags, ...main.args],
-      {
-        NODE_ENV: 'production',
-        PORT: String(settlePort),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: o.logLevel,
-        ...dbEnv,
-        STRIPE_SECRET_KEY: e.stripeKey,
-        STRIPE_API_BASE: emulatorUrl,
-        STRIPE_WEBHOOK_SECRET: webhookSecret,
-        STRIPE_CONNECT_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('base64url')}`,
-        SETTLE_ADMIN_TOKEN: e.adminToken,
-        SETTLE_RATE_LIMIT_PER_MINUTE: '0',
-        // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
-        SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-      },
+      settleServerEnv({
+        port: settlePort,
+        logLevel: o.logLevel,
+        database: dbEnv,
+        stripeKey: e.stripeKey,
+        stripeApiBase: emulatorUrl,
+        webhookSecret,
+        adminToken: e.adminToken,
+      }),
       settleLog,
     );
     undo.push(() => settle.stop());

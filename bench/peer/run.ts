@@ -14,14 +14,14 @@
  * any autovacuum in that window). With `rounds` > 1 every round has its own N orders and the order alternates.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import Stripe from 'stripe';
 import { apiBaseOptions } from '../../src/providers/stripe/client.js';
 import { createRequire } from 'node:module';
-import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
+import type { LoadResult } from '../ingest/loadgen.js';
 import {
   completedEvents,
   createListings,
@@ -32,7 +32,16 @@ import {
   type Delivery,
   type Endpoints,
 } from '../ingest/market.js';
-import { freePort, nodeArgs, onCleanup, startProc, waitReady, type Proc } from '../ingest/procs.js';
+import {
+  freePort,
+  nodeArgs,
+  onCleanup,
+  runLoadgen,
+  settleServerEnv,
+  startProc,
+  waitReady,
+  type Proc,
+} from '../ingest/procs.js';
 
 /**
  * The peer's migrations, from its CommonJS build: the ESM build's runMigrations resolves its migrations directory
@@ -178,18 +187,7 @@ async function loadgen(
   deliveries: Delivery[],
   concurrency: number,
 ): Promise<LoadResult> {
-  const stamp = `${Date.now()}-${randomBytes(3).toString('hex')}`;
-  const jobFile = join(dir, `job-${stamp}.json`);
-  const outFile = join(dir, `loadgen-${stamp}.out`);
-  const job: LoadJob = { url, deliveries, concurrency, rate: 0, timeoutMs: 60_000 };
-  writeFileSync(jobFile, JSON.stringify(job));
-  const lg = startProc('loadgen', [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile], {}, outFile);
-  const code = await lg.exited;
-  await lg.stop();
-  const lines = readFileSync(outFile, 'utf8').trim().split('\n');
-  if (code !== 0)
-    throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
-  return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+  return runLoadgen(dir, { url, deliveries, concurrency, rate: 0, timeoutMs: 60_000 });
 }
 
 function peerVersion(): string {
@@ -366,22 +364,16 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
       const proc = startProc(
         'settle',
         settleArgs.args,
-        {
-          NODE_ENV: 'production',
-          PORT: String(settlePort),
-          HOST: '127.0.0.1',
-          LOG_LEVEL: opts.logLevel ?? 'info',
-          DATABASE_URL: dbUrl.toString(),
-          DATABASE_POOL_MAX: String(POOL),
-          STRIPE_SECRET_KEY: e.stripeKey,
-          STRIPE_API_BASE: emulatorUrl,
-          STRIPE_WEBHOOK_SECRET: settleSecret,
-          STRIPE_CONNECT_WEBHOOK_SECRET: connectSecret,
-          SETTLE_ADMIN_TOKEN: e.adminToken,
-          SETTLE_RATE_LIMIT_PER_MINUTE: '0',
-          // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
-          SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-        },
+        settleServerEnv({
+          port: settlePort,
+          logLevel: opts.logLevel ?? 'info',
+          database: { DATABASE_URL: dbUrl.toString(), DATABASE_POOL_MAX: String(POOL) },
+          stripeKey: e.stripeKey,
+          stripeApiBase: emulatorUrl,
+          webhookSecret: settleSecret,
+          connectSecret,
+          adminToken: e.adminToken,
+        }),
         settleLog,
       );
       procs.push(proc);

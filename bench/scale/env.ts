@@ -4,12 +4,20 @@
  * plus a client on the database and the closed-loop load generator (bench/ingest/loadgen.ts, its own process).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
 import { createListings, createSlots, paidOrders, type Delivery, type Endpoints } from '../ingest/market.js';
-import { freePort, nodeArgs, onCleanup, startProc, waitReady, type Proc } from '../ingest/procs.js';
+import {
+  freePort,
+  nodeArgs,
+  onCleanup,
+  runLoadgen,
+  settleServerEnv,
+  startProc,
+  waitReady,
+  type Proc,
+} from '../ingest/procs.js';
 
 export interface EnvOptions {
   /** Label in names and logs ("empty", "seeded"). */
@@ -75,22 +83,15 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
   const settle = startProc(
     `settle (${o.label})`,
     settleArgs.args,
-    {
-      NODE_ENV: 'production',
-      PORT: String(settlePort),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: o.logLevel,
-      DATABASE_URL: dbUrl,
-      DATABASE_POOL_MAX: String(o.pool),
-      STRIPE_SECRET_KEY: e.stripeKey,
-      STRIPE_API_BASE: emulatorUrl,
-      STRIPE_WEBHOOK_SECRET: webhookSecret,
-      STRIPE_CONNECT_WEBHOOK_SECRET: `whsec_${randomBytes(24).toString('base64url')}`,
-      SETTLE_ADMIN_TOKEN: e.adminToken,
-      SETTLE_RATE_LIMIT_PER_MINUTE: '0',
-      // Reconciliation would read the undelivered events from the emulator and confirm the orders itself.
-      SETTLE_RECONCILE_INTERVAL_SECONDS: '0',
-    },
+    settleServerEnv({
+      port: settlePort,
+      logLevel: o.logLevel,
+      database: { DATABASE_URL: dbUrl, DATABASE_POOL_MAX: String(o.pool) },
+      stripeKey: e.stripeKey,
+      stripeApiBase: emulatorUrl,
+      webhookSecret,
+      adminToken: e.adminToken,
+    }),
     settleLog,
   );
   e.settle = `http://127.0.0.1:${settlePort}`;
@@ -130,9 +131,6 @@ export async function loadgen(
   deliveries: readonly Delivery[],
   concurrency: number,
 ): Promise<LoadResult> {
-  const stamp = `${env.label}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-  const jobFile = join(dir, `job-${stamp}.json`);
-  const outFile = join(dir, `loadgen-${stamp}.out`);
   const job: LoadJob = {
     url: `${env.e.settle}/webhooks/stripe`,
     deliveries: [...deliveries],
@@ -140,14 +138,7 @@ export async function loadgen(
     rate: 0,
     timeoutMs: 60_000,
   };
-  writeFileSync(jobFile, JSON.stringify(job));
-  const lg = startProc('loadgen', [...nodeArgs('bench/ingest/loadgen.ts', false).args, jobFile], {}, outFile);
-  const code = await lg.exited;
-  await lg.stop();
-  const lines = readFileSync(outFile, 'utf8').trim().split('\n');
-  if (code !== 0)
-    throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
-  return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+  return runLoadgen(dir, job);
 }
 
 export async function paidCount(env: Env, orderIds: readonly string[]): Promise<number> {
