@@ -580,6 +580,10 @@ export function registerCheckout(apiRouter: Router, engine: Engine): void {
   router.post('/v1/checkout/sessions', (req) => {
     const rec = createSession(engine, req.scope, req.params, req.account);
     req.scope.sessions.set(rec.session.id, rec);
+    // An inline (price_data) price is a Price object of its own, inactive, that Stripe serves by id like any other
+    // (GET /v1/prices/:id); it exists once the session does.
+    for (const li of rec.lineItems)
+      if (li.price !== null && !req.scope.prices.has(li.price.id)) req.scope.prices.set(li.price.id, li.price);
     store.sessionScope.set(rec.session.id, req.scope.key);
     return rec.session;
   });
