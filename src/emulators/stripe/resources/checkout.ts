@@ -583,7 +583,8 @@ export function registerCheckout(apiRouter: Router, engine: Engine): void {
     // An inline (price_data) price is a Price object of its own, inactive, that Stripe serves by id like any other
     // (GET /v1/prices/:id); it exists once the session does.
     for (const li of rec.lineItems)
-      if (li.price !== null && !req.scope.prices.has(li.price.id)) req.scope.prices.set(li.price.id, li.price);
+      if (li.price !== null && !req.scope.prices.has(li.price.id))
+        req.scope.prices.set(li.price.id, li.price);
     store.sessionScope.set(rec.session.id, req.scope.key);
     return rec.session;
   });
