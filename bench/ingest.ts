@@ -29,6 +29,7 @@ import {
   type PaidOrder,
 } from './ingest/market.js';
 import {
+  benchEndpoints,
   cleanupAll,
   freePort,
   nodeArgs,
@@ -36,6 +37,7 @@ import {
   runLoadgen,
   settleServerEnv,
   startProc,
+  startStripeEmulatorProc,
   waitReady,
 } from './ingest/procs.js';
 
@@ -142,24 +144,9 @@ async function main(): Promise<void> {
   const db = new pg.Client({ connectionString: dbUrl.toString() });
 
   // The emulator and Settle, each in its own process.
-  const emuPort = await freePort();
-  const emuLog = join(dir, 'emulator.log');
-  const emu = startProc(
-    'emulator',
-    [...emuArgs.args, '--port', String(emuPort), '--time-scale', '1'],
-    { LOG_LEVEL: 'warn' },
-    emuLog,
-  );
-  const emulatorUrl = `http://127.0.0.1:${emuPort}`;
-  await waitReady(emu, `${emulatorUrl}/_emulator/clock`, emuLog);
-
+  const { proc: emu, url: emulatorUrl } = await startStripeEmulatorProc({ dir, tsx: !emuArgs.compiled });
   const webhookSecret = `whsec_${randomBytes(24).toString('base64url')}`;
-  const e: Endpoints = {
-    settle: '',
-    emulator: emulatorUrl,
-    adminToken: randomBytes(24).toString('hex'),
-    stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
-  };
+  const e: Endpoints = benchEndpoints(emulatorUrl);
   const settlePort = await freePort();
   const settleLog = join(dir, 'settle.log');
   const settle = startProc(

@@ -14,7 +14,15 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
 import { pool } from '../ingest/market.js';
-import { freePort, nodeArgs, onCleanup, runLoadgen, startProc, waitReady } from '../ingest/procs.js';
+import {
+  freePort,
+  nodeArgs,
+  onCleanup,
+  runLoadgen,
+  startProc,
+  startStripeEmulatorProc,
+  waitReady,
+} from '../ingest/procs.js';
 import {
   adminCall,
   json,
@@ -197,17 +205,12 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
     dbUrl.pathname = `/${dbName}`;
 
     // The Stripe emulator: only the market touches it (each seller's account at Settle's first provider).
-    const stripePort = await freePort();
-    const stripeLog = join(dir, 'stripe-emulator.log');
-    const stripeEmu = startProc(
-      'stripe emulator',
-      [...nodeArgs('src/cli/emulator.ts', !tsx).args, '--port', String(stripePort), '--time-scale', '1'],
-      { LOG_LEVEL: 'warn' },
-      stripeLog,
-    );
+    const { proc: stripeEmu, url: stripeUrl } = await startStripeEmulatorProc({
+      dir,
+      tsx,
+      label: 'stripe-emulator',
+    });
     undo.push(stripeEmu.stop);
-    const stripeUrl = `http://127.0.0.1:${stripePort}`;
-    await waitReady(stripeEmu, `${stripeUrl}/_emulator/clock`, stripeLog);
 
     const settlePort = await freePort();
     const settleUrl = `http://127.0.0.1:${settlePort}`;

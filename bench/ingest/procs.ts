@@ -8,6 +8,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { LoadJob, LoadResult } from './loadgen.js';
+import type { Endpoints } from './market.js';
 import { PRODUCTION_NODE_FLAGS } from '../production-flags.js';
 
 type Cleanup = { name: string; run: () => Promise<void> };
@@ -174,4 +175,35 @@ export async function runLoadgen(dir: string, job: LoadJob): Promise<LoadResult>
   if (code !== 0)
     throw new Error(`load generator exited ${code}: ${lines.slice(-5).join('\n').slice(0, 500)}`);
   return JSON.parse(lines[lines.length - 1] ?? '{}') as LoadResult;
+}
+
+/** The standalone Stripe emulator (src/cli/emulator.ts) in its own process, ready when returned; its log in `dir`. */
+export async function startStripeEmulatorProc(o: {
+  dir: string;
+  tsx: boolean;
+  /** Names the process and its log file (`<label>.log`). */
+  label?: string;
+}): Promise<{ proc: Proc; url: string }> {
+  const port = await freePort();
+  const label = o.label ?? 'emulator';
+  const log = join(o.dir, `${label}.log`);
+  const proc = startProc(
+    label,
+    [...nodeArgs('src/cli/emulator.ts', !o.tsx).args, '--port', String(port), '--time-scale', '1'],
+    { LOG_LEVEL: 'warn' },
+    log,
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(proc, `${url}/_emulator/clock`, log);
+  return { proc, url };
+}
+
+/** Fresh credentials of a benchmark's Settle server against the emulator at `emulatorUrl` (`settle` set once it listens). */
+export function benchEndpoints(emulatorUrl: string): Endpoints {
+  return {
+    settle: '',
+    emulator: emulatorUrl,
+    adminToken: randomBytes(24).toString('hex'),
+    stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
+  };
 }

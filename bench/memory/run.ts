@@ -27,12 +27,14 @@ import {
   type PaidOrder,
 } from '../ingest/market.js';
 import {
+  benchEndpoints,
   freePort,
   nodeArgs,
   onCleanup,
   runLoadgen,
   settleServerEnv,
   startProc,
+  startStripeEmulatorProc,
   waitReady,
   type Proc,
 } from '../ingest/procs.js';
@@ -268,25 +270,10 @@ async function runOne(o: MemoryOptions, spec: RunSpec, rateIn: number): Promise<
       undo.push(async () => rmSync(dataDir, { recursive: true, force: true }));
     }
 
-    const emuPort = await freePort();
-    const emuLog = join(dir, 'emulator.log');
-    const emu = startProc(
-      'emulator',
-      [...nodeArgs('src/cli/emulator.ts', true).args, '--port', String(emuPort), '--time-scale', '1'],
-      { LOG_LEVEL: 'warn' },
-      emuLog,
-    );
+    const { proc: emu, url: emulatorUrl } = await startStripeEmulatorProc({ dir, tsx: false });
     undo.push(() => emu.stop());
-    const emulatorUrl = `http://127.0.0.1:${emuPort}`;
-    await waitReady(emu, `${emulatorUrl}/_emulator/clock`, emuLog);
-
     const webhookSecret = `whsec_${randomBytes(24).toString('base64url')}`;
-    const e: Endpoints = {
-      settle: '',
-      emulator: emulatorUrl,
-      adminToken: randomBytes(24).toString('hex'),
-      stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
-    };
+    const e: Endpoints = benchEndpoints(emulatorUrl);
     const settlePort = await freePort();
     const settleLog = join(dir, 'settle.log');
     const main =

@@ -33,12 +33,14 @@ import {
   type Endpoints,
 } from '../ingest/market.js';
 import {
+  benchEndpoints,
   freePort,
   nodeArgs,
   onCleanup,
   runLoadgen,
   settleServerEnv,
   startProc,
+  startStripeEmulatorProc,
   waitReady,
   type Proc,
 } from '../ingest/procs.js';
@@ -334,27 +336,13 @@ export async function runPeer(opts: PeerOptions = {}): Promise<PeerFigures> {
     const emuArgs = nodeArgs('src/cli/emulator.ts', !opts.tsx);
 
     // The emulator, in its own process for the whole run, as bench/ingest.ts starts it.
-    const emuPort = await freePort();
-    const emuLog = join(dir, 'emulator.log');
-    const emu = startProc(
-      'emulator',
-      [...emuArgs.args, '--port', String(emuPort), '--time-scale', '1'],
-      { LOG_LEVEL: 'warn' },
-      emuLog,
-    );
+    const { proc: emu, url: emulatorUrl } = await startStripeEmulatorProc({ dir, tsx: !emuArgs.compiled });
     procs.push(emu);
-    const emulatorUrl = `http://127.0.0.1:${emuPort}`;
-    await waitReady(emu, `${emulatorUrl}/_emulator/clock`, emuLog);
 
     const settleSecret = `whsec_${randomBytes(24).toString('base64url')}`;
     const peerSecret = `whsec_${randomBytes(24).toString('base64url')}`;
     const connectSecret = `whsec_${randomBytes(24).toString('base64url')}`;
-    const e: Endpoints = {
-      settle: '',
-      emulator: emulatorUrl,
-      adminToken: randomBytes(24).toString('hex'),
-      stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
-    };
+    const e: Endpoints = benchEndpoints(emulatorUrl);
     const settlePort = await freePort();
     e.settle = `http://127.0.0.1:${settlePort}`;
 

@@ -9,12 +9,14 @@ import pg from 'pg';
 import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
 import { createListings, createSlots, paidOrders, type Delivery, type Endpoints } from '../ingest/market.js';
 import {
+  benchEndpoints,
   freePort,
   nodeArgs,
   onCleanup,
   runLoadgen,
   settleServerEnv,
   startProc,
+  startStripeEmulatorProc,
   waitReady,
   type Proc,
 } from '../ingest/procs.js';
@@ -59,25 +61,13 @@ export async function startEnv(o: EnvOptions): Promise<Env> {
   const dbUrl = u.toString();
 
   const settleArgs = nodeArgs('src/main.ts', !o.tsx);
-  const emuArgs = nodeArgs('src/cli/emulator.ts', !o.tsx);
-  const emuPort = await freePort();
-  const emuLog = join(o.dir, `${o.label}-emulator.log`);
-  const emu = startProc(
-    `emulator (${o.label})`,
-    [...emuArgs.args, '--port', String(emuPort), '--time-scale', '1'],
-    { LOG_LEVEL: 'warn' },
-    emuLog,
-  );
-  const emulatorUrl = `http://127.0.0.1:${emuPort}`;
-  await waitReady(emu, `${emulatorUrl}/_emulator/clock`, emuLog);
-
+  const { proc: emu, url: emulatorUrl } = await startStripeEmulatorProc({
+    dir: o.dir,
+    tsx: o.tsx === true,
+    label: `${o.label}-emulator`,
+  });
   const webhookSecret = `whsec_${randomBytes(24).toString('base64url')}`;
-  const e: Endpoints = {
-    settle: '',
-    emulator: emulatorUrl,
-    adminToken: randomBytes(24).toString('hex'),
-    stripeKey: `sk_test_bench${randomBytes(8).toString('hex')}`,
-  };
+  const e: Endpoints = benchEndpoints(emulatorUrl);
   const settlePort = await freePort();
   const settleLog = join(o.dir, `${o.label}-settle.log`);
   const settle = startProc(
