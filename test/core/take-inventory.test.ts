@@ -1,10 +1,12 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { heldQuantity, lockSlot, takeInventory } from '../../src/core/inventory.js';
+import { confirmPayment } from '../../src/core/confirm-payment.js';
 import { createPendingOrder } from '../../src/core/orders.js';
+import { transitionOrder } from '../../src/core/order-transitions.js';
 import type { Executor } from '../../src/queue/outbox.js';
 import { BACKENDS, freshDb, type TestDb } from '../helpers/db.js';
-import { marketplace } from '../helpers/fixtures.js';
+import { evidenceFor, marketplace } from '../helpers/fixtures.js';
 
 /**
  * takeInventory() decides in one guarded UPDATE what it used to decide in three statements. This is the earlier
@@ -224,5 +226,45 @@ describe.each(BACKENDS)('takeInventory on %s PostgreSQL', (backend) => {
       // b later: a takes it.
       expect(await decide(1700, 2100, fn)).toBe(true);
     }
+  });
+  it('slots.held follows the real flows: checkouts, confirmations (one combined statement), expiry and a processing hold', async () => {
+    t = await freshDb(backend);
+    const { slot } = await marketplace(t.db, { capacity: 20 });
+    const orders = [];
+    for (let i = 0; i < 6; i++)
+      orders.push(
+        await createPendingOrder(t.db, {
+          slotId: slot.id,
+          quantity: 1 + (i % 3),
+          provider: 'stripe',
+          holdMinutes: 30,
+        }),
+      );
+    const check = async () => {
+      const row = await t.db
+        .selectFrom('slots')
+        .select([
+          'held',
+          'sold',
+          sql<number>`(select coalesce(sum(quantity), 0)::int from holds where slot_id = slots.id and released_at is null)`.as(
+            'unreleased',
+          ),
+        ])
+        .where('id', '=', slot.id)
+        .executeTakeFirstOrThrow();
+      expect(row.held).toBe(row.unreleased);
+      return row;
+    };
+    expect((await check()).held).toBe(1 + 2 + 3 + 1 + 2 + 3);
+    const [a, b, c, d] = orders;
+    expect((await confirmPayment(t.db, a!.id, evidenceFor(a!))).outcome).toBe('confirmed');
+    expect((await confirmPayment(t.db, b!.id, evidenceFor(b!))).outcome).toBe('confirmed');
+    // A duplicate confirmation changes nothing.
+    expect((await confirmPayment(t.db, a!.id, evidenceFor(a!))).outcome).toBe('already_handled');
+    await transitionOrder(t.db, c!.id, 'expired');
+    await transitionOrder(t.db, d!.id, 'processing', { holdUntil: new Date(Date.now() + 86_400_000) });
+    const after = await check();
+    expect(after.sold).toBe(1 + 2);
+    expect(after.held).toBe(1 + 2 + 3);
   });
 });
