@@ -5,7 +5,8 @@
  *
  * The log is parsed for the benchmark database's `execute` (extended protocol, with its `parameters:` detail) and
  * `statement:` (simple protocol: begin/commit) lines. One confirmation is the statements from its inbox insert to its
- * inbox mark; the queue worker's claims and job transactions that interleave there are left out (they touch `jobs`
+ * inbox mark (its own statement, or a write of the confirmation's combined statement, then up to that commit); the
+ * queue worker's claims and job transactions that interleave there are left out (they touch `jobs`
  * other than by inserting), as is lease bookkeeping.
  *
  * In the script, the confirmation's own ids become pgbench expressions over distinct pre-inserted rows
