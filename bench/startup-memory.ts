@@ -15,12 +15,13 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { tree } from './memory/rss.js';
 import { PRODUCTION_NODE_FLAGS } from './production-flags.js';
 
 const arg = (name: string, fallback: number): number => {
@@ -56,26 +57,6 @@ function rssKb(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-/** pid and its descendants. */
-function tree(pid: number): number[] {
-  const parent = new Map<number, number>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      // After the command (in parentheses, which may contain spaces): state, then ppid.
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      parent.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) {
-    for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
-  }
-  return out;
 }
 
 function cmdline(pid: number): string {

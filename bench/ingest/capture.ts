@@ -246,29 +246,13 @@ export async function captureIngestSql(o: {
   dbName: string;
   run: () => Promise<void>;
 }): Promise<CapturedScript> {
-  const path = await logFile(o.adminPg);
-  const offset = statSync(path).size;
-  const reset = onCleanup('log_min_duration_statement', async () => {
-    await o.adminPg.query('ALTER SYSTEM RESET log_min_duration_statement');
-    await o.adminPg.query('SELECT pg_reload_conf()');
-  });
-  try {
-    await o.adminPg.query('ALTER SYSTEM SET log_min_duration_statement = 0');
-    await o.adminPg.query('SELECT pg_reload_conf()');
-    await new Promise((r) => setTimeout(r, 300));
-    await o.run();
-    await new Promise((r) => setTimeout(r, 300));
-  } finally {
-    await reset();
-  }
-  await new Promise((r) => setTimeout(r, 200));
-  const entries = parseLog(readFrom(path, offset), o.dbName);
+  const entries = await captureStatements(o);
   const inserts = entries
     .map((e, i) => (/^insert into "webhook_events"/i.test(e.sql) ? i : -1))
     .filter((i) => i >= 0);
   if (inserts.length === 0)
     throw new Error(
-      `no webhook_events insert of database ${o.dbName} in ${path} (is statement logging readable?)`,
+      `no webhook_events insert of database ${o.dbName} in the server log (is statement logging readable?)`,
     );
   // A warm confirmation from the middle of the run.
   const start = inserts[Math.min(2, inserts.length - 1)]!;

@@ -27,7 +27,7 @@ export function status(pid: number): Status {
   }
 }
 
-/** pid and its descendants (the same walk over /proc/<pid>/stat as bench/startup-memory.ts). */
+/** pid and its descendants, from the parent pid in each /proc/<pid>/stat (bench/startup-memory.ts uses it too). */
 export function tree(pid: number): number[] {
   const parent = new Map<number, number>();
   for (const d of readdirSync('/proc')) {
