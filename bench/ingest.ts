@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { runLimits, type LimitFigures } from './ingest/limit.js';
+import { cpuPerEvent, cpuSnapshot, formatCpu, type CpuPerEvent } from './ingest/cpu.js';
 import type { LoadJob, LoadResult } from './ingest/loadgen.js';
 import {
   completedEvents,
@@ -102,6 +103,9 @@ const PGBENCH_TX = Math.max(C, num(opt['pgbench-tx'], N));
 const PGBENCH_REPEAT = Math.max(1, num(opt['pgbench-repeat'], 3));
 const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
+/** The process groups of the CPU line, in print order. */
+const CPU_GROUPS = ['settle', 'postgres', 'emulator', 'loadgen', 'bench', 'other'] as const;
+
 const pct = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 const f0 = (x: number) => x.toFixed(0);
@@ -113,6 +117,8 @@ interface Phase {
   rate: number;
   result: LoadResult;
   paid: number;
+  /** Closed-loop runs: CPU per event by process. */
+  cpu?: CpuPerEvent;
 }
 
 async function main(): Promise<void> {
@@ -242,10 +248,15 @@ async function main(): Promise<void> {
   ): Promise<Phase> => {
     const { orders, bodies } = await prepare(slotIds, n);
     await setLatency(LATENCY);
-    const result = await loadgen(sign(bodies, webhookSecret), C, rate);
-    const p: Phase = { label, n, rate, result, paid: await paidCount(orders) };
+    const signed = sign(bodies, webhookSecret);
+    const pids = { settle: settle.child.pid, emulator: emu.child.pid, bench: process.pid };
+    const before = cpuSnapshot(pids);
+    const result = await loadgen(signed, C, rate);
+    const cpu = rate === 0 ? cpuPerEvent(before, cpuSnapshot(pids), n, result.cpuMs) : undefined;
+    const p: Phase = { label, n, rate, result, paid: await paidCount(orders), ...(cpu ? { cpu } : {}) };
     phases.push(p);
     line(p);
+    if (cpu) console.log(`${''.padEnd(34)} ${formatCpu(cpu, CPU_GROUPS)}`);
     return p;
   };
 

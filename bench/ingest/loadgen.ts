@@ -31,6 +31,8 @@ export interface LoadResult {
   status: Record<string, number>;
   errors: number;
   wallMs: number;
+  /** The load generator's own CPU time (user + system) during the run, ms. */
+  cpuMs: number;
   /** Latencies in ms, sorted. */
   latencies: number[];
 }
@@ -90,6 +92,7 @@ function record(code: number, ms: number): void {
 }
 
 const t0 = performance.now();
+const cpu0 = process.cpuUsage();
 if (job.rate > 0) {
   const inflight: Promise<void>[] = [];
   let i = 0;
@@ -120,7 +123,9 @@ if (job.rate > 0) {
   );
 }
 const wallMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+const cpuMs = (cpu.user + cpu.system) / 1000;
 agent.destroy();
 latencies.sort((a, b) => a - b);
-const result: LoadResult = { sent: n, answered, status, errors, wallMs, latencies };
+const result: LoadResult = { sent: n, answered, status, errors, wallMs, cpuMs, latencies };
 process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -213,6 +213,7 @@ function merge(results: readonly LoadResult[]): LoadResult {
     status,
     errors: results.reduce((s, r) => s + r.errors, 0),
     wallMs: results.reduce((s, r) => s + r.wallMs, 0),
+    cpuMs: results.reduce((s, r) => s + r.cpuMs, 0),
     latencies: results.flatMap((r) => r.latencies).sort((a, b) => a - b),
   };
 }

@@ -226,6 +226,8 @@ export async function applyCheckoutState(
         {
           now: ctx.now(),
           ...(alsoWrite !== undefined ? { alsoWrite } : {}),
+          // Decided first on the row read here (before the provider was asked): applied only if it did not change.
+          known: order,
           // The same checks on the row confirmPayment() reads and locks: nothing can change it in between.
           applies: (current) => {
             const m = checkoutMismatch(current, state);

@@ -6,7 +6,7 @@ import { enqueueMany, enqueueManyQuery, type EnqueueInput, type Executor } from 
 import { crashPoint } from './crash-points.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
-import { releaseHoldQuery, takeInventory } from './inventory.js';
+import { fastTakeQuery, releaseHoldQuery, takeInventory, takeLocked } from './inventory.js';
 import { currency, type Money } from './money.js';
 import { CONFIRMABLE } from './order-status.js';
 import { discountFor, findPromotionCode } from './promotions.js';
@@ -130,10 +130,15 @@ export async function confirmPayment(
      * marks its row processed here, so an event costs one commit instead of two (src/core/inbox.ts).
      */
     alsoWrite?: AlsoWrite;
+    /**
+     * The order row as the caller read it before this call (the webhook path reads it before re-reading the
+     * checkout). When given, the confirmation is first decided on it and applied in one statement that changes the
+     * order only if every column the decision read is still as read; otherwise it goes the locking way below.
+     */
+    known?: Order;
   } = {},
 ): Promise<ConfirmResult> {
   const now = options.now ?? new Date();
-  const probe = options.probe;
   const alsoWrite = options.alsoWrite;
   const result = await db.transaction().execute(async (trx): Promise<ConfirmResult> => {
     // An outcome that changes nothing still records alsoWrite.
@@ -141,6 +146,18 @@ export async function confirmPayment(
       if (alsoWrite !== undefined) await alsoWrite(trx).execute();
       return r;
     };
+    const known = options.known;
+    if (
+      known !== undefined &&
+      known.id === orderId &&
+      CONFIRMABLE.includes(known.status) &&
+      (options.applies === undefined || options.applies(known))
+    ) {
+      const decision = await decide(trx, known, evidence);
+      const taken = await updateIfUnchanged(trx, known, decision, evidence, now);
+      if (taken !== 'changed') return afterStatusUpdate(trx, known, decision, evidence, now, options, taken);
+      // The row changed since it was read (another confirmation, an expiry): decided again on the locked row.
+    }
     // Locked for the rest of the transaction: a concurrent confirmation waits here and then finds the order paid.
     // This is the lock the status update below takes anyway, taken a few statements earlier (lock order unchanged:
     // the order row, then the slot in takeInventory).
@@ -156,40 +173,11 @@ export async function confirmPayment(
     if (!CONFIRMABLE.includes(order.status))
       return unchanged({ orderId, outcome: 'already_handled', status: order.status });
 
-    const expected = await expectedFor(trx, order, evidence);
-    const currencyMatches = evidence.currency.toLowerCase() === order.currency;
-    const amountMatches = evidence.amount === expected.amount;
-    const reviewReason =
-      expected.reason ??
-      (!currencyMatches
-        ? `currency mismatch: paid ${evidence.currency.toLowerCase()}, expected ${order.currency}`
-        : !amountMatches
-          ? `amount mismatch: paid ${evidence.amount}, expected ${expected.amount}`
-          : null);
-    const target: OrderStatus = reviewReason === null ? 'paid' : 'needs_review';
-    const fee = Math.min(evidence.applicationFee, Math.max(0, expected.amount));
-
+    const decision = await decide(trx, order, evidence);
     // The idempotency guard: only one caller can move the order out of a confirmable state.
     const updated = await trx
       .updateTable('orders')
-      .set({
-        status: target,
-        review_reason: reviewReason,
-        confirmed_via: evidence.via,
-        provider_payment_id: evidence.paymentId,
-        ...(evidence.sessionId !== null ? { provider_session_id: evidence.sessionId } : {}),
-        ...(reviewReason === null
-          ? {
-              discount: expected.discount,
-              total: expected.amount,
-              promotion_code: expected.code,
-              platform_fee: fee,
-            }
-          : {}),
-        charged_amount: evidence.amount,
-        paid_at: now,
-        updated_at: now,
-      })
+      .set(statusUpdate(decision, evidence, now))
       .where('id', '=', orderId)
       .where('status', 'in', CONFIRMABLE)
       .returning(['status'])
@@ -202,63 +190,192 @@ export async function confirmPayment(
         .executeTakeFirstOrThrow();
       return unchanged({ orderId, outcome: 'already_handled', status: current.status });
     }
-    await probe?.('status_updated');
-    crashPoint('confirm.status_updated');
-
-    let status: OrderStatus = target;
-    let outcome: ConfirmOutcome = target === 'paid' ? 'confirmed' : 'review';
-    if (target === 'paid') {
-      status = await fulfilOrTakeBack(trx, order, now);
-      if (status === 'paid_oversold') outcome = 'oversold';
-      await probe?.('inventory_taken');
-      crashPoint('confirm.inventory_taken');
-    }
-    // The hold's release, the payment, the order's history, the effects (and alsoWrite): writes that read nothing
-    // from each other, made in one statement (one round trip) with the same result as one statement each.
-    await writeTogether(trx, [
-      releaseHoldQuery(trx, orderId, status === 'paid' ? 'consumed' : status, now),
-      trx
-        .insertInto('payments')
-        .values({
-          id: newId('pay'),
-          order_id: orderId,
-          provider: evidence.provider,
-          provider_payment_id: evidence.paymentId,
-          amount: evidence.amount,
-          currency: evidence.currency.toLowerCase(),
-          application_fee: fee,
-          status: evidence.amount === 0 ? 'no_payment_required' : 'succeeded',
-        })
-        .onConflict((oc) => oc.column('order_id').doNothing()),
-      trx.insertInto('order_events').values({
-        order_id: orderId,
-        from_status: order.status,
-        to_status: status,
-        note: reviewReason,
-        via: evidence.via,
-      }),
-      enqueueManyQuery(trx, effectJobs(orderId, status, reviewReason)),
-      ...(alsoWrite !== undefined ? [alsoWrite(trx)] : []),
-    ]);
-    await probe?.('effects_queued');
-    crashPoint('confirm.effects_queued');
-    return { orderId, outcome, status };
+    return afterStatusUpdate(trx, order, decision, evidence, now, options, null);
   });
   crashPoint('confirm.committed');
   return result;
+}
+
+/** What a confirmation makes of the order, decided on its row and the evidence. */
+interface Decision {
+  target: OrderStatus;
+  reviewReason: string | null;
+  expected: Expected;
+  /** The platform fee recorded: what the provider took, never more than the order's price. */
+  fee: number;
+}
+
+async function decide(trx: Executor, order: Order, evidence: PaymentEvidence): Promise<Decision> {
+  const expected = await expectedFor(trx, order, evidence);
+  const currencyMatches = evidence.currency.toLowerCase() === order.currency;
+  const amountMatches = evidence.amount === expected.amount;
+  const reviewReason =
+    expected.reason ??
+    (!currencyMatches
+      ? `currency mismatch: paid ${evidence.currency.toLowerCase()}, expected ${order.currency}`
+      : !amountMatches
+        ? `amount mismatch: paid ${evidence.amount}, expected ${expected.amount}`
+        : null);
+  const target: OrderStatus = reviewReason === null ? 'paid' : 'needs_review';
+  const fee = Math.min(evidence.applicationFee, Math.max(0, expected.amount));
+  return { target, reviewReason, expected, fee };
+}
+
+/** The order's columns a confirmation sets. */
+function statusUpdate(d: Decision, evidence: PaymentEvidence, now: Date) {
+  return {
+    status: d.target,
+    review_reason: d.reviewReason,
+    confirmed_via: evidence.via,
+    provider_payment_id: evidence.paymentId,
+    ...(evidence.sessionId !== null ? { provider_session_id: evidence.sessionId } : {}),
+    ...(d.reviewReason === null
+      ? {
+          discount: d.expected.discount,
+          total: d.expected.amount,
+          promotion_code: d.expected.code,
+          platform_fee: d.fee,
+        }
+      : {}),
+    charged_amount: evidence.amount,
+    paid_at: now,
+    updated_at: now,
+  };
+}
+
+/**
+ * The columns of an order a confirmation's decision reads: its status (confirmable, and the history's from_status),
+ * the checkout and account the caller's `applies` guard compares, the price the evidence is checked against, and the
+ * slot and quantity the inventory take uses.
+ */
+const DECIDING_COLUMNS = [
+  'status',
+  'provider',
+  'provider_session_id',
+  'provider_account_id',
+  'currency',
+  'subtotal',
+  'discount',
+  'total',
+  'promotion_code',
+  'slot_id',
+  'quantity',
+] as const satisfies readonly (keyof Order)[];
+
+/**
+ * The optimistic path: one statement moves the order as decided on `known` only if none of DECIDING_COLUMNS changed
+ * since it was read (the row lock the UPDATE takes makes that check and the write one step), and for a payment takes
+ * the places with takeInventory()'s fast path in the same statement. Returns 'changed' (nothing written: the caller
+ * decides again on the locked row), or whether the places were taken (null for a target that takes none).
+ *
+ * The fast take is safe here too. takeInventory() relies on the caller holding the order's row lock so that the own
+ * hold cannot change; here the lock is taken by the same statement, whose snapshot may predate a change committed
+ * while it waited for that lock. But an order's hold is released only together with a change of its status (expired,
+ * canceled, failed, or confirmed), and a changed status fails the guard, so the take never runs on a stale own hold.
+ */
+async function updateIfUnchanged(
+  trx: Executor,
+  known: Order,
+  d: Decision,
+  evidence: PaymentEvidence,
+  now: Date,
+): Promise<'changed' | boolean | null> {
+  const update = trx
+    .updateTable('orders')
+    .set(statusUpdate(d, evidence, now))
+    .where('id', '=', known.id)
+    .where(
+      sql<boolean>`${sql.join(
+        DECIDING_COLUMNS.map((c) => sql`${sql.ref(c)} is not distinct from ${known[c]}`),
+        sql` and `,
+      )}`,
+    )
+    .returning('id');
+  if (d.target !== 'paid') {
+    const row = await update.executeTakeFirst();
+    return row === undefined ? 'changed' : null;
+  }
+  const take = fastTakeQuery(trx, { slotId: known.slot_id, orderId: known.id, quantity: known.quantity })
+    .where(sql<boolean>`exists (select 1 from upd)`)
+    .returning('id');
+  const { rows } = await sql<{ updated: boolean; taken: boolean }>`with upd as (${update}), take as (${take})
+    select exists (select 1 from upd) as updated, exists (select 1 from take) as taken`.execute(trx);
+  const r = rows[0];
+  return r === undefined || !r.updated ? 'changed' : r.taken;
+}
+
+/**
+ * The rest of a confirmation once the order's status moved (both paths): the inventory (unless the optimistic
+ * statement already took it: `taken` true), then the hold's release, the payment, the history, the effects and
+ * alsoWrite, written together.
+ */
+async function afterStatusUpdate(
+  trx: Executor,
+  order: Order,
+  d: Decision,
+  evidence: PaymentEvidence,
+  now: Date,
+  options: { probe?: ConfirmProbe; alsoWrite?: AlsoWrite },
+  taken: boolean | null,
+): Promise<ConfirmResult> {
+  const { probe, alsoWrite } = options;
+  const orderId = order.id;
+  await probe?.('status_updated');
+  crashPoint('confirm.status_updated');
+
+  let status: OrderStatus = d.target;
+  let outcome: ConfirmOutcome = d.target === 'paid' ? 'confirmed' : 'review';
+  if (d.target === 'paid') {
+    status = taken === true ? 'paid' : await fulfilOrTakeBack(trx, order, now, taken === false);
+    if (status === 'paid_oversold') outcome = 'oversold';
+    await probe?.('inventory_taken');
+    crashPoint('confirm.inventory_taken');
+  }
+  // The hold's release, the payment, the order's history, the effects (and alsoWrite): writes that read nothing
+  // from each other, made in one statement (one round trip) with the same result as one statement each.
+  await writeTogether(trx, [
+    releaseHoldQuery(trx, orderId, status === 'paid' ? 'consumed' : status, now),
+    trx
+      .insertInto('payments')
+      .values({
+        id: newId('pay'),
+        order_id: orderId,
+        provider: evidence.provider,
+        provider_payment_id: evidence.paymentId,
+        amount: evidence.amount,
+        currency: evidence.currency.toLowerCase(),
+        application_fee: d.fee,
+        status: evidence.amount === 0 ? 'no_payment_required' : 'succeeded',
+      })
+      .onConflict((oc) => oc.column('order_id').doNothing()),
+    trx.insertInto('order_events').values({
+      order_id: orderId,
+      from_status: order.status,
+      to_status: status,
+      note: d.reviewReason,
+      via: evidence.via,
+    }),
+    enqueueManyQuery(trx, effectJobs(orderId, status, d.reviewReason)),
+    ...(alsoWrite !== undefined ? [alsoWrite(trx)] : []),
+  ]);
+  await probe?.('effects_queued');
+  crashPoint('confirm.effects_queued');
+  return { orderId, outcome, status };
 }
 
 /**
  * Inventory for an order whose payment is accepted (inside the caller's transaction, order row already moved):
  * takes the places and returns `paid`, or, when the slot cannot take them, moves the order to `paid_oversold`.
  */
-async function fulfilOrTakeBack(trx: Executor, order: Order, now: Date): Promise<OrderStatus> {
-  const took = await takeInventory(trx, {
-    slotId: order.slot_id,
-    orderId: order.id,
-    quantity: order.quantity,
-    now,
-  });
+async function fulfilOrTakeBack(
+  trx: Executor,
+  order: Order,
+  now: Date,
+  /** The fast path was already tried (and did not fit): only the exact one is left. */
+  fastTried = false,
+): Promise<OrderStatus> {
+  const input = { slotId: order.slot_id, orderId: order.id, quantity: order.quantity, now };
+  const took = fastTried ? await takeLocked(trx, input) : await takeInventory(trx, input);
   if (took) return 'paid';
   await trx
     .updateTable('orders')

@@ -166,7 +166,17 @@ export async function takeInventory(
   // check would pass too, and the same `sold` results. Only the slot row's columns decide it: when the UPDATE waits
   // for the slot's lock, PostgreSQL re-checks them on the row as committed by the other transaction. The own hold
   // cannot change meanwhile: it is released only under the order's row lock, which the caller holds.
-  const fast = await trx
+  const fast = await fastTakeQuery(trx, input).executeTakeFirst();
+  if (Number(fast.numUpdatedRows) === 1) return true;
+  return takeLocked(trx, input);
+}
+
+/**
+ * takeInventory()'s fast path as a statement (one UPDATE of the slot row), for a caller that runs it within a larger
+ * statement (confirmPayment's optimistic path). Its conditions are explained in takeInventory().
+ */
+export function fastTakeQuery(db: Executor, input: { slotId: string; orderId: string; quantity: number }) {
+  return db
     .updateTable('slots')
     .set((eb) => ({ sold: eb('sold', '+', input.quantity) }))
     .where('id', '=', input.slotId)
@@ -178,9 +188,17 @@ export async function takeInventory(
         select coalesce(sum(quantity) filter (where released_at is null and slot_id = ${input.slotId}), 0)::int
         from holds where order_id = ${input.orderId}
       ) <= capacity`,
-    )
-    .executeTakeFirst();
-  if (Number(fast.numUpdatedRows) === 1) return true;
+    );
+}
+
+/**
+ * takeInventory()'s exact path, for when the fast path did not fit: locks the slot, then takes the places if the
+ * slot can take them counting only earlier active holds of other orders. The caller holds the order's row lock.
+ */
+export async function takeLocked(
+  trx: Executor,
+  input: { slotId: string; orderId: string; quantity: number; now: Date },
+): Promise<boolean> {
   // The lock is its own statement, taken before anything is read: in READ COMMITTED the statement below then reads
   // the holds as of after every earlier change to this slot's inventory committed. (Folded into one statement, the
   // holds would be read from a snapshot taken before waiting for the lock.)
