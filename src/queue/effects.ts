@@ -1,7 +1,7 @@
 import type { DisputeNoticeEvent } from '../core/payment-events.js';
 import type { Job, Order } from '../db/schema.js';
 import { formatMoney, currency } from '../core/money.js';
-import type { Executor, JobHandler, QueueWorker } from './outbox.js';
+import type { BatchHandler, Executor, JobHandler, QueueWorker } from './outbox.js';
 
 /**
  * Side-effect handlers. Each notification is recorded in the same transaction that marks its job done, under a
@@ -22,33 +22,58 @@ export interface Mail {
   dedupeKey: string;
 }
 
+const notificationRow = (mail: Mail) => ({
+  order_id: mail.orderId,
+  kind: mail.kind,
+  recipient: mail.recipient,
+  subject: mail.subject,
+  body: mail.body,
+  dedupe_key: mail.dedupeKey,
+});
+
 export async function recordNotification(trx: Executor, mail: Mail): Promise<void> {
+  await recordNotifications(trx, [mail]);
+}
+
+/**
+ * Records several notifications in one statement (one multi-row INSERT … ON CONFLICT (dedupe_key) DO NOTHING): the same
+ * rows, in the same order, as one recordNotification() per mail.
+ */
+async function recordNotifications(trx: Executor, mails: readonly Mail[]): Promise<void> {
+  if (mails.length === 0) return;
   await trx
     .insertInto('notifications')
-    .values({
-      order_id: mail.orderId,
-      kind: mail.kind,
-      recipient: mail.recipient,
-      subject: mail.subject,
-      body: mail.body,
-      dedupe_key: mail.dedupeKey,
-    })
+    .values(mails.map(notificationRow))
     .onConflict((oc) => oc.column('dedupe_key').doNothing())
     .execute();
 }
 
-async function loadOrder(trx: Executor, payload: Record<string, unknown>) {
-  const orderId = String(payload['orderId']);
-  const row = await trx
+/** An order with what its notices name (seller, listing); loadOrder() and loadOrders() read the same columns. */
+function orderQuery(trx: Executor) {
+  return trx
     .selectFrom('orders')
     .innerJoin('sellers', 'sellers.id', 'orders.seller_id')
     .innerJoin('listings', 'listings.id', 'orders.listing_id')
     .selectAll('orders')
-    .select(['sellers.email as seller_email', 'sellers.name as seller_name', 'listings.title'])
-    .where('orders.id', '=', orderId)
-    .executeTakeFirst();
+    .select(['sellers.email as seller_email', 'sellers.name as seller_name', 'listings.title']);
+}
+
+const payloadOrderId = (payload: Record<string, unknown>): string => String(payload['orderId']);
+
+async function loadOrder(trx: Executor, payload: Record<string, unknown>) {
+  const orderId = payloadOrderId(payload);
+  const row = await orderQuery(trx).where('orders.id', '=', orderId).executeTakeFirst();
   if (row === undefined) throw new Error(`order ${orderId} not found`);
   return row;
+}
+
+/** The orders of several jobs' payloads in one query, by id; fails as loadOrder() does if any is missing. */
+async function loadOrders(trx: Executor, payloads: readonly Record<string, unknown>[]) {
+  const ids = [...new Set(payloads.map(payloadOrderId))];
+  const rows = ids.length === 0 ? [] : await orderQuery(trx).where('orders.id', 'in', ids).execute();
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  for (const id of ids) if (!byId.has(id)) throw new Error(`order ${id} not found`);
+  return byId;
 }
 
 const amount = (o: Pick<Order, 'total' | 'currency'>): string =>
@@ -68,24 +93,51 @@ const noticeKey = (job: Pick<Job, 'dedupe_key'>): string => job.dedupe_key;
 
 type OrderRow = Awaited<ReturnType<typeof loadOrder>>;
 
-function mailer(
-  kind: string,
-  build: (
-    o: OrderRow,
-    payload: Record<string, unknown>,
-    job: Job,
-  ) => Omit<Mail, 'kind' | 'dedupeKey' | 'orderId'>,
-): JobHandler {
+type BuildMail = (
+  o: OrderRow,
+  payload: Record<string, unknown>,
+  job: Job,
+) => Omit<Mail, 'kind' | 'dedupeKey' | 'orderId'>;
+
+interface Mailer {
+  /** The notification's kind. */
+  kind: string;
+  build: BuildMail;
+}
+
+/** The mail a mailer job records, given its order: the same for the single and the batch form. */
+function mailFor(m: Mailer, o: OrderRow, payload: Record<string, unknown>, job: Job): Mail {
+  return { ...m.build(o, payload, job), kind: m.kind, orderId: o.id, dedupeKey: noticeKey(job) };
+}
+
+/** The single form: loads the job's order and records its notice. */
+function mailer(m: Mailer): JobHandler {
   return async ({ trx, payload, job }) => {
     const o = await loadOrder(trx, payload);
-    await recordNotification(trx, {
-      ...build(o, payload, job),
-      kind,
-      orderId: o.id,
-      dedupeKey: noticeKey(job),
-    });
+    await recordNotification(trx, mailFor(m, o, payload, job));
   };
 }
+
+/**
+ * The batch form shared by every mailer (one function object, so the worker runs all of a batch's mailer jobs, of any
+ * kind, in one call): the jobs' orders in one query, their notices in one insert — the same rows as each job's single
+ * handler would record.
+ */
+const mailBatch: BatchHandler = async ({ trx, jobs }) => {
+  const orders = await loadOrders(
+    trx,
+    jobs.map((j) => j.payload),
+  );
+  const mails = jobs.map((job) => {
+    const m = MAILERS.get(job.kind);
+    if (m === undefined) throw new Error(`job kind '${job.kind}' is not a mailer`);
+    const o = orders.get(payloadOrderId(job.payload));
+    // loadOrders() has thrown for a missing order.
+    if (o === undefined) throw new Error(`order ${payloadOrderId(job.payload)} not found`);
+    return mailFor(m, o, job.payload, job);
+  });
+  await recordNotifications(trx, mails);
+};
 
 const DISPUTE_EVENTS: readonly DisputeNoticeEvent[] = ['opened', 'won', 'lost'];
 
@@ -139,51 +191,73 @@ function disputeNotice(
 
 export const OPERATOR_RECIPIENT = 'operator@settle.local';
 
-/** Registers the notification and fulfilment handlers. Refund handlers are registered by the refund service. */
-export function registerCoreEffects(worker: QueueWorker): void {
-  worker
-    .register(
-      'notify.buyer_receipt',
-      mailer('buyer_receipt', (o) => ({
+/** The mailers by the job kind they run (mailBatch finds a job's builder here by `job.kind`). */
+const MAILERS: ReadonlyMap<string, Mailer> = new Map<string, Mailer>([
+  [
+    'notify.buyer_receipt',
+    {
+      kind: 'buyer_receipt',
+      build: (o) => ({
         recipient: o.buyer_email ?? 'buyer@unknown',
         subject: `Receipt: ${o.title}`,
         body: `You paid ${amount(o)} for ${o.quantity} × ${o.title} (order ${o.id}).${o.discount > 0 ? ` Discount: ${o.promotion_code ?? ''}.` : ''}`,
-      })),
-    )
-    .register(
-      'notify.seller_notice',
-      mailer('seller_notice', (o) => ({
+      }),
+    },
+  ],
+  [
+    'notify.seller_notice',
+    {
+      kind: 'seller_notice',
+      build: (o) => ({
         recipient: o.seller_email,
         subject: `New booking: ${o.title}`,
         body: `Order ${o.id}: ${o.quantity} place(s), ${amount(o)}; platform fee ${formatMoney({ amount: o.platform_fee, currency: currency(o.currency) })}.`,
-      })),
-    )
-    .register(
-      'fulfil.booking',
-      mailer('booking_confirmed', (o) => ({
+      }),
+    },
+  ],
+  [
+    'fulfil.booking',
+    {
+      kind: 'booking_confirmed',
+      build: (o) => ({
         recipient: o.buyer_email ?? 'buyer@unknown',
         subject: `Your booking is confirmed: ${o.title}`,
         body: `${o.quantity} place(s) reserved for you (order ${o.id}).`,
-      })),
-    )
-    .register(
-      'notify.buyer_oversold',
-      mailer('buyer_oversold', (o) => ({
+      }),
+    },
+  ],
+  [
+    'notify.buyer_oversold',
+    {
+      kind: 'buyer_oversold',
+      build: (o) => ({
         recipient: o.buyer_email ?? 'buyer@unknown',
         subject: `Sold out: ${o.title}`,
         body: `The last place was taken while you paid. Your payment of ${amount(o)} is being refunded in full (order ${o.id}).`,
-      })),
-    )
-    .register(
-      'notify.operator_review',
-      mailer('operator_review', (o, payload) => ({
+      }),
+    },
+  ],
+  [
+    'notify.operator_review',
+    {
+      kind: 'operator_review',
+      build: (o, payload) => ({
         recipient: OPERATOR_RECIPIENT,
         subject: `Order ${o.id} needs review`,
         // The reason travels in the job: a decision may have cleared it from the order by the time this runs.
         body: `Payment evidence did not match the order: ${typeof payload['reason'] === 'string' ? payload['reason'] : (o.review_reason ?? 'unknown reason')}.`,
-      })),
-    )
-    .register('notify.dispute', mailer('seller_dispute', disputeNotice));
+      }),
+    },
+  ],
+  ['notify.dispute', { kind: 'seller_dispute', build: disputeNotice }],
+]);
+
+/**
+ * Registers the notification and fulfilment handlers, each with its single form and the batch form all mailers share.
+ * Refund handlers are registered by the refund service.
+ */
+export function registerCoreEffects(worker: QueueWorker): void {
+  for (const [jobKind, m] of MAILERS) worker.register(jobKind, mailer(m), { batch: mailBatch });
 }
 
 /** Buyer notice when a refund succeeds (one per refund). */
