@@ -104,7 +104,7 @@ const PGBENCH_REPEAT = Math.max(1, num(opt['pgbench-repeat'], 3));
 const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** The process groups of the CPU line, in print order. */
-const CPU_GROUPS = ['settle', 'postgres', 'emulator', 'loadgen', 'bench', 'other'] as const;
+const CPU_GROUPS = ['settle', 'postgres', 'pg-background', 'emulator', 'loadgen', 'bench', 'other'] as const;
 
 const pct = (sorted: readonly number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;

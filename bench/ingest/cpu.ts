@@ -1,7 +1,7 @@
 /**
  * Where the CPU of an ingest run goes, read from /proc (Linux): the CPU time each process used between two snapshots,
- * grouped as Settle, the emulator, PostgreSQL (every process named `postgres`: backends, WAL writer, checkpointer)
- * and everything else, next to the machine's busy and idle time from /proc/stat. The load generator reports its own
+ * grouped as Settle, the emulator, PostgreSQL's backends (`postgres`), its own processes (`pg-background`: WAL
+ * writer, checkpointer, autovacuum) and everything else, next to the machine's busy and idle time from /proc/stat. The load generator reports its own
  * CPU time (it has exited before the second snapshot). On 2 cores shared by all of them this says what bounds a rate.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -17,6 +17,19 @@ export interface CpuSnapshot {
   /** Machine-wide ticks from /proc/stat. */
   busy: number;
   idle: number;
+}
+
+/**
+ * `postgres` for a backend serving a client, `pg-background` for the server's own processes (WAL writer,
+ * checkpointer, background writer, autovacuum, the postmaster), from the title PostgreSQL gives each process.
+ */
+function postgresRole(pid: string): string {
+  try {
+    const title = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    return /\(\d+\)|\[local\]/.test(title) ? 'postgres' : 'pg-background';
+  } catch {
+    return 'pg-background';
+  }
 }
 
 function ticksOf(stat: string): number {
@@ -35,7 +48,7 @@ export function cpuSnapshot(pids: Record<string, number | undefined>): CpuSnapsh
     try {
       const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
       const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const label = byPid.get(Number(d)) ?? (comm === 'postgres' ? 'postgres' : 'other');
+      const label = byPid.get(Number(d)) ?? (comm === 'postgres' ? postgresRole(d) : 'other');
       groups[label] = (groups[label] ?? 0) + ticksOf(stat);
     } catch {
       // exited meanwhile
@@ -57,6 +70,8 @@ export interface CpuPerEvent {
   ms: Record<string, number>;
   /** Share of the machine's CPU time that was busy, 0–1. */
   busyShare: number;
+  /** The machine's busy CPU ms per event, every process counted (also those that started and ended in between). */
+  machineMs: number;
 }
 
 /**
@@ -73,12 +88,16 @@ export function cpuPerEvent(a: CpuSnapshot, b: CpuSnapshot, events: number, load
   if (loadgenMs !== undefined) ms['loadgen'] = loadgenMs / events;
   const busy = b.busy - a.busy;
   const idle = b.idle - a.idle;
-  return { ms, busyShare: busy + idle > 0 ? busy / (busy + idle) : 0 };
+  return {
+    ms,
+    busyShare: busy + idle > 0 ? busy / (busy + idle) : 0,
+    machineMs: (busy * 1000) / HZ / events,
+  };
 }
 
 /** One line: `settle 1.90 · postgres 2.01 · … ms CPU per event; machine 97 % busy`. */
 export function formatCpu(c: CpuPerEvent, order: readonly string[]): string {
   const parts = order.filter((k) => c.ms[k] !== undefined).map((k) => `${k} ${(c.ms[k] ?? 0).toFixed(2)}`);
   const total = Object.values(c.ms).reduce((s, v) => s + v, 0);
-  return `${parts.join(' · ')} ms CPU per event (all ${total.toFixed(2)}); machine ${Math.round(c.busyShare * 100)} % busy`;
+  return `${parts.join(' · ')} ms CPU per event (sum ${total.toFixed(2)}; machine ${c.machineMs.toFixed(2)}, ${Math.round(c.busyShare * 100)} % busy)`;
 }

@@ -17,6 +17,7 @@ import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import type pg from 'pg';
 import { captureIngestSql, type CapturedScript } from './capture.js';
+import { cpuPerEvent, cpuSnapshot } from './cpu.js';
 
 export interface LimitFigures {
   minimal: { many: number; one: number };
@@ -45,6 +46,8 @@ export interface LimitOptions {
 
 interface PgbenchResult {
   tps: number;
+  /** The machine's busy CPU ms per transaction (PostgreSQL and pgbench; bench/ingest/cpu.ts), to set beside Settle's per event. */
+  machineMs: number;
   latencyMs: number;
   failed: number;
   processed: string;
@@ -84,6 +87,7 @@ export async function pgbench(
     u.pathname.slice(1),
   ];
   const env = { ...process.env, ...(u.password ? { PGPASSWORD: decodeURIComponent(u.password) } : {}) };
+  const before = cpuSnapshot({});
   const out = await new Promise<string>((res, rej) => {
     const child = spawn('pgbench', args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let text = '';
@@ -101,7 +105,8 @@ export async function pgbench(
   const latencyMs = Number(/latency average = ([\d.]+) ms/.exec(out)?.[1] ?? 'NaN');
   const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? '0');
   const processed = /number of transactions actually processed: (\S+)/.exec(out)?.[1] ?? '?';
-  return { tps, latencyMs, failed, processed };
+  const { machineMs } = cpuPerEvent(before, cpuSnapshot({}), clients * perClient);
+  return { tps, machineMs, latencyMs, failed, processed };
 }
 
 const MINIMAL_SCHEMA = `
@@ -124,7 +129,7 @@ export async function runLimits(o: LimitOptions): Promise<LimitFigures> {
     runs.sort((a, b) => a.tps - b.tps);
     const r = runs[Math.floor(runs.length / 2)]!;
     console.log(
-      `${label.padEnd(40)} ${r.tps.toFixed(0).padStart(6)} tx/s  latency avg ${r.latencyMs.toFixed(2)} ms  (${r.processed}${r.failed ? `, ${r.failed} failed` : ''}; median of ${runs.length}: ${runs.map((x) => x.tps.toFixed(0)).join(', ')})`,
+      `${label.padEnd(40)} ${r.tps.toFixed(0).padStart(6)} tx/s  latency avg ${r.latencyMs.toFixed(2)} ms  machine ${r.machineMs.toFixed(2)} ms CPU/tx  (${r.processed}${r.failed ? `, ${r.failed} failed` : ''}; median of ${runs.length}: ${runs.map((x) => x.tps.toFixed(0)).join(', ')})`,
     );
     return r;
   };

@@ -1,12 +1,12 @@
-import { sql, type OperationNodeSource } from 'kysely';
+import { sql, type OperationNodeSource, type RawBuilder } from 'kysely';
 import type { Db } from '../db/connect.js';
 import { writeTogether } from '../db/write-together.js';
 import type { ConfirmedVia, Order, OrderStatus, ProviderId } from '../db/schema.js';
 import { enqueueMany, enqueueManyQuery, type EnqueueInput, type Executor } from '../queue/outbox.js';
-import { crashPoint } from './crash-points.js';
+import { crashPoint, crashPointArmed } from './crash-points.js';
 import { SettleError } from './errors.js';
 import { newId } from './ids.js';
-import { fastTakeQuery, releaseHoldQuery, takeInventory, takeLocked } from './inventory.js';
+import { fastTakeQuery, releaseHoldQuery, takeInventory } from './inventory.js';
 import { currency, type Money } from './money.js';
 import { CONFIRMABLE } from './order-status.js';
 import { discountFor, findPromotionCode } from './promotions.js';
@@ -48,8 +48,14 @@ export interface ConfirmResult {
   status: OrderStatus;
 }
 
-/** A write made in another step's transaction (built on that transaction, executed with it). */
-export type AlsoWrite = (trx: Executor) => OperationNodeSource & { execute(): Promise<unknown> };
+/**
+ * A write made in another step's transaction (built on that transaction, executed with it); with `when`, made only if
+ * it holds (the one-statement confirmation writes it only if the order moved).
+ */
+export type AlsoWrite = (
+  trx: Executor,
+  when?: RawBuilder<boolean>,
+) => OperationNodeSource & { execute(): Promise<unknown> };
 
 /** Test and chaos-harness seam: called at named steps inside the transaction. Throwing rolls it all back. */
 export type ConfirmProbe = (
@@ -140,24 +146,38 @@ export async function confirmPayment(
 ): Promise<ConfirmResult> {
   const now = options.now ?? new Date();
   const alsoWrite = options.alsoWrite;
+  const known = options.known;
+  if (
+    known !== undefined &&
+    known.id === orderId &&
+    CONFIRMABLE.includes(known.status) &&
+    (options.applies === undefined || options.applies(known))
+  ) {
+    const decision = await decide(db, known, evidence);
+    // A test that stops inside the confirmation (a probe, an armed crash point) gets the statement inside a
+    // transaction, so that its steps exist and stopping at one rolls everything back. Otherwise the statement is its
+    // own transaction: one round trip for the whole confirmation.
+    const stepped = options.probe !== undefined || CONFIRM_STEPS.some((s) => crashPointArmed(s));
+    const done = stepped
+      ? await db.transaction().execute(async (trx) => {
+          const r = await confirmInOneStatement(trx, known, decision, evidence, now, alsoWrite);
+          if (r !== null) await walkSteps(r.status, options.probe);
+          return r;
+        })
+      : await confirmInOneStatement(db, known, decision, evidence, now, alsoWrite);
+    if (done !== null) {
+      crashPoint('confirm.committed');
+      return done;
+    }
+    // Nothing was written: the row changed since it was read (another confirmation, an expiry), or the slot is too
+    // full for the fast take. Decided again below on the locked row.
+  }
   const result = await db.transaction().execute(async (trx): Promise<ConfirmResult> => {
     // An outcome that changes nothing still records alsoWrite.
     const unchanged = async (r: ConfirmResult): Promise<ConfirmResult> => {
       if (alsoWrite !== undefined) await alsoWrite(trx).execute();
       return r;
     };
-    const known = options.known;
-    if (
-      known !== undefined &&
-      known.id === orderId &&
-      CONFIRMABLE.includes(known.status) &&
-      (options.applies === undefined || options.applies(known))
-    ) {
-      const decision = await decide(trx, known, evidence);
-      const taken = await updateIfUnchanged(trx, known, decision, evidence, now);
-      if (taken !== 'changed') return afterStatusUpdate(trx, known, decision, evidence, now, options, taken);
-      // The row changed since it was read (another confirmation, an expiry): decided again on the locked row.
-    }
     // Locked for the rest of the transaction: a concurrent confirmation waits here and then finds the order paid.
     // This is the lock the status update below takes anyway, taken a few statements earlier (lock order unchanged:
     // the order row, then the slot in takeInventory).
@@ -190,10 +210,42 @@ export async function confirmPayment(
         .executeTakeFirstOrThrow();
       return unchanged({ orderId, outcome: 'already_handled', status: current.status });
     }
-    return afterStatusUpdate(trx, order, decision, evidence, now, options, null);
+    await probe(options.probe, 'status_updated');
+    let status: OrderStatus = decision.target;
+    let outcome: ConfirmOutcome = decision.target === 'paid' ? 'confirmed' : 'review';
+    if (decision.target === 'paid') {
+      status = await fulfilOrTakeBack(trx, order, now);
+      if (status === 'paid_oversold') outcome = 'oversold';
+      await probe(options.probe, 'inventory_taken');
+    }
+    // The hold's release, the payment, the order's history, the effects (and alsoWrite): writes that read nothing
+    // from each other, made in one statement (one round trip) with the same result as one statement each.
+    await writeTogether(trx, confirmationWrites(trx, order, decision, evidence, status, now, alsoWrite));
+    await probe(options.probe, 'effects_queued');
+    return { orderId, outcome, status };
   });
   crashPoint('confirm.committed');
   return result;
+}
+
+/** The steps inside a confirmation where a probe is called and a crash point may be armed. */
+const CONFIRM_STEPS = [
+  'confirm.status_updated',
+  'confirm.inventory_taken',
+  'confirm.effects_queued',
+] as const;
+
+/** A step inside the confirmation's transaction: the test probe, then the crash point of the same name. */
+async function probe(p: ConfirmProbe | undefined, step: Parameters<ConfirmProbe>[0]): Promise<void> {
+  await p?.(step);
+  crashPoint(`confirm.${step}`);
+}
+
+/** The steps of a confirmation made in one statement, passed in order once it is written (not yet committed). */
+async function walkSteps(status: OrderStatus, p: ConfirmProbe | undefined): Promise<void> {
+  await probe(p, 'status_updated');
+  if (status === 'paid') await probe(p, 'inventory_taken');
+  await probe(p, 'effects_queued');
 }
 
 /** What a confirmation makes of the order, decided on its row and the evidence. */
@@ -263,119 +315,160 @@ const DECIDING_COLUMNS = [
 ] as const satisfies readonly (keyof Order)[];
 
 /**
- * The optimistic path: one statement moves the order as decided on `known` only if none of DECIDING_COLUMNS changed
- * since it was read (the row lock the UPDATE takes makes that check and the write one step), and for a payment takes
- * the places with takeInventory()'s fast path in the same statement. Returns 'changed' (nothing written: the caller
- * decides again on the locked row), or whether the places were taken (null for a target that takes none).
+ * The whole confirmation as one statement, decided on `known` (the row the caller read before): it locks the order
+ * row only if none of DECIDING_COLUMNS changed since it was read (FOR NO KEY UPDATE re-checks them on the row as
+ * committed when it had to wait), takes the places with takeInventory()'s fast path (a payment), moves the order, and
+ * makes every write of the confirmation, each only if the order moved. Returns the result, or null when nothing was
+ * written: the row changed, or the slot is too full for the fast take (the locking path decides those).
+ *
+ * Lock order is the locking path's: the order row (`locked`), then the slot (`take`); every later part waits for the
+ * one before it through `exists (…)`, which PostgreSQL evaluates once, before the part reads or locks anything.
  *
  * The fast take is safe here too. takeInventory() relies on the caller holding the order's row lock so that the own
  * hold cannot change; here the lock is taken by the same statement, whose snapshot may predate a change committed
  * while it waited for that lock. But an order's hold is released only together with a change of its status (expired,
  * canceled, failed, or confirmed), and a changed status fails the guard, so the take never runs on a stale own hold.
  */
-async function updateIfUnchanged(
-  trx: Executor,
+async function confirmInOneStatement(
+  ex: Executor,
   known: Order,
   d: Decision,
   evidence: PaymentEvidence,
   now: Date,
-): Promise<'changed' | boolean | null> {
-  const update = trx
+  alsoWrite: AlsoWrite | undefined,
+): Promise<ConfirmResult | null> {
+  const unchanged = sql.join(
+    DECIDING_COLUMNS.map((c) => sql`${sql.ref(c)} is not distinct from ${known[c]}`),
+    sql` and `,
+  );
+  const locked = ex
+    .selectFrom('orders')
+    .select('id')
+    .where('id', '=', known.id)
+    .where(sql<boolean>`${unchanged}`)
+    .forNoKeyUpdate();
+  const paid = d.target === 'paid';
+  const take = fastTakeQuery(ex, { slotId: known.slot_id, orderId: known.id, quantity: known.quantity })
+    .where(sql<boolean>`exists (select 1 from locked)`)
+    .returning('id');
+  const moved = ex
     .updateTable('orders')
     .set(statusUpdate(d, evidence, now))
     .where('id', '=', known.id)
-    .where(
-      sql<boolean>`${sql.join(
-        DECIDING_COLUMNS.map((c) => sql`${sql.ref(c)} is not distinct from ${known[c]}`),
-        sql` and `,
-      )}`,
-    )
+    .where(paid ? sql<boolean>`exists (select 1 from take)` : sql<boolean>`exists (select 1 from locked)`)
     .returning('id');
-  if (d.target !== 'paid') {
-    const row = await update.executeTakeFirst();
-    return row === undefined ? 'changed' : null;
-  }
-  const take = fastTakeQuery(trx, { slotId: known.slot_id, orderId: known.id, quantity: known.quantity })
-    .where(sql<boolean>`exists (select 1 from upd)`)
-    .returning('id');
-  const { rows } = await sql<{ updated: boolean; taken: boolean }>`with upd as (${update}), take as (${take})
-    select exists (select 1 from upd) as updated, exists (select 1 from take) as taken`.execute(trx);
-  const r = rows[0];
-  return r === undefined || !r.updated ? 'changed' : r.taken;
+  const writes = confirmationWrites(
+    ex,
+    known,
+    d,
+    evidence,
+    d.target,
+    now,
+    alsoWrite,
+    sql<boolean>`exists (select 1 from moved)`,
+  );
+  const ctes = [
+    sql`locked as (${locked})`,
+    ...(paid ? [sql`take as (${take})`] : []),
+    sql`moved as (${moved})`,
+    ...writes.map((w, i) => sql`${sql.raw(`w${i}`)} as (${w})`),
+  ];
+  const { rows } = await sql<{ applied: boolean }>`with ${sql.join(ctes)}
+    select exists (select 1 from moved) as applied`.execute(ex);
+  if (rows[0]?.applied !== true) return null;
+  return { orderId: known.id, outcome: paid ? 'confirmed' : 'review', status: d.target };
 }
 
 /**
- * The rest of a confirmation once the order's status moved (both paths): the inventory (unless the optimistic
- * statement already took it: `taken` true), then the hold's release, the payment, the history, the effects and
- * alsoWrite, written together.
+ * A confirmation's writes once the order has its status: the hold's release, the payment, the order's history, the
+ * effects and alsoWrite. They read nothing from each other. With `when`, each is made only if it holds (the
+ * one-statement path makes them only if the order moved).
  */
-async function afterStatusUpdate(
-  trx: Executor,
+function confirmationWrites(
+  ex: Executor,
   order: Order,
   d: Decision,
   evidence: PaymentEvidence,
+  status: OrderStatus,
   now: Date,
-  options: { probe?: ConfirmProbe; alsoWrite?: AlsoWrite },
-  taken: boolean | null,
-): Promise<ConfirmResult> {
-  const { probe, alsoWrite } = options;
-  const orderId = order.id;
-  await probe?.('status_updated');
-  crashPoint('confirm.status_updated');
+  alsoWrite: AlsoWrite | undefined,
+  when?: RawBuilder<boolean>,
+): OperationNodeSource[] {
+  const release = releaseHoldQuery(ex, order.id, status === 'paid' ? 'consumed' : status, now);
+  const payment = ex
+    .insertInto('payments')
+    .columns([
+      'id',
+      'order_id',
+      'provider',
+      'provider_payment_id',
+      'amount',
+      'currency',
+      'application_fee',
+      'status',
+    ])
+    .expression(
+      selectWhen(
+        ex,
+        [
+          sql`${newId('pay')}::text`,
+          sql`${order.id}::text`,
+          sql`${evidence.provider}::text`,
+          sql`${evidence.paymentId}::text`,
+          sql`${evidence.amount}::bigint`,
+          sql`${evidence.currency.toLowerCase()}::text`,
+          sql`${d.fee}::bigint`,
+          sql`${evidence.amount === 0 ? 'no_payment_required' : 'succeeded'}::text`,
+        ],
+        when,
+      ),
+    )
+    .onConflict((oc) => oc.column('order_id').doNothing());
+  const history = ex
+    .insertInto('order_events')
+    .columns(['order_id', 'from_status', 'to_status', 'note', 'via'])
+    .expression(
+      selectWhen(
+        ex,
+        [
+          sql`${order.id}::text`,
+          sql`${order.status}::text`,
+          sql`${status}::text`,
+          sql`${d.reviewReason}::text`,
+          sql`${evidence.via}::text`,
+        ],
+        when,
+      ),
+    );
+  return [
+    when === undefined ? release : release.where(when),
+    payment,
+    history,
+    enqueueManyQuery(ex, effectJobs(order.id, status, d.reviewReason), when),
+    ...(alsoWrite !== undefined ? [alsoWrite(ex, when)] : []),
+  ];
+}
 
-  let status: OrderStatus = d.target;
-  let outcome: ConfirmOutcome = d.target === 'paid' ? 'confirmed' : 'review';
-  if (d.target === 'paid') {
-    status = taken === true ? 'paid' : await fulfilOrTakeBack(trx, order, now, taken === false);
-    if (status === 'paid_oversold') outcome = 'oversold';
-    await probe?.('inventory_taken');
-    crashPoint('confirm.inventory_taken');
-  }
-  // The hold's release, the payment, the order's history, the effects (and alsoWrite): writes that read nothing
-  // from each other, made in one statement (one round trip) with the same result as one statement each.
-  await writeTogether(trx, [
-    releaseHoldQuery(trx, orderId, status === 'paid' ? 'consumed' : status, now),
-    trx
-      .insertInto('payments')
-      .values({
-        id: newId('pay'),
-        order_id: orderId,
-        provider: evidence.provider,
-        provider_payment_id: evidence.paymentId,
-        amount: evidence.amount,
-        currency: evidence.currency.toLowerCase(),
-        application_fee: d.fee,
-        status: evidence.amount === 0 ? 'no_payment_required' : 'succeeded',
-      })
-      .onConflict((oc) => oc.column('order_id').doNothing()),
-    trx.insertInto('order_events').values({
-      order_id: orderId,
-      from_status: order.status,
-      to_status: status,
-      note: d.reviewReason,
-      via: evidence.via,
-    }),
-    enqueueManyQuery(trx, effectJobs(orderId, status, d.reviewReason)),
-    ...(alsoWrite !== undefined ? [alsoWrite(trx)] : []),
-  ]);
-  await probe?.('effects_queued');
-  crashPoint('confirm.effects_queued');
-  return { orderId, outcome, status };
+/** `SELECT v1, v2, … [WHERE when]`: one row of typed values for an INSERT … SELECT, made only if `when` holds. */
+function selectWhen(
+  ex: Executor,
+  values: readonly RawBuilder<unknown>[],
+  when: RawBuilder<boolean> | undefined,
+) {
+  return sql`select ${sql.join(values)}${when === undefined ? sql`` : sql` where ${when}`}`;
 }
 
 /**
  * Inventory for an order whose payment is accepted (inside the caller's transaction, order row already moved):
  * takes the places and returns `paid`, or, when the slot cannot take them, moves the order to `paid_oversold`.
  */
-async function fulfilOrTakeBack(
-  trx: Executor,
-  order: Order,
-  now: Date,
-  /** The fast path was already tried (and did not fit): only the exact one is left. */
-  fastTried = false,
-): Promise<OrderStatus> {
-  const input = { slotId: order.slot_id, orderId: order.id, quantity: order.quantity, now };
-  const took = fastTried ? await takeLocked(trx, input) : await takeInventory(trx, input);
+async function fulfilOrTakeBack(trx: Executor, order: Order, now: Date): Promise<OrderStatus> {
+  const took = await takeInventory(trx, {
+    slotId: order.slot_id,
+    orderId: order.id,
+    quantity: order.quantity,
+    now,
+  });
   if (took) return 'paid';
   await trx
     .updateTable('orders')

@@ -38,6 +38,11 @@ export function setCrashPoint(name: CrashPointName | null, logger?: Logger): voi
   if (name !== null) log?.warn({ crashPoint: name }, 'test crash point armed: this process will kill itself');
 }
 
+/** Whether `name` is the armed crash point (a step that must exist for it: confirmPayment's one-statement path). */
+export function crashPointArmed(name: CrashPointName): boolean {
+  return armed === name;
+}
+
 /** Kills the process with SIGKILL when `name` is the armed crash point; otherwise does nothing. */
 export function crashPoint(name: CrashPointName): void {
   if (armed !== name) return;

@@ -96,9 +96,10 @@ export async function processInboxRow(
   // A payment's confirmation records 'processed' in its own transaction (one commit per event instead of two);
   // when it did, the transaction committed, since applyEvent returned.
   let recordedWithEvent = false;
-  const recordInbox: AlsoWrite = (trx) => {
+  const recordInbox: AlsoWrite = (trx, when) => {
     recordedWithEvent = true;
-    return outcomeQuery(trx, id, 'processed', null, ctx.now());
+    const q = outcomeQuery(trx, id, 'processed', null, ctx.now());
+    return when === undefined ? q : q.where(when);
   };
   try {
     result = await applyEvent(ctx, ev, via, recordInbox);

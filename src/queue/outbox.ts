@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { sql, type RawBuilder, type Transaction } from 'kysely';
 import type { Db } from '../db/connect.js';
 import type { Database, Job } from '../db/schema.js';
 import { crashPoint } from '../core/crash-points.js';
@@ -58,21 +58,44 @@ export async function enqueueMany(trx: Executor, jobs: readonly EnqueueInput[]):
   return Number(res.numInsertedOrUpdatedRows ?? 0n);
 }
 
-/** The statement enqueueMany() runs (non-empty `jobs`), for a caller that writes it together with others. */
-export function enqueueManyQuery(db: Executor, jobs: readonly EnqueueInput[]) {
+/**
+ * The statement enqueueMany() runs (non-empty `jobs`), for a caller that writes it together with others. With `when`,
+ * an INSERT … SELECT that inserts the rows only if `when` holds (confirmPayment's one-statement path); every job then
+ * takes the column's default max_attempts or every job sets it (a mix is refused: a SELECT cannot write DEFAULT).
+ */
+export function enqueueManyQuery(db: Executor, jobs: readonly EnqueueInput[], when?: RawBuilder<boolean>) {
   const now = new Date();
+  if (when === undefined)
+    return db
+      .insertInto('jobs')
+      .values(
+        jobs.map((job) => ({
+          kind: job.kind,
+          dedupe_key: job.dedupeKey,
+          payload: JSON.stringify(job.payload),
+          run_at: job.runAt ?? now,
+          // The column's default where a job does not set it (a multi-row VALUES writes DEFAULT there).
+          max_attempts: job.maxAttempts ?? sql<number>`default`,
+        })),
+      )
+      .onConflict((oc) => oc.column('dedupe_key').doNothing());
+  const withMax = jobs.filter((j) => j.maxAttempts !== undefined).length;
+  if (withMax !== 0 && withMax !== jobs.length)
+    throw new Error('enqueueManyQuery with a condition: either every job sets maxAttempts or none does');
+  const rows = jobs.map(
+    (job) =>
+      sql`(${job.kind}::text, ${job.dedupeKey}::text, ${JSON.stringify(job.payload)}::jsonb, ${job.runAt ?? now}::timestamptz${
+        withMax > 0 ? sql`, ${job.maxAttempts}::int` : sql``
+      })`,
+  );
   return db
     .insertInto('jobs')
-    .values(
-      jobs.map((job) => ({
-        kind: job.kind,
-        dedupe_key: job.dedupeKey,
-        payload: JSON.stringify(job.payload),
-        run_at: job.runAt ?? now,
-        // The column's default where a job does not set it (a multi-row VALUES writes DEFAULT there).
-        max_attempts: job.maxAttempts ?? sql<number>`default`,
-      })),
+    .columns(
+      withMax > 0
+        ? ['kind', 'dedupe_key', 'payload', 'run_at', 'max_attempts']
+        : ['kind', 'dedupe_key', 'payload', 'run_at'],
     )
+    .expression(sql`select * from (values ${sql.join(rows)}) as j where ${when}`)
     .onConflict((oc) => oc.column('dedupe_key').doNothing());
 }
 

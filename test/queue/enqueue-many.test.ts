@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { enqueue, enqueueMany } from '../../src/queue/outbox.js';
+import { sql } from 'kysely';
+import { enqueue, enqueueMany, enqueueManyQuery } from '../../src/queue/outbox.js';
 import { BACKENDS, freshDb, type TestDb } from '../helpers/db.js';
 
 describe.each(BACKENDS)('enqueueMany on %s PostgreSQL', (backend) => {
@@ -85,5 +86,36 @@ describe.each(BACKENDS)('enqueueMany on %s PostgreSQL', (backend) => {
       }),
     ).rejects.toThrow('rollback');
     expect(await rows()).toHaveLength(0);
+  });
+
+  it('with a condition: the same rows when it holds, none when it does not; a mix of maxAttempts is refused', async () => {
+    t = await freshDb(backend);
+    const runAt = new Date('2030-01-02T03:04:05.678Z');
+    const jobs = [
+      { kind: 'notify.a', dedupeKey: 'notify.a:ord_1', payload: { orderId: 'ord_1', n: 1 } },
+      { kind: 'notify.c', dedupeKey: 'notify.c:ord_1', payload: { orderId: 'ord_1', reason: "it's" }, runAt },
+    ];
+    await enqueueManyQuery(t.db, jobs, sql<boolean>`1 = 2`).execute();
+    expect(await rows()).toEqual([]);
+    await enqueueManyQuery(t.db, jobs, sql<boolean>`1 = 1`).execute();
+    const conditional = await rows();
+    await t.db.deleteFrom('jobs').execute();
+    await enqueueMany(t.db, jobs);
+    const plain = await rows();
+    const strip = (r: (typeof plain)[number]) => ({ ...r, run_at: undefined });
+    expect(conditional.map(strip)).toEqual(plain.map(strip));
+    expect(conditional.map((r) => r.max_attempts)).toEqual([8, 8]);
+    expect(conditional[1]?.run_at.getTime()).toBe(runAt.getTime());
+    // Every job setting maxAttempts is written as given.
+    await t.db.deleteFrom('jobs').execute();
+    await enqueueManyQuery(
+      t.db,
+      jobs.map((j) => ({ ...j, maxAttempts: 1000 })),
+      sql<boolean>`true`,
+    ).execute();
+    expect((await rows()).map((r) => r.max_attempts)).toEqual([1000, 1000]);
+    expect(() =>
+      enqueueManyQuery(t.db, [jobs[0]!, { ...jobs[1]!, maxAttempts: 3 }], sql<boolean>`true`),
+    ).toThrow('either every job sets maxAttempts or none does');
   });
 });
