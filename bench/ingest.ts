@@ -56,6 +56,7 @@ const { values: opt } = parseArgs({
     storm: { type: 'string', default: '1000' },
     'pgbench-tx': { type: 'string' },
     'pgbench-repeat': { type: 'string', default: '3' },
+    unprepared: { type: 'boolean', default: false },
     capture: { type: 'boolean', default: true },
     'no-capture': { type: 'boolean', default: false },
     'no-limit': { type: 'boolean', default: false },
@@ -78,6 +79,8 @@ if (opt.help) {
   --pgbench-tx T     pgbench transactions per run, all clients together (default N: the same pending holds per
                      slot as the ingest run, which Settle's inventory query reads)
   --pgbench-repeat R each pgbench figure is the median of R runs (3)
+  --unprepared       Settle with DATABASE_PREPARED_STATEMENTS=false and pgbench -M extended (default: Settle's named
+                     statements, pgbench -M prepared: the same protocol on both sides)
   --no-capture       do not capture Settle's SQL from the server log (hand-written baseline only)
   --no-limit         skip pgbench
   --tsx              run Settle and the emulator through tsx even when dist/ exists
@@ -135,7 +138,7 @@ async function main(): Promise<void> {
   );
   console.log(`postgres: ${pgVersion.split(' on ')[0] ?? pgVersion}`);
   console.log(
-    `settle: ${settleArgs.compiled ? 'compiled (node dist/src/main.js)' : 'tsx src/main.ts'}, LOG_LEVEL ${opt['log-level']}, DATABASE_POOL_MAX ${POOL}; emulator: own process, re-read latency ${LATENCY} ms`,
+    `settle: ${settleArgs.compiled ? 'compiled (node dist/src/main.js)' : 'tsx src/main.ts'}, LOG_LEVEL ${opt['log-level']}, DATABASE_POOL_MAX ${POOL}, prepared statements ${opt.unprepared ? 'off (pgbench -M extended)' : 'on (pgbench -M prepared)'}; emulator: own process, re-read latency ${LATENCY} ms`,
   );
   console.log(`orders ${N} over ${S} slots, concurrency ${C}; logs in ${dir}\n`);
 
@@ -161,7 +164,11 @@ async function main(): Promise<void> {
     settleServerEnv({
       port: settlePort,
       logLevel: opt['log-level'] ?? 'info',
-      database: { DATABASE_URL: dbUrl.toString(), DATABASE_POOL_MAX: String(POOL) },
+      database: {
+        DATABASE_URL: dbUrl.toString(),
+        DATABASE_POOL_MAX: String(POOL),
+        DATABASE_PREPARED_STATEMENTS: opt.unprepared ? 'false' : 'true',
+      },
       stripeKey: e.stripeKey,
       stripeApiBase: emulatorUrl,
       webhookSecret,
@@ -309,6 +316,7 @@ async function main(): Promise<void> {
       oneSlot: oneSlot ?? slots[0]!,
       transactions: PGBENCH_TX,
       repeat: PGBENCH_REPEAT,
+      protocol: opt.unprepared ? 'extended' : 'prepared',
       beforePgbench: async () => {
         await settle.stop();
         await emu.stop();

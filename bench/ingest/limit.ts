@@ -42,6 +42,8 @@ export interface LimitOptions {
   beforePgbench: () => Promise<void>;
   /** Each figure is the median of this many pgbench runs (fresh rows each time). */
   repeat: number;
+  /** pgbench's query protocol: `prepared` as Settle's named statements, `extended` as node-pg's unnamed ones. */
+  protocol: 'prepared' | 'extended';
 }
 
 interface PgbenchResult {
@@ -59,12 +61,13 @@ export async function pgbench(
   clients: number,
   perClient: number,
   defines: Record<string, number>,
+  protocol: 'prepared' | 'extended',
 ): Promise<PgbenchResult> {
   const u = new URL(dbUrl);
   const args = [
     '-n',
     '-M',
-    'extended',
+    protocol,
     '-c',
     String(clients),
     '-j',
@@ -160,7 +163,14 @@ export async function runLimits(o: LimitOptions): Promise<LimitFigures> {
       [rows, nslots],
     );
     await o.db.query('VACUUM ANALYZE lim_slots, lim_orders, lim_inbox, lim_jobs');
-    return pgbench(o.dbUrl, resolve('bench/confirm-shaped.sql'), o.clients, perClient, { nslots });
+    return pgbench(
+      o.dbUrl,
+      resolve('bench/confirm-shaped.sql'),
+      o.clients,
+      perClient,
+      { nslots },
+      o.protocol,
+    );
   };
   const mMany = await median(`confirm-shaped, ${S} slots, c=${o.clients}`, () => minimal(S));
   const mOne = await median(`confirm-shaped, one slot, c=${o.clients}`, () => minimal(1));
@@ -179,7 +189,7 @@ export async function runLimits(o: LimitOptions): Promise<LimitFigures> {
     const path = capturedScript;
     const run = async (nslots: number): Promise<PgbenchResult> => {
       await preinsert(o.db, tpl, slotId, rows, nslots);
-      return pgbench(o.dbUrl, path, o.clients, perClient, { nslots });
+      return pgbench(o.dbUrl, path, o.clients, perClient, { nslots }, o.protocol);
     };
     const cMany = await median(`Settle's ingest SQL, ${S} slots, c=${o.clients}`, () => run(S));
     const cOne = await median(`Settle's ingest SQL, one slot, c=${o.clients}`, () => run(1));

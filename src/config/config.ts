@@ -78,6 +78,8 @@ const schema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
       .optional(),
     DATABASE_POOL_MAX: int(1, 500).default(10),
+    // Repeated statements named (parsed and planned once per connection); off behind a pooler that cannot keep them.
+    DATABASE_PREPARED_STATEMENTS: bool.default(true),
     SETTLE_DATA_DIR: z.string().min(1).default('.settle'),
     // Shared rate-limit counters in Redis instead of PostgreSQL (several instances share one budget either way).
     REDIS_URL: z
@@ -200,7 +202,15 @@ export interface Config {
   /** false when PUBLIC_URL was not set and publicUrl was derived from HOST and PORT. */
   publicUrlConfigured: boolean;
   logLevel: string;
-  database: { kind: 'server'; url: string; poolMax: number } | { kind: 'embedded'; dataDir: string };
+  database:
+    | {
+        kind: 'server';
+        url: string;
+        poolMax: number;
+        /** Repeated statements executed named (src/db/prepared.ts); default true. */
+        preparedStatements?: boolean;
+      }
+    | { kind: 'embedded'; dataDir: string };
   /** REDIS_URL: rate-limit counters in Redis; null = in the database (table `rate_limits`). */
   redisUrl: string | null;
   adminToken: string | null;
@@ -411,7 +421,12 @@ export function loadConfig(env: RawEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     database:
       e.DATABASE_URL !== undefined
-        ? { kind: 'server', url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX }
+        ? {
+            kind: 'server',
+            url: e.DATABASE_URL,
+            poolMax: e.DATABASE_POOL_MAX,
+            preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
+          }
         : { kind: 'embedded', dataDir: e.SETTLE_DATA_DIR },
     redisUrl: e.REDIS_URL ?? null,
     adminToken: e.SETTLE_ADMIN_TOKEN ?? null,

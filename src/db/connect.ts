@@ -4,6 +4,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config/config.js';
 import { PGliteDialect } from './pglite-dialect.js';
+import { preparingPool, StatementNames } from './prepared.js';
 import type { Database } from './schema.js';
 
 export type Db = Kysely<Database>;
@@ -60,7 +61,11 @@ export async function openDatabase(
     // the client then emits 'error' while no pool listener is attached, which would kill the process. The query in
     // flight still fails (its transaction rolls back), and the pool discards the broken client when it is released.
     pool.on('connect', (client) => client.on('error', (err) => onIdleError?.(err)));
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool: target.preparedStatements === false ? pool : preparingPool(pool, new StatementNames()),
+      }),
+    });
     const u = new URL(target.url);
     return {
       db,
