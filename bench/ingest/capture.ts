@@ -135,6 +135,9 @@ function parseLog(text: string, dbName: string): Entry[] {
   return entries;
 }
 
+/** The inbox insert: alone, or (a checkout event) with the read of its order in one statement (src/core/inbox.ts). */
+const INBOX_INSERT = /^(with ins as \()?insert into "webhook_events"/i;
+
 const isWorker = (sql: string) =>
   /"jobs"/.test(sql.replace(/insert into "jobs"/gi, '')) || /"leases"/.test(sql);
 
@@ -217,22 +220,26 @@ function toScript(stmts: Entry[]): CapturedScript {
     '\\set si (:n % :nslots) + 1',
   ];
   const names: string[] = [];
+  // The variable \gset gives the inbox row's id: its column's name (the combined form also returns the order's `id`).
+  const inboxVar = stmts.some((e) => INBOX_INSERT.test(e.sql) && /settle_inbox_id/.test(e.sql))
+    ? ':settle_inbox_id'
+    : ':id';
   for (const e of stmts) {
     let sql = e.sql;
     if (e.kind === 'execute') {
       const inboxId = /update "webhook_events" set .*? where "id" = \$(\d+)/i.exec(sql)?.[1];
       sql = sql.replace(/\$(\d+)/g, (_m, d: string) =>
-        d === inboxId ? ':id' : expr(e.params[Number(d) - 1] ?? null),
+        d === inboxId ? inboxVar : expr(e.params[Number(d) - 1] ?? null),
       );
     }
-    const gset = /^insert into "webhook_events"/i.test(e.sql) && /returning "id"$/i.test(e.sql);
+    const gset = INBOX_INSERT.test(e.sql) && /returning "id"(\)|$)/i.test(e.sql);
     out.push(gset ? `${sql} \\gset` : `${sql};`);
     const m = /^(select|insert into|update|delete from)\s+(?:.*? from )?"?(\w+)"?/i.exec(e.sql);
     names.push(
       /^(begin|commit)/i.test(e.sql)
         ? e.sql.toLowerCase()
         : /^with /i.test(e.sql)
-          ? `with: ${[...e.sql.matchAll(/ as \((update|insert into) "(\w+)"/gi)].map((x) => `${x[1]!.split(' ')[0]!.toLowerCase()} ${x[2]}`).join(', ')}`
+          ? `with: ${[...e.sql.matchAll(/ as \((update|insert into) "(\w+)"/gi)].map((x) => `${x[1]!.split(' ')[0]!.toLowerCase()} ${x[2]}`).join(', ')}${/join orders/i.test(e.sql) ? ', select orders' : ''}`
           : m
             ? `${m[1]!.split(' ')[0]!.toLowerCase()} ${/^select/i.test(e.sql) ? (/ from "(\w+)"/.exec(e.sql)?.[1] ?? '?') : m[2]}${/for no key update|for update/i.test(e.sql) ? ' (lock)' : ''}`
             : e.sql.slice(0, 20),
@@ -247,9 +254,7 @@ export async function captureIngestSql(o: {
   run: () => Promise<void>;
 }): Promise<CapturedScript> {
   const entries = await captureStatements(o);
-  const inserts = entries
-    .map((e, i) => (/^insert into "webhook_events"/i.test(e.sql) ? i : -1))
-    .filter((i) => i >= 0);
+  const inserts = entries.map((e, i) => (INBOX_INSERT.test(e.sql) ? i : -1)).filter((i) => i >= 0);
   if (inserts.length === 0)
     throw new Error(
       `no webhook_events insert of database ${o.dbName} in the server log (is statement logging readable?)`,

@@ -1,4 +1,5 @@
 import type { AppContext } from './context.js';
+import type { Order } from '../db/schema.js';
 import { enqueue, type Executor } from '../queue/outbox.js';
 import { accountOf, applyCheckoutState } from './checkout.js';
 import type { AlsoWrite } from './confirm-payment.js';
@@ -32,6 +33,8 @@ export async function applyEvent(
    * confirmation); the inbox records it separately otherwise (src/core/inbox.ts).
    */
   recordInbox?: AlsoWrite,
+  /** A checkout event's order as the inbox read it when it recorded the event (null: none); read here otherwise. */
+  prefetched?: Order | null,
 ): Promise<EventResult> {
   const e = ev.event;
   switch (e.kind) {
@@ -42,11 +45,10 @@ export async function applyEvent(
       const orderId = e.checkout.orderId;
       if (orderId === null) return 'ignored';
       // The whole row: applyCheckoutState() uses it for a payment instead of reading the order again.
-      const order = await ctx.db
-        .selectFrom('orders')
-        .selectAll()
-        .where('id', '=', orderId)
-        .executeTakeFirst();
+      const order =
+        prefetched !== undefined && (prefetched === null || prefetched.id === orderId)
+          ? (prefetched ?? undefined)
+          : await ctx.db.selectFrom('orders').selectAll().where('id', '=', orderId).executeTakeFirst();
       if (order === undefined) return 'ignored'; // not one of ours (another integration on the same account)
       if (order.provider !== ev.provider) {
         ctx.logger.warn(

@@ -107,6 +107,33 @@ describe('webhook endpoints reject what is not Stripe', () => {
     expect(await inboxRows()).toBe(1);
   });
 
+  it('a checkout event naming an order Settle does not have is recorded and ignored; the real one is then processed', async () => {
+    const secret = h.settle.webhookSecrets!.platform[0]!;
+    const ev = JSON.parse(payload) as { data: { object: Record<string, unknown> } };
+    const session = ev.data.object;
+    const foreign = JSON.stringify({
+      ...ev,
+      id: 'evt_foreign_order_1',
+      data: {
+        ...ev.data,
+        object: { ...session, metadata: { orderId: 'ord_not_ours' }, client_reference_id: null },
+      },
+    });
+    const r = await post(foreign, sign(foreign, secret));
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { outcome: string }).outcome).toBe('ignored');
+    const row = await h.settle.ctx.db
+      .selectFrom('webhook_events')
+      .select(['status', 'type'])
+      .where('event_id', '=', 'evt_foreign_order_1')
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'ignored', type: 'checkout.session.completed' });
+    expect((await order(h, orderId)).status).toBe('pending');
+    const real = await post(payload, sign(payload, secret));
+    expect(((await real.json()) as { outcome: string }).outcome).toBe('processed');
+    expect((await order(h, orderId)).status).toBe('paid');
+  });
+
   it('a livemode event on a test-mode deployment is rejected on the platform endpoint and ignored on the Connect endpoint', async () => {
     const secret = h.settle.webhookSecrets!.platform[0]!;
     const live = JSON.stringify({ ...JSON.parse(payload), id: 'evt_live_1', livemode: true });
