@@ -350,16 +350,21 @@ describe.each(BACKENDS)('confirmPayment with a row read before (known) on %s Pos
         .execute()
     ).map((e) => `${e.from_status ?? ''}→${e.to_status}`);
 
-  it('an order that expired after it was read is decided again on the locked row', async () => {
-    t = await freshDb(backend);
-    const { slot } = await marketplace(t.db, { capacity: 2 });
+  /** A fresh database with one pending order on a slot, and the order's row as read now (`known`). */
+  const pendingOrder = async (capacity: number, quantity: number, poolMax?: number) => {
+    t = await freshDb(backend, poolMax !== undefined ? { poolMax } : {});
+    const { slot } = await marketplace(t.db, { capacity });
     const order = await createPendingOrder(t.db, {
       slotId: slot.id,
-      quantity: 1,
+      quantity,
       provider: 'stripe',
       holdMinutes: 30,
     });
-    const known = await getOrder(t.db, order.id);
+    return { slot, order, known: await getOrder(t.db, order.id) };
+  };
+
+  it('an order that expired after it was read is decided again on the locked row', async () => {
+    const { slot, order, known } = await pendingOrder(2, 1);
     await transitionOrder(t.db, order.id, 'expired');
     const r = await confirmPayment(t.db, order.id, evidenceFor(order), { known });
     expect(r).toMatchObject({ outcome: 'confirmed', status: 'paid' });
@@ -370,15 +375,7 @@ describe.each(BACKENDS)('confirmPayment with a row read before (known) on %s Pos
   });
 
   it('a price that changed after the row was read is checked against the new price', async () => {
-    t = await freshDb(backend);
-    const { slot } = await marketplace(t.db, { capacity: 2 });
-    const order = await createPendingOrder(t.db, {
-      slotId: slot.id,
-      quantity: 1,
-      provider: 'stripe',
-      holdMinutes: 30,
-    });
-    const known = await getOrder(t.db, order.id);
+    const { slot, order, known } = await pendingOrder(2, 1);
     await t.db
       .updateTable('orders')
       .set({ total: order.total - 100, discount: order.discount + 100 })
@@ -392,15 +389,7 @@ describe.each(BACKENDS)('confirmPayment with a row read before (known) on %s Pos
   });
 
   it('an order already paid after it was read: already handled, nothing written twice', async () => {
-    t = await freshDb(backend);
-    const { slot } = await marketplace(t.db, { capacity: 2 });
-    const order = await createPendingOrder(t.db, {
-      slotId: slot.id,
-      quantity: 2,
-      provider: 'stripe',
-      holdMinutes: 30,
-    });
-    const known = await getOrder(t.db, order.id);
+    const { slot, order, known } = await pendingOrder(2, 2);
     expect((await confirmPayment(t.db, order.id, evidenceFor(order))).outcome).toBe('confirmed');
     const r = await confirmPayment(t.db, order.id, evidenceFor(order), { known });
     expect(r).toMatchObject({ outcome: 'already_handled', status: 'paid' });
@@ -455,15 +444,7 @@ describe.each(BACKENDS)('confirmPayment with a row read before (known) on %s Pos
   });
 
   it('concurrent confirmations with the same row read before, racing an expiry: one paid transition', async () => {
-    t = await freshDb(backend, { poolMax: 40 });
-    const { slot } = await marketplace(t.db, { capacity: 3 });
-    const order = await createPendingOrder(t.db, {
-      slotId: slot.id,
-      quantity: 2,
-      provider: 'stripe',
-      holdMinutes: 30,
-    });
-    const known = await getOrder(t.db, order.id);
+    const { slot, order, known } = await pendingOrder(3, 2, 40);
     const results = await Promise.all([
       transitionOrder(t.db, order.id, 'expired').then(() => null),
       ...Array.from({ length: 60 }, (_, i) =>
