@@ -1,6 +1,6 @@
 -- The minimal confirm-shaped transaction (issue 14), on its own lim_* tables (bench/ingest/limit.ts creates them):
 -- inbox insert, conditional order update, conditional slot update, three job inserts, inbox mark.
--- pgbench -n -M extended -t <per_client> -D k=0 -D per_client=<per_client> -D nslots=<slots> -f bench/confirm-shaped.sql
+-- pgbench -n -M prepared (extended with --unprepared) -t <per_client> -D k=0 -D per_client=<per_client> -D nslots=<slots> -f bench/confirm-shaped.sql
 -- Every client confirms distinct orders: n = client_id × per_client + k (a client keeps its variables).
 \set k :k + 1
 \set n :client_id * :per_client + :k
