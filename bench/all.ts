@@ -4,7 +4,7 @@
  * server from dist/, which must be the code being measured), then runs each benchmark as its own process and writes
  * the whole output to a file as well as to the terminal. Prints figures; asserts nothing.
  *
- *   npm run bench                      # all of them (about 20 minutes on the 2-core machine)
+ *   npm run bench                      # all of them (about 11 minutes on the 2-core machine)
  *   npm run bench -- --only ingest,scale
  *
  * DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/postgres (the benchmarks that need the server).

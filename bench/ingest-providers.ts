@@ -15,7 +15,7 @@ import { cpus, totalmem } from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { cleanupAll } from './ingest/procs.js';
+import { runBenchMain } from './ingest/procs.js';
 import type { ProviderName } from './ingest-providers/driver.js';
 import { providerTable, runProviderIngest, type ProviderFigures } from './ingest-providers/run.js';
 
@@ -102,14 +102,7 @@ async function main(): Promise<void> {
 
 /** The CLI: machine, then one table per provider. */
 export async function cliMain(): Promise<void> {
-  try {
-    await main();
-  } catch (err) {
-    process.exitCode = 1;
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  } finally {
-    await cleanupAll();
-  }
+  await runBenchMain(main);
 }
 
 if (run) await cliMain();

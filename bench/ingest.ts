@@ -24,6 +24,7 @@ import {
   completedEvents,
   createListings,
   createSlots,
+  paidCount,
   paidOrders,
   sign,
   type Endpoints,
@@ -31,7 +32,7 @@ import {
 } from './ingest/market.js';
 import {
   benchEndpoints,
-  cleanupAll,
+  runBenchMain,
   freePort,
   nodeArgs,
   onCleanup,
@@ -225,14 +226,6 @@ async function main(): Promise<void> {
     return runLoadgen(dir, job);
   };
 
-  const paidCount = async (orders: readonly PaidOrder[]): Promise<number> => {
-    const r = await db.query<{ n: number }>(
-      `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
-      [orders.map((o) => o.orderId)],
-    );
-    return r.rows[0]?.n ?? 0;
-  };
-
   const phases: Phase[] = [];
   const line = (p: Phase): void => {
     const r = p.result;
@@ -260,7 +253,17 @@ async function main(): Promise<void> {
     const before = cpuSnapshot(pids);
     const result = await loadgen(signed, C, rate);
     const cpu = rate === 0 ? cpuPerEvent(before, cpuSnapshot(pids), n, result.cpuMs) : undefined;
-    const p: Phase = { label, n, rate, result, paid: await paidCount(orders), ...(cpu ? { cpu } : {}) };
+    const p: Phase = {
+      label,
+      n,
+      rate,
+      result,
+      paid: await paidCount(
+        db,
+        orders.map((o) => o.orderId),
+      ),
+      ...(cpu ? { cpu } : {}),
+    };
     phases.push(p);
     line(p);
     if (cpu) console.log(`${''.padEnd(34)} ${formatCpu(cpu, CPU_GROUPS)}`);
@@ -381,11 +384,4 @@ async function main(): Promise<void> {
     console.log(`\nCaptured Settle SQL as a pgbench script: ${limits.capturedScript}`);
 }
 
-try {
-  await main();
-} catch (err) {
-  process.exitCode = 1;
-  console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-} finally {
-  await cleanupAll();
-}
+await runBenchMain(main);

@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { cleanupAll } from './ingest/procs.js';
+import { runBenchMain } from './ingest/procs.js';
 import { PRODUCTION_NODE_FLAGS } from './production-flags.js';
 import {
   machine,
@@ -189,12 +189,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  try {
-    await main();
-  } catch (err) {
-    process.exitCode = 1;
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  } finally {
-    await cleanupAll();
-  }
+  await runBenchMain(main);
 }

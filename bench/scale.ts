@@ -21,8 +21,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { completedEvents, sign } from './ingest/market.js';
-import { cleanupAll, onCleanup } from './ingest/procs.js';
-import { createMarket, loadgen, paidCount, paidOrders, startEnv, type Env } from './scale/env.js';
+import { onCleanup, runBenchMain } from './ingest/procs.js';
+import { paidCount } from './ingest/market.js';
+import { createMarket, loadgen, paidOrders, startEnv, type Env } from './scale/env.js';
 import { BIG_TABLE_ROWS, captureHot, explainAll, shorten, type ExplainedStatement } from './scale/explain.js';
 import { seedHistory, type SeedFigures } from './scale/seed.js';
 
@@ -205,7 +206,7 @@ export async function runScale(opts: ScaleOptions): Promise<ScaleFigures> {
       p50: pct(result.latencies, 50),
       p99: pct(result.latencies, 99),
       paid: await paidCount(
-        env,
+        env.db,
         orders.map((o) => o.orderId),
       ),
       status: result.status,
@@ -418,12 +419,5 @@ async function main(): Promise<void> {
 
 // The CLI when run directly (not when imported for runScale).
 if (process.argv[1] !== undefined && /bench[\\/]scale\.ts$/.test(process.argv[1])) {
-  try {
-    await main();
-  } catch (err) {
-    process.exitCode = 1;
-    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  } finally {
-    await cleanupAll();
-  }
+  await runBenchMain(main);
 }

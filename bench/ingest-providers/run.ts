@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { LoadJob, LoadResult } from '../ingest/loadgen.js';
-import { pool } from '../ingest/market.js';
+import { paidCount, pool } from '../ingest/market.js';
 import {
   freePort,
   nodeArgs,
@@ -341,14 +341,6 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
       return runLoadgen(dir, job);
     };
 
-    const paidCount = async (orders: readonly PaidOrder[]): Promise<number> => {
-      const r = await db.query<{ n: number }>(
-        `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
-        [orders.map((o) => o.orderId)],
-      );
-      return r.rows[0]?.n ?? 0;
-    };
-
     const requests = async (): Promise<RequestRecord[]> =>
       (await json<{ data: RequestRecord[] }>(await fetch(`${emu.url}/_emulator/requests`), 'requests')).data;
 
@@ -403,7 +395,10 @@ export async function runProviderIngest(opts: ProviderIngestOptions): Promise<Pr
         p50: pct(result.latencies, 50),
         p99: pct(result.latencies, 99),
         maxMs: result.latencies[result.latencies.length - 1] ?? 0,
-        paid: await paidCount(orders),
+        paid: await paidCount(
+          db,
+          orders.map((o) => o.orderId),
+        ),
         status: result.status,
         errors: result.errors,
         jobsBacklog: backlog.rows[0]?.n ?? 0,

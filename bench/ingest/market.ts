@@ -3,6 +3,7 @@
  * charges), listings, slots, and batches of paid orders whose `checkout.session.completed` events were recorded by
  * the emulator but never delivered (no webhook endpoint is registered there).
  */
+import type pg from 'pg';
 import Stripe from 'stripe';
 
 export interface Endpoints {
@@ -170,4 +171,13 @@ export function sign(bodies: readonly string[], secret: string): Delivery[] {
     body,
     signature: signer.webhooks.generateTestHeaderString({ payload: body, secret }),
   }));
+}
+
+/** How many of these orders are `paid` in the benchmark's database (every benchmark checks its runs with it). */
+export async function paidCount(db: pg.Client | pg.Pool, orderIds: readonly string[]): Promise<number> {
+  const r = await db.query<{ n: number }>(
+    `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
+    [orderIds],
+  );
+  return r.rows[0]?.n ?? 0;
 }

@@ -27,6 +27,18 @@ export function onCleanup(name: string, run: () => Promise<void>): () => Promise
   };
 }
 
+/** A benchmark's CLI: runs `main`, prints an error's stack and sets exit code 1, and always cleans up. */
+export async function runBenchMain(main: () => Promise<void>): Promise<void> {
+  try {
+    await main();
+  } catch (err) {
+    process.exitCode = 1;
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  } finally {
+    await cleanupAll();
+  }
+}
+
 export async function cleanupAll(): Promise<void> {
   if (cleaning !== null) return cleaning;
   cleaning = (async () => {

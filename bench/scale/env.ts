@@ -130,11 +130,3 @@ export async function loadgen(
   };
   return runLoadgen(dir, job);
 }
-
-export async function paidCount(env: Env, orderIds: readonly string[]): Promise<number> {
-  const r = await env.db.query<{ n: number }>(
-    `select count(*)::int as n from orders where id = any($1) and status = 'paid'`,
-    [orderIds],
-  );
-  return r.rows[0]?.n ?? 0;
-}

@@ -409,7 +409,6 @@ function confirmationWrites(
     ])
     .expression(
       selectWhen(
-        ex,
         [
           sql`${newId('pay')}::text`,
           sql`${order.id}::text`,
@@ -429,7 +428,6 @@ function confirmationWrites(
     .columns(['order_id', 'from_status', 'to_status', 'note', 'via'])
     .expression(
       selectWhen(
-        ex,
         [
           sql`${order.id}::text`,
           sql`${order.status}::text`,
@@ -450,11 +448,7 @@ function confirmationWrites(
 }
 
 /** `SELECT v1, v2, … [WHERE when]`: one row of typed values for an INSERT … SELECT, made only if `when` holds. */
-function selectWhen(
-  ex: Executor,
-  values: readonly RawBuilder<unknown>[],
-  when: RawBuilder<boolean> | undefined,
-) {
+function selectWhen(values: readonly RawBuilder<unknown>[], when: RawBuilder<boolean> | undefined) {
   return sql`select ${sql.join(values)}${when === undefined ? sql`` : sql` where ${when}`}`;
 }
 
